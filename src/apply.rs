@@ -1,0 +1,231 @@
+//! Carrying out a plan through the `Host`: validate, back up, write atomically, apply live,
+//! check the result, and put everything back if any step fails.
+//!
+//! The order is chosen so that a failure never leaves the host half-changed: the rules are
+//! test-loaded before any write; files are replaced atomically; the live chains are replaced in
+//! one `iptables-restore --noflush` transaction per family; and after applying, the chains are
+//! read back and compared with the plan. On failure the previous files and chains are restored
+//! and the error says what failed and what was put back.
+
+use std::path::PathBuf;
+
+use crate::host::Host;
+use crate::live::{self, FilterTable};
+use crate::params::{ApplyMode, Params, State};
+use crate::plan::{Command, Plan, XTABLES_WAIT};
+use crate::rules::{self, Family};
+
+/// What the apply step did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub backup_files: Vec<PathBuf>,
+}
+
+/// Reads one family's live filter table with `iptables-save`.
+pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
+    let out = host
+        .run(family.save_cmd(), &["-t", "filter"], None)
+        .map_err(|e| format!("cannot read the live firewall: {e:#}"))?;
+    if !out.success() {
+        return Err(format!(
+            "{} -t filter failed: {}; is iptables installed and are we root?",
+            family.save_cmd(),
+            out.reason()
+        ));
+    }
+    Ok(FilterTable::parse(&out.stdout))
+}
+
+/// Test-loads the rules of every family that changes with `iptables-restore --test`. Runs in
+/// check mode too: it changes nothing, and it catches a rule the kernel would refuse.
+pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
+    for f in &plan.families {
+        let Some(payload) = &f.validate_payload else {
+            continue;
+        };
+        let cmd = f.family.restore_cmd();
+        let out = host
+            .run(
+                cmd,
+                &["-w", XTABLES_WAIT, "--test", "--noflush"],
+                Some(payload.as_bytes()),
+            )
+            .map_err(|e| format!("cannot validate the rules: {e:#}"))?;
+        if !out.success() {
+            return Err(format!(
+                "{cmd} --test rejected the rules for {}: {}. Nothing was written. The rules \
+                 were:\n{payload}",
+                f.path.display(),
+                out.reason()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything changed so far, to be undone on failure.
+#[derive(Default)]
+struct Undo {
+    files: Vec<(PathBuf, Vec<u8>)>,
+    live: Vec<(Family, FilterTable)>,
+    reloaded: bool,
+}
+
+/// Applies the plan. On error, the host has been restored as far as possible and the message
+/// says what failed and how the rollback went.
+pub fn apply(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Applied, String> {
+    let mut applied = Applied::default();
+    let mut undo = Undo::default();
+    let result = run_steps(host, params, plan, &mut applied, &mut undo);
+    match result {
+        Ok(()) => Ok(applied),
+        Err(cause) => {
+            let rollback = roll_back(host, &undo);
+            Err(match rollback {
+                Ok(what) if what.is_empty() => cause,
+                Ok(what) => format!("{cause}. Rolled back: {}.", what.join(", ")),
+                Err(e) => format!(
+                    "{cause}. Rolling back ALSO FAILED: {e}. Check the firewall by hand \
+                     (iptables-save, {}) before rerunning.",
+                    plan.families
+                        .iter()
+                        .map(|f| f.path.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        }
+    }
+}
+
+fn run_steps(
+    host: &dyn Host,
+    params: &Params,
+    plan: &Plan,
+    applied: &mut Applied,
+    undo: &mut Undo,
+) -> Result<(), String> {
+    for f in &plan.families {
+        if f.file_after.is_some() && params.backup {
+            let copy = host
+                .backup(&f.path)
+                .map_err(|e| format!("{e:#}; nothing was written"))?;
+            applied.backup_files.push(copy);
+        }
+    }
+    for f in &plan.families {
+        if let (Some(after), Some(before)) = (&f.file_after, &f.file_before) {
+            host.write_atomic(&f.path, after)
+                .map_err(|e| format!("cannot write {}: {e:#}", f.path.display()))?;
+            undo.files.push((f.path.clone(), before.clone()));
+        }
+    }
+    for cmd in &plan.commands {
+        match cmd {
+            Command::UfwReload => {
+                undo.reloaded = true;
+                for f in &plan.families {
+                    if let Some(live) = &f.live_before {
+                        undo.live.push((f.family, live.clone()));
+                    }
+                }
+            }
+            Command::Restore { family, .. } => {
+                if let Some(live) = plan
+                    .families
+                    .iter()
+                    .find(|f| f.family == *family)
+                    .and_then(|f| f.live_before.clone())
+                {
+                    if !undo.live.iter().any(|(fam, _)| fam == family) {
+                        undo.live.push((*family, live));
+                    }
+                }
+            }
+        }
+        run(host, cmd)?;
+    }
+    if params.apply != ApplyMode::None && !plan.commands.is_empty() {
+        verify(host, params, plan)?;
+    }
+    Ok(())
+}
+
+fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
+    let stdin = match cmd {
+        Command::Restore { payload, .. } => Some(payload.as_bytes()),
+        Command::UfwReload => None,
+    };
+    let out = host
+        .run(cmd.program(), &cmd.args(), stdin)
+        .map_err(|e| format!("{e:#}"))?;
+    if !out.success() {
+        return Err(format!("`{}` failed: {}", cmd.display(), out.reason()));
+    }
+    if *cmd == Command::UfwReload && out.stdout.contains("not enabled") {
+        return Err(format!(
+            "`ufw reload` did not load the rules: {} Enable UFW, or use apply: live",
+            out.stdout.trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the chains back and checks they are what the plan wanted.
+fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
+    let present = params.state == State::Present;
+    for f in &plan.families {
+        if f.live_before.is_none() {
+            continue;
+        }
+        let now = read_live(host, f.family)?;
+        let route = params.ufw_route_rules && now.has_chain(f.family.ufw_route_chain());
+        let want = rules::desired(params, f.family, route);
+        if !live::matches(&now, &want, present) {
+            return Err(format!(
+                "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",
+                rules::DOCKER_USER,
+                f.family.key(),
+                live::chain_text(&now.owned())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes what was done, newest first. Returns what was restored.
+fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
+    let mut restored = Vec::new();
+    let mut errors = Vec::new();
+    for (path, before) in undo.files.iter().rev() {
+        match host.write_atomic(path, before) {
+            Ok(()) => restored.push(path.display().to_string()),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if undo.reloaded {
+        if let Err(e) = run(host, &Command::UfwReload) {
+            errors.push(e);
+        }
+    }
+    for (family, before) in &undo.live {
+        let payload = live::rollback_payload(before);
+        let cmd = family.restore_cmd();
+        match host.run(
+            cmd,
+            &["-w", XTABLES_WAIT, "--noflush"],
+            Some(payload.as_bytes()),
+        ) {
+            Ok(out) if out.success() => {
+                restored.push(format!("live {} ({})", rules::DOCKER_USER, family.key()))
+            }
+            Ok(out) => errors.push(format!("{cmd} (rollback) failed: {}", out.reason())),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(restored)
+    } else {
+        Err(errors.join("; "))
+    }
+}

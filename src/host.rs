@@ -1,0 +1,351 @@
+//! The one interface between the module and the machine: read a file, write one atomically,
+//! keep a backup, run a command, take the run lock.
+//!
+//! Only this file touches the file system or spawns processes. Everything above it (parsing,
+//! rendering, planning) is pure and tested without root; tests of the apply logic use a fake
+//! `Host`.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// What a finished command printed, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit code; `None` when a signal ended the process.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The most useful line(s) for an error message: stderr, else stdout, trimmed.
+    pub fn reason(&self) -> String {
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let code = self
+            .code
+            .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
+        format!("{} ({code})", text.trim())
+    }
+}
+
+/// Everything the module does to the machine.
+pub trait Host {
+    /// The file's bytes, or `None` when it does not exist.
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>>;
+    /// Replaces the file (through a symlink, if it is one) so that a reader sees the old or the
+    /// new content, never a mix; owner and mode are kept.
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()>;
+    /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
+    fn backup(&self, path: &Path) -> Result<PathBuf>;
+    /// Runs a program found in PATH (or the sbin directories) with optional stdin.
+    fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output>;
+    /// Whether the kernel has IPv6 in this network namespace.
+    fn has_ipv6(&self) -> bool;
+    /// Serialises runs of the module on this host; released when the guard drops.
+    fn lock(&self) -> Result<LockGuard>;
+}
+
+/// The real machine.
+pub struct RealHost {
+    /// Where the run lock lives.
+    pub lock_path: PathBuf,
+    /// How long to wait for another run to finish.
+    pub lock_timeout: Duration,
+}
+
+impl Default for RealHost {
+    fn default() -> Self {
+        RealHost {
+            lock_path: std::env::var_os("UFW_DOCKER_LOCK")
+                .map_or_else(|| PathBuf::from("/run/ufw_docker.lock"), PathBuf::from),
+            lock_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Holds the run lock until dropped (closing the file releases its flock). A fake host hands
+/// out `LockGuard::default()`, which holds nothing.
+#[derive(Debug, Default)]
+pub struct LockGuard {
+    _file: Option<File>,
+}
+
+impl Host for RealHost {
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        match File::open(path) {
+            Ok(mut f) => {
+                let mut buf = Vec::new();
+                f.read_to_end(&mut buf)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(Some(buf))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
+        }
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        // Write through a symlink: the link stays, its target gets the new content.
+        let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let dir = target
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .ok_or_else(|| anyhow!("{} has no file name", target.display()))?;
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".ufw_docker.{}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let old = fs::metadata(&target).ok();
+        let result = (|| -> Result<()> {
+            let _ = fs::remove_file(&tmp);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            if let Some(meta) = &old {
+                std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
+                    .with_context(|| format!("cannot keep the owner of {}", target.display()))?;
+                f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+                    .with_context(|| format!("cannot keep the mode of {}", target.display()))?;
+            } else {
+                f.set_permissions(fs::Permissions::from_mode(0o640))?;
+            }
+            f.sync_all()
+                .with_context(|| format!("cannot flush {} to disk", tmp.display()))?;
+            drop(f);
+            fs::rename(&tmp, &target).with_context(|| {
+                format!("cannot move {} over {}", tmp.display(), target.display())
+            })?;
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.with_context(|| format!("{} was left as it was", target.display()))
+    }
+
+    fn backup(&self, path: &Path) -> Result<PathBuf> {
+        let stamp = local_timestamp();
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{}.{stamp}~", std::process::id()));
+        let dest = PathBuf::from(name);
+        fs::copy(path, &dest)
+            .with_context(|| format!("cannot back up {} to {}", path.display(), dest.display()))?;
+        if let Ok(meta) = fs::metadata(path) {
+            let _ = std::os::unix::fs::chown(&dest, Some(meta.uid()), Some(meta.gid()));
+        }
+        Ok(dest)
+    }
+
+    fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
+        let exe = find_program(program).ok_or_else(|| {
+            anyhow!(
+                "{program} was not found in PATH or /usr/sbin, /sbin; install it (iptables \
+                 and ufw come from the Debian packages of those names)"
+            )
+        })?;
+        let mut child = Command::new(&exe)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin was piped");
+            // A program that exits early closes the pipe; its exit status tells why.
+            let _ = pipe.write_all(input);
+        }
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("cannot wait for {}", exe.display()))?;
+        Ok(Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn has_ipv6(&self) -> bool {
+        Path::new("/proc/net/if_inet6").exists()
+    }
+
+    fn lock(&self) -> Result<LockGuard> {
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(p)
+        };
+        let file = open(&self.lock_path)
+            .with_context(|| format!("cannot open the lock file {}", self.lock_path.display()))?;
+        let started = Instant::now();
+        loop {
+            // SAFETY: flock on a descriptor we own; no memory is shared with the call.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(LockGuard { _file: Some(file) });
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(anyhow!(e).context(format!("cannot lock {}", self.lock_path.display())));
+            }
+            if started.elapsed() >= self.lock_timeout {
+                bail!(
+                    "another ufw_docker run has held {} for {}s; wait for it to finish, or \
+                     find it with `fuser {}`",
+                    self.lock_path.display(),
+                    self.lock_timeout.as_secs(),
+                    self.lock_path.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Looks a program up in PATH, then in the sbin directories Ansible's minimal PATH may lack.
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// Local time as Ansible's backup names use it: `YYYY-MM-DD@HH:MM:SS`.
+fn local_timestamp() -> String {
+    // SAFETY: time() and localtime_r() only write into the struct we pass.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return format!("{now}");
+        }
+        format!(
+            "{:04}-{:02}-{:02}@{:02}:{:02}:{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_mode_and_writes_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("after.rules");
+        fs::write(&real, b"old\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.rules");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let host = RealHost::default();
+        host.write_atomic(&link, b"new\n").unwrap();
+        assert_eq!(fs::read(&real).unwrap(), b"new\n");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn backup_is_named_like_ansibles() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("after.rules");
+        fs::write(&file, b"content").unwrap();
+        let copy = RealHost::default().backup(&file).unwrap();
+        let name = copy.file_name().unwrap().to_string_lossy().into_owned();
+        let pattern = format!("after.rules.{}.", std::process::id());
+        assert!(name.starts_with(&pattern) && name.ends_with('~'), "{name}");
+        let stamp = &name[pattern.len()..name.len() - 1];
+        assert_eq!(stamp.len(), "2026-11-28@17:40:58".len(), "{stamp}");
+        assert_eq!(&stamp[10..11], "@");
+        assert_eq!(fs::read(copy).unwrap(), b"content");
+    }
+
+    #[test]
+    fn missing_files_read_as_none_and_missing_programs_fail_clearly() {
+        let host = RealHost::default();
+        assert!(host
+            .read(Path::new("/nonexistent/after.rules"))
+            .unwrap()
+            .is_none());
+        let err = host.run("no-such-program-xyz", &[], None).unwrap_err();
+        assert!(err.to_string().contains("was not found in PATH"));
+    }
+
+    #[test]
+    fn commands_get_stdin_and_report_output() {
+        let out = RealHost::default()
+            .run("sh", &["-c", "cat; echo oops >&2; exit 3"], Some(b"hello"))
+            .unwrap();
+        assert_eq!(out.stdout, "hello");
+        assert_eq!(out.code, Some(3));
+        assert!(!out.success());
+        assert_eq!(out.reason(), "oops (exit 3)");
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_times_out_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RealHost {
+            lock_path: dir.path().join("lock"),
+            lock_timeout: Duration::from_millis(200),
+        };
+        let guard = host.lock().unwrap();
+        // flock locks belong to the open file description, so a second open conflicts.
+        let err = host.lock().expect_err("second lock must wait and fail");
+        assert!(err.to_string().contains("another ufw_docker run"));
+        drop(guard);
+        assert!(host.lock().is_ok());
+    }
+}

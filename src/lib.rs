@@ -1,0 +1,20 @@
+//! ufw_docker: an Ansible binary module that keeps ports published by Docker behind UFW.
+//!
+//! Docker publishes ports with DNAT and FORWARD rules that run before UFW's chains, so
+//! `ufw default deny incoming` does not protect them. The module writes a policy into the
+//! `DOCKER-USER` chain (which Docker evaluates first and never rewrites), both live and in UFW's
+//! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
+//!
+//! The crate is a functional core with an imperative shell: `params`, `rules`, `after_rules`,
+//! `live` and `plan` are pure; `host` is the only interface to the machine; `apply` carries out
+//! a plan through it; `module` ties one run together; `main` only speaks Ansible's protocol.
+
+pub mod after_rules;
+pub mod apply;
+pub mod host;
+pub mod limit;
+pub mod live;
+pub mod module;
+pub mod params;
+pub mod plan;
+pub mod rules;

@@ -1,0 +1,273 @@
+//! The running firewall as the module sees it: `iptables-save -t filter` output parsed into
+//! chains and rules, and the `--noflush` payloads that set (or put back) the chains the module
+//! owns.
+//!
+//! Pure text in, data out. Only DOCKER-USER and the module's logging chain are ever written;
+//! other chains are read to learn whether Docker hooks DOCKER-USER first in FORWARD and
+//! whether UFW's `ufw route` chain exists.
+
+use std::collections::BTreeMap;
+
+use crate::rules::{tokenize, ChainSet, Rule, DOCKER_USER, LOG_CHAIN};
+
+/// The filter table of one family.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilterTable {
+    /// Every chain declared, with its rules in order.
+    pub chains: BTreeMap<String, Vec<Rule>>,
+}
+
+impl FilterTable {
+    /// Parses the `*filter` section of iptables-save output. Other tables, comments and
+    /// counters are ignored; an empty output (no filter table loaded yet) gives no chains.
+    pub fn parse(save: &str) -> FilterTable {
+        let mut table = FilterTable::default();
+        let mut in_filter = false;
+        for line in save.lines() {
+            let line = line.trim_end();
+            if let Some(name) = line.strip_prefix('*') {
+                in_filter = name == "filter";
+                continue;
+            }
+            if !in_filter {
+                continue;
+            }
+            if let Some(decl) = line.strip_prefix(':') {
+                let name = decl.split_whitespace().next().unwrap_or_default();
+                table.chains.entry(name.to_string()).or_default();
+            } else if line.starts_with("-A ") {
+                let mut tokens = tokenize(line);
+                // Counters from `iptables-save -c` come first as `[p:b]`; drop them.
+                tokens.retain(|t| !(t.starts_with('[') && t.ends_with(']') && t.contains(':')));
+                if tokens.len() >= 2 {
+                    let chain = tokens[1].clone();
+                    let args = tokens.split_off(2);
+                    table
+                        .chains
+                        .entry(chain.clone())
+                        .or_default()
+                        .push(Rule { chain, args });
+                }
+            }
+        }
+        table
+    }
+
+    pub fn has_chain(&self, name: &str) -> bool {
+        self.chains.contains_key(name)
+    }
+
+    pub fn rules(&self, chain: &str) -> &[Rule] {
+        self.chains.get(chain).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether FORWARD's first rule jumps to DOCKER-USER, as Docker sets it up.
+    pub fn docker_user_hooked_first(&self) -> bool {
+        self.rules("FORWARD")
+            .first()
+            .is_some_and(|r| r.args == ["-j", DOCKER_USER])
+    }
+
+    /// The module's two chains as they are now.
+    pub fn owned(&self) -> ChainSet {
+        ChainSet {
+            docker_user: self.rules(DOCKER_USER).to_vec(),
+            log_chain: self.rules(LOG_CHAIN).to_vec(),
+        }
+    }
+}
+
+/// The rules of a chain that decide something: trailing bare `-j RETURN`s are dropped, since
+/// they behave like the end of the chain and Docker 20.10 appends one on every start.
+pub fn effective(rules: &[Rule]) -> &[Rule] {
+    let keep = rules.len()
+        - rules
+            .iter()
+            .rev()
+            .take_while(|r| r.is_bare_return())
+            .count();
+    &rules[..keep]
+}
+
+/// Whether the live chains already are what the module wants.
+pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
+    let du_same = effective(live.rules(DOCKER_USER)) == effective(&want.docker_user);
+    if present {
+        du_same && live.has_chain(LOG_CHAIN) && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
+    } else {
+        du_same && !live.has_chain(LOG_CHAIN)
+    }
+}
+
+/// Rules in live DOCKER-USER that the module did not ask for (Docker's bare trailing RETURN
+/// aside): they are reported, then replaced.
+pub fn foreign_rules(live: &FilterTable, want: &ChainSet) -> Vec<Rule> {
+    effective(live.rules(DOCKER_USER))
+        .iter()
+        .filter(|r| !want.docker_user.contains(r))
+        .cloned()
+        .collect()
+}
+
+/// The `--noflush` payload that makes the live chains equal `want` (present) or empties
+/// DOCKER-USER and deletes the logging chain (absent). `before` is the live table it starts
+/// from: a chain is deleted only if it exists.
+pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
+    if present {
+        return crate::rules::restore_section(want, &[]);
+    }
+    let mut out = String::from("*filter\n");
+    if before.has_chain(DOCKER_USER) {
+        out.push_str(&format!(":{DOCKER_USER} - [0:0]\n"));
+    }
+    if before.has_chain(LOG_CHAIN) {
+        // Flush before delete: a chain must be empty and unreferenced to go.
+        out.push_str(&format!(":{LOG_CHAIN} - [0:0]\n-X {LOG_CHAIN}\n"));
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// The payload that puts the module's chains back exactly as they were in `before`, used to
+/// roll back a failed apply.
+pub fn rollback_payload(before: &FilterTable) -> String {
+    let mut out = String::from("*filter\n");
+    out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    for rule in before
+        .rules(DOCKER_USER)
+        .iter()
+        .chain(before.rules(LOG_CHAIN))
+    {
+        out.push_str(&rule.render());
+        out.push('\n');
+    }
+    if !before.has_chain(LOG_CHAIN) {
+        out.push_str(&format!("-X {LOG_CHAIN}\n"));
+    }
+    if !before.has_chain(DOCKER_USER) {
+        out.push_str(&format!("-X {DOCKER_USER}\n"));
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// The chains as text for a diff: one rendered rule per line.
+pub fn chain_text(set: &ChainSet) -> String {
+    let mut out = String::new();
+    for line in set.lines() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parse_args;
+    use crate::rules::{desired, Family};
+
+    const DOCKER_SAVE: &str = include_str!("../tests/data/iptables-save.docker");
+
+    fn want(json: &str) -> ChainSet {
+        desired(&parse_args(json).unwrap().params, Family::V4, true)
+    }
+
+    #[test]
+    fn parses_docker_and_ufw_chains() {
+        let t = FilterTable::parse(DOCKER_SAVE);
+        assert!(t.docker_user_hooked_first());
+        assert!(t.has_chain("ufw-user-forward"));
+        assert_eq!(t.rules(DOCKER_USER).len(), 1);
+        assert!(t.rules(DOCKER_USER)[0].is_bare_return());
+        assert!(!t.has_chain(LOG_CHAIN));
+        // The nat table in the same output is not mistaken for filter rules.
+        assert!(!t.has_chain("POSTROUTING"));
+    }
+
+    #[test]
+    fn empty_save_output_has_no_chains() {
+        let t = FilterTable::parse("");
+        assert!(t.chains.is_empty());
+        assert!(!t.docker_user_hooked_first());
+    }
+
+    #[test]
+    fn a_chain_read_back_from_the_kernel_matches_what_was_asked() {
+        let want = want(r#"{"allow": [{"port": 80, "comment": "web"}]}"#);
+        // Simulate the kernel's round trip: render, save, parse.
+        let mut save = String::from("*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n");
+        for line in want.lines() {
+            save.push_str(&line);
+            save.push('\n');
+        }
+        // Docker 20.10 appends its own RETURN on restart.
+        save.push_str("-A DOCKER-USER -j RETURN\nCOMMIT\n");
+        let live = FilterTable::parse(&save);
+        assert!(matches(&live, &want, true));
+        assert!(foreign_rules(&live, &want).is_empty());
+        assert!(!matches(
+            &live,
+            &self::want(r#"{"allow": [{"port": 81}]}"#),
+            true
+        ));
+    }
+
+    #[test]
+    fn foreign_rules_are_reported() {
+        let mut save = DOCKER_SAVE.replace(
+            "-A DOCKER-USER -j RETURN",
+            "-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT\n-A DOCKER-USER -j RETURN",
+        );
+        save.push('\n');
+        let live = FilterTable::parse(&save);
+        let foreign = foreign_rules(&live, &want("{}"));
+        assert_eq!(foreign.len(), 1);
+        assert_eq!(
+            foreign[0].render(),
+            "-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT"
+        );
+    }
+
+    #[test]
+    fn a_bare_return_before_the_rules_is_not_ignored() {
+        let want = want("{}");
+        let mut rules = vec![Rule {
+            chain: DOCKER_USER.into(),
+            args: vec!["-j".into(), "RETURN".into()],
+        }];
+        rules.extend(want.docker_user.clone());
+        let mut live = FilterTable::default();
+        live.chains.insert(DOCKER_USER.into(), rules);
+        live.chains.insert(LOG_CHAIN.into(), want.log_chain.clone());
+        assert!(!matches(&live, &want, true));
+    }
+
+    #[test]
+    fn absent_payload_only_touches_what_exists() {
+        let live = FilterTable::parse(DOCKER_SAVE);
+        assert_eq!(
+            set_payload(&live, &ChainSet::default(), false),
+            "*filter\n:DOCKER-USER - [0:0]\nCOMMIT\n"
+        );
+        assert!(
+            matches(&live, &ChainSet::default(), false),
+            "Docker's bare RETURN is already 'absent'"
+        );
+        let none = FilterTable::default();
+        assert_eq!(
+            set_payload(&none, &ChainSet::default(), false),
+            "*filter\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn rollback_recreates_the_previous_chains() {
+        let live = FilterTable::parse(DOCKER_SAVE);
+        let payload = rollback_payload(&live);
+        assert_eq!(
+            payload,
+            "*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-A DOCKER-USER -j RETURN\n-X ufw-docker-logging-deny\nCOMMIT\n"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! One run of the module: parse, lock, observe, plan, validate, (unless check mode) apply, and
+//! build the result Ansible prints.
+//!
+//! This is the imperative shell's script. It decides nothing about firewall rules itself: it
+//! reads through `Host`, asks `plan` what to do, and hands the plan to `apply`.
+
+use serde_json::{json, Map, Value};
+
+use crate::apply;
+use crate::host::Host;
+use crate::params::{self, ApplyMode, Params, State};
+use crate::plan::{self, Observed, Plan};
+use crate::rules::{self, Family};
+
+/// The JSON object to print, and whether it reports a failure.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub json: Value,
+    pub failed: bool,
+}
+
+impl Outcome {
+    pub fn failure(msg: impl Into<String>) -> Outcome {
+        Outcome {
+            json: json!({"failed": true, "changed": false, "msg": msg.into()}),
+            failed: true,
+        }
+    }
+}
+
+/// Runs the module on `args` (the JSON text Ansible passed) against `host`.
+pub fn run(args: &str, host: &dyn Host) -> Outcome {
+    let parsed = match params::parse_args(args) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failure(e.0),
+    };
+    let params = &parsed.params;
+    let check_mode = parsed.invocation.check_mode;
+    let mut warnings = parsed.warnings.clone();
+
+    // Check mode writes nothing, not even the lock file.
+    let _lock = if check_mode {
+        None
+    } else {
+        match host.lock() {
+            Ok(guard) => Some(guard),
+            Err(e) => return Outcome::failure(format!("{e:#}")),
+        }
+    };
+
+    let mut families = vec![Family::V4];
+    if params.ipv6 {
+        if host.has_ipv6() {
+            families.push(Family::V6);
+        } else {
+            warnings.push(
+                "ipv6 is true but this host has no IPv6 (no /proc/net/if_inet6): after6.rules \
+                 and ip6tables are left alone"
+                    .into(),
+            );
+        }
+    }
+
+    let observed = match observe(host, params, &families) {
+        Ok(o) => o,
+        Err(msg) => return Outcome::failure(msg),
+    };
+    let plan = match plan::plan(params, &observed) {
+        Ok(p) => p,
+        Err(msg) => return Outcome::failure(msg),
+    };
+    warnings.extend(plan.warnings.iter().cloned());
+
+    if params.validate && params.state == State::Present {
+        if let Err(msg) = apply::validate(host, &plan) {
+            return Outcome::failure(msg);
+        }
+    }
+
+    let changed = plan.changed();
+    let mut backup_files = Vec::new();
+    if changed && !check_mode {
+        match apply::apply(host, params, &plan) {
+            Ok(applied) => backup_files = applied.backup_files,
+            Err(msg) => {
+                let mut out = Outcome::failure(msg);
+                out.json["warnings"] = json!(warnings);
+                return out;
+            }
+        }
+    }
+    Outcome {
+        json: result(
+            params,
+            &plan,
+            parsed.invocation.diff,
+            check_mode,
+            backup_files,
+            warnings,
+        ),
+        failed: false,
+    }
+}
+
+/// Reads the files and, unless `apply: none`, the live filter tables.
+fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<Observed>, String> {
+    families
+        .iter()
+        .map(|&family| {
+            let path = match family {
+                Family::V4 => params.after_rules.clone(),
+                Family::V6 => params.after6_rules.clone(),
+            };
+            let file = host.read(&path).map_err(|e| {
+                format!("{e:#}; check the path and its permissions (the module runs as root)")
+            })?;
+            let live = match params.apply {
+                ApplyMode::None => None,
+                ApplyMode::Live | ApplyMode::Reload => Some(apply::read_live(host, family)?),
+            };
+            Ok(Observed {
+                family,
+                path,
+                file,
+                live,
+            })
+        })
+        .collect()
+}
+
+fn result(
+    params: &Params,
+    plan: &Plan,
+    want_diff: bool,
+    check_mode: bool,
+    backup_files: Vec<std::path::PathBuf>,
+    warnings: Vec<String>,
+) -> Value {
+    let changed = plan.changed();
+    let summary = plan.summary();
+    let msg = match (changed, check_mode) {
+        (false, _) => "DOCKER-USER and the after.rules block are already as requested".to_string(),
+        (true, true) => format!("would change: {}", summary.join(", ")),
+        (true, false) => format!("changed: {}", summary.join(", ")),
+    };
+    let mut rules_by_family = Map::new();
+    for family in Family::ALL {
+        let lines = plan
+            .families
+            .iter()
+            .find(|f| f.family == family)
+            .map(|f| f.file_rules.lines())
+            .unwrap_or_default();
+        rules_by_family.insert(family.key().into(), json!(lines));
+    }
+    let mut out = json!({
+        "changed": changed,
+        "msg": msg,
+        "state": match params.state { State::Present => "present", State::Absent => "absent" },
+        "backup_files": backup_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),
+        "rules": rules_by_family,
+        "chains": [rules::DOCKER_USER, rules::LOG_CHAIN],
+        "warnings": warnings,
+    });
+    if want_diff {
+        out["diff"] = json!(plan.diff);
+    }
+    out
+}

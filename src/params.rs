@@ -1,0 +1,754 @@
+//! The module's parameters: Ansible-style coercion of the raw JSON, then validation into typed
+//! values.
+//!
+//! This is the gate that keeps bad input away from files and iptables: every string that can
+//! reach a rule (comments, the log prefix, CIDRs, ports, the log limit) is checked here, and
+//! nothing downstream re-validates. It only reads the JSON it is given; it never touches the host.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+
+use crate::limit::LogLimit;
+
+/// The module's name, as Ansible prints it in "Unsupported parameters for (...)".
+pub const MODULE_NAME: &str = "ufw_docker";
+
+/// Longest comment accepted on an `allow` entry. The kernel's comment match holds 255 bytes and
+/// the module prefixes its own tag (`ufw-docker: allow 65535:65535/tcp `).
+pub const MAX_COMMENT_LEN: usize = 200;
+
+/// Longest log prefix the kernel's LOG target accepts (29 characters plus the NUL).
+pub const MAX_LOG_PREFIX_LEN: usize = 29;
+
+/// Top-level parameters, in the order the docs list them.
+const SUPPORTED: &[&str] = &[
+    "state",
+    "after_rules",
+    "after6_rules",
+    "ipv6",
+    "allow",
+    "trusted_networks",
+    "ufw_route_rules",
+    "log",
+    "log_prefix",
+    "log_limit",
+    "apply",
+    "backup",
+    "validate",
+];
+
+/// Sub-options of one `allow` entry.
+const ALLOW_SUPPORTED: &[&str] = &["port", "proto", "from", "comment"];
+
+/// A parameter problem, worded for the operator who wrote the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+type Result<T> = std::result::Result<T, ParamError>;
+
+fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(ParamError(msg.into()))
+}
+
+/// Whether the block should be in place or gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Present,
+    Absent,
+}
+
+/// How a change reaches the running firewall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// One `iptables-restore --noflush` per family, of only the chains the module owns.
+    Live,
+    /// `ufw reload`, which reloads every UFW rule file.
+    Reload,
+    /// Write the files only; the running firewall is neither read nor changed.
+    None,
+}
+
+/// A transport protocol an `allow` entry can open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// A published (host) port or an inclusive range of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}:{}", self.start, self.end)
+        }
+    }
+}
+
+/// One validated `allow` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    pub port: PortRange,
+    pub proto: Proto,
+    /// Sources allowed; empty means anywhere.
+    pub from: Vec<IpNet>,
+    pub comment: Option<String>,
+}
+
+/// The validated parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub state: State,
+    pub after_rules: PathBuf,
+    pub after6_rules: PathBuf,
+    pub ipv6: bool,
+    pub allow: Vec<Allow>,
+    pub trusted_networks: Vec<IpNet>,
+    pub ufw_route_rules: bool,
+    pub log: bool,
+    pub log_prefix: String,
+    pub log_limit: LogLimit,
+    pub apply: ApplyMode,
+    pub backup: bool,
+    pub validate: bool,
+}
+
+/// What Ansible itself asks of the run, from the `_ansible_*` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Invocation {
+    pub check_mode: bool,
+    pub diff: bool,
+}
+
+/// Parameters plus the run's mode, and warnings raised while normalising them.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub params: Params,
+    pub invocation: Invocation,
+    pub warnings: Vec<String>,
+}
+
+/// Parses the raw JSON text Ansible hands the module.
+pub fn parse_args(text: &str) -> Result<Parsed> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        ParamError(format!(
+            "The module arguments are not valid JSON ({e}); Ansible passes a JSON object of \
+             parameters, as a file path in argv[1] or on stdin"
+        ))
+    })?;
+    let Value::Object(mut obj) = value else {
+        return err("The module arguments must be a JSON object of parameters");
+    };
+    // New-style wrappers put the arguments under ANSIBLE_MODULE_ARGS; accept that shape too.
+    if obj.len() == 1 {
+        if let Some(Value::Object(inner)) = obj.remove("ANSIBLE_MODULE_ARGS") {
+            obj = inner;
+        }
+    }
+    parse_object(&obj)
+}
+
+fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
+    let mut invocation = Invocation::default();
+    let mut user = BTreeMap::new();
+    for (key, value) in obj {
+        if let Some(internal) = key.strip_prefix("_ansible_") {
+            match internal {
+                "check_mode" => invocation.check_mode = to_bool(key, value)?,
+                "diff" => invocation.diff = to_bool(key, value)?,
+                _ => {} // Whatever else this Ansible version sends is not ours to judge.
+            }
+        } else {
+            user.insert(key.as_str(), value);
+        }
+    }
+    ensure_only_supported(&user, SUPPORTED, "")?;
+
+    let mut warnings = Vec::new();
+    let get = |k: &str| user.get(k).copied().filter(|v| !v.is_null());
+
+    let state = match get("state").map(|v| to_str("state", v)).transpose()? {
+        None => State::Present,
+        Some(s) => match s.as_str() {
+            "present" => State::Present,
+            "absent" => State::Absent,
+            other => return err(choice_msg("state", other, &["present", "absent"])),
+        },
+    };
+    let apply = match get("apply").map(|v| to_str("apply", v)).transpose()? {
+        None => ApplyMode::Live,
+        Some(s) => match s.as_str() {
+            "live" => ApplyMode::Live,
+            "reload" => ApplyMode::Reload,
+            "none" => ApplyMode::None,
+            other => return err(choice_msg("apply", other, &["live", "reload", "none"])),
+        },
+    };
+    let after_rules = path_param("after_rules", get("after_rules"), "/etc/ufw/after.rules")?;
+    let after6_rules = path_param("after6_rules", get("after6_rules"), "/etc/ufw/after6.rules")?;
+    let bool_param = |k: &str, default: bool| get(k).map_or(Ok(default), |v| to_bool(k, v));
+    let ipv6 = bool_param("ipv6", true)?;
+    let ufw_route_rules = bool_param("ufw_route_rules", true)?;
+    let log = bool_param("log", true)?;
+    let backup = bool_param("backup", false)?;
+    let validate = bool_param("validate", true)?;
+
+    let log_prefix = match get("log_prefix") {
+        None => "[UFW DOCKER BLOCK] ".to_string(),
+        Some(v) => to_str("log_prefix", v)?,
+    };
+    ensure_log_prefix_is_safe(&log_prefix)?;
+    let log_limit = match get("log_limit") {
+        None => LogLimit::parse("3/min").expect("the default log limit parses"),
+        Some(v) => {
+            let s = to_str("log_limit", v)?;
+            LogLimit::parse(&s).map_err(|e| ParamError(format!("log_limit: {e}")))?
+        }
+    };
+
+    let trusted_networks = match get("trusted_networks") {
+        None => Vec::new(),
+        Some(v) => to_list("trusted_networks", v)?
+            .iter()
+            .map(|item| cidr_param("trusted_networks", item, &mut warnings))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    for net in &trusted_networks {
+        if net.prefix_len() == 0 {
+            warnings.push(format!(
+                "trusted_networks contains {net}, which trusts every source: published ports \
+                 are open to the whole internet on that family"
+            ));
+        }
+    }
+
+    let allow = match get("allow") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| allow_entry(i, item, &mut warnings))
+            .collect::<Result<Vec<_>>>()?,
+        Some(other) => {
+            return err(format!(
+                "allow must be a list of entries like {{port: 8080, proto: tcp}}, got {}",
+                type_name(other)
+            ))
+        }
+    };
+
+    Ok(Parsed {
+        params: Params {
+            state,
+            after_rules,
+            after6_rules,
+            ipv6,
+            allow,
+            trusted_networks,
+            ufw_route_rules,
+            log,
+            log_prefix,
+            log_limit,
+            apply,
+            backup,
+            validate,
+        },
+        invocation,
+        warnings,
+    })
+}
+
+/// Rejects parameters the module does not know, in Ansible's own words, so that a typo such as
+/// `trusted_network` fails instead of silently leaving a LAN blocked or the internet open.
+fn ensure_only_supported(
+    given: &BTreeMap<&str, &Value>,
+    supported: &[&str],
+    prefix: &str,
+) -> Result<()> {
+    let unknown: Vec<String> = given
+        .keys()
+        .filter(|k| !supported.contains(k))
+        .map(|k| format!("{prefix}{k}"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = supported.to_vec();
+    names.sort_unstable();
+    err(format!(
+        "Unsupported parameters for ({MODULE_NAME}) module: {}. Supported parameters include: {}.",
+        unknown.join(", "),
+        names.join(", ")
+    ))
+}
+
+fn allow_entry(index: usize, item: &Value, warnings: &mut Vec<String>) -> Result<Allow> {
+    let name = format!("allow[{index}]");
+    let Value::Object(obj) = item else {
+        return err(format!(
+            "{name} must be a dictionary like {{port: 8080, proto: tcp}}, got {}",
+            type_name(item)
+        ));
+    };
+    let fields: BTreeMap<&str, &Value> = obj.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    ensure_only_supported(&fields, ALLOW_SUPPORTED, &format!("{name}."))?;
+    let get = |k: &str| fields.get(k).copied().filter(|v| !v.is_null());
+
+    let port = match get("port") {
+        None => {
+            return err(format!(
+                "{name}.port is required (a port like 8080 or a range like 8000:8100)"
+            ))
+        }
+        Some(v) => port_param(&format!("{name}.port"), v)?,
+    };
+    let proto = match get("proto")
+        .map(|v| to_str(&format!("{name}.proto"), v))
+        .transpose()?
+    {
+        None => Proto::Tcp,
+        Some(s) => match s.as_str() {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            other => return err(choice_msg(&format!("{name}.proto"), other, &["tcp", "udp"])),
+        },
+    };
+    let from_name = format!("{name}.from");
+    let from = match get("from") {
+        None => Vec::new(),
+        Some(v) => to_list(&from_name, v)?
+            .iter()
+            .map(|s| cidr_param(&from_name, s, warnings))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let comment = match get("comment") {
+        None => None,
+        Some(v) => {
+            let c = to_str(&format!("{name}.comment"), v)?;
+            ensure_comment_is_safe(&format!("{name}.comment"), &c)?;
+            Some(c).filter(|c| !c.is_empty())
+        }
+    };
+    Ok(Allow {
+        port,
+        proto,
+        from,
+        comment,
+    })
+}
+
+/// A port is a number or a `start:end` string, as Ansible's own firewall modules take it.
+fn port_param(name: &str, value: &Value) -> Result<PortRange> {
+    let text = match value {
+        Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        other => {
+            return err(format!(
+                "{name} must be a port number or a range like 8000:8100, got {}",
+                type_name(other)
+            ))
+        }
+    };
+    let one = |s: &str| -> Result<u16> {
+        let n: u64 = s.parse().map_err(|_| {
+            ParamError(format!(
+                "{name} '{text}' is not a port: use a number 1-65535 or a range like 8000:8100"
+            ))
+        })?;
+        match u16::try_from(n) {
+            Ok(p) if p >= 1 => Ok(p),
+            _ => err(format!("{name} {n} is outside 1-65535")),
+        }
+    };
+    let range = match text.split_once(':') {
+        None => {
+            let p = one(&text)?;
+            PortRange { start: p, end: p }
+        }
+        Some((a, b)) => PortRange {
+            start: one(a)?,
+            end: one(b)?,
+        },
+    };
+    if range.start > range.end {
+        return err(format!(
+            "{name} '{text}' is a reversed range: write the lower port first ({}:{})",
+            range.end, range.start
+        ));
+    }
+    Ok(range)
+}
+
+/// A CIDR (or a bare address, taken as a host). Host bits are cleared, as iptables would do
+/// silently, but with a warning so the operator sees what is really matched.
+fn cidr_param(name: &str, text: &str, warnings: &mut Vec<String>) -> Result<IpNet> {
+    let t = text.trim();
+    let parsed = t
+        .parse::<IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            ParamError(format!(
+                "{name}: '{t}' is not a CIDR; use an address or network such as \
+                 192.0.2.0/24 or 2001:db8::/32"
+            ))
+        })?;
+    let net = parsed.trunc();
+    if net != parsed {
+        warnings.push(format!(
+            "{name}: {parsed} has host bits set; it matches the whole network {net}"
+        ));
+    }
+    Ok(net)
+}
+
+fn path_param(name: &str, value: Option<&Value>, default: &str) -> Result<PathBuf> {
+    let Some(v) = value else {
+        return Ok(PathBuf::from(default));
+    };
+    let s = to_str(name, v)?;
+    if s.is_empty() || !s.starts_with('/') {
+        return err(format!("{name} must be an absolute path, got '{s}'"));
+    }
+    if s.chars().any(char::is_control) {
+        return err(format!("{name} contains a control character"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// Characters that may appear in text the module writes inside a rule (comments, log prefix).
+/// Quotes and backslashes would let the text end its own quoting in iptables-restore input;
+/// control characters (a newline above all) would start a new rule or a `COMMIT` line.
+fn rule_text_problem(s: &str) -> Option<String> {
+    for c in s.chars() {
+        match c {
+            '"' | '\'' | '\\' | '`' => return Some(format!("contains the character {c}")),
+            c if c.is_control() => return Some("contains a newline or control character".into()),
+            c if !c.is_ascii() => return Some(format!("contains the non-ASCII character {c}")),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The log prefix lands, quoted, in after.rules and in the live chain.
+fn ensure_log_prefix_is_safe(prefix: &str) -> Result<()> {
+    if let Some(problem) = rule_text_problem(prefix) {
+        return err(format!(
+            "log_prefix {problem}; it is written into after.rules and must be plain printable \
+             ASCII without quotes or backslashes"
+        ));
+    }
+    if prefix.len() > MAX_LOG_PREFIX_LEN {
+        return err(format!(
+            "log_prefix is {} characters; the kernel's LOG target takes at most {MAX_LOG_PREFIX_LEN}",
+            prefix.len()
+        ));
+    }
+    Ok(())
+}
+
+/// An `allow` comment lands, quoted, in after.rules and in the live chain.
+fn ensure_comment_is_safe(name: &str, comment: &str) -> Result<()> {
+    if let Some(problem) = rule_text_problem(comment) {
+        return err(format!(
+            "{name} {problem}; comments are written into after.rules and must be plain \
+             printable ASCII without quotes or backslashes"
+        ));
+    }
+    if comment.len() > MAX_COMMENT_LEN {
+        return err(format!(
+            "{name} is {} characters long; at most {MAX_COMMENT_LEN} fit in a rule comment",
+            comment.len()
+        ));
+    }
+    Ok(())
+}
+
+fn choice_msg(name: &str, got: &str, choices: &[&str]) -> String {
+    format!(
+        "value of {name} must be one of: {}, got: {got}",
+        choices.join(", ")
+    )
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a dictionary",
+    }
+}
+
+/// Ansible's boolean coercion (`yes`, `on`, `1`, `true`, ...), case-insensitive.
+fn to_bool(name: &str, v: &Value) -> Result<bool> {
+    let text = match v {
+        Value::Bool(b) => return Ok(*b),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        other => {
+            return err(format!(
+                "{name} must be a boolean (true/false, yes/no), got {}",
+                type_name(other)
+            ))
+        }
+    };
+    match text.as_str() {
+        "y" | "yes" | "on" | "1" | "1.0" | "true" | "t" => Ok(true),
+        "n" | "no" | "off" | "0" | "0.0" | "false" | "f" => Ok(false),
+        _ => err(format!(
+            "{name} must be a boolean (true/false, yes/no), got '{text}'"
+        )),
+    }
+}
+
+/// Ansible's string coercion: numbers and booleans become their text; lists and dicts fail.
+fn to_str(name: &str, v: &Value) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(if *b { "True" } else { "False" }.to_string()),
+        other => err(format!("{name} must be a string, got {}", type_name(other))),
+    }
+}
+
+/// Ansible's list coercion: a list stays a list (of strings), a string is split on commas,
+/// a number becomes a one-item list.
+fn to_list(name: &str, v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => err(format!(
+                    "{name}[{i}] must be a string, got {}",
+                    type_name(other)
+                )),
+            })
+            .collect(),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()),
+        Value::Number(n) => Ok(vec![n.to_string()]),
+        other => err(format!("{name} must be a list, got {}", type_name(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Parsed> {
+        parse_args(json)
+    }
+
+    fn params(json: &str) -> Params {
+        parse(json).expect("parses").params
+    }
+
+    fn fails_with(json: &str, needle: &str) {
+        match parse(json) {
+            Ok(p) => panic!("expected failure containing {needle:?}, parsed {p:?}"),
+            Err(e) => assert!(e.0.contains(needle), "message {:?} lacks {needle:?}", e.0),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let p = params("{}");
+        assert_eq!(p.state, State::Present);
+        assert_eq!(p.after_rules, PathBuf::from("/etc/ufw/after.rules"));
+        assert_eq!(p.after6_rules, PathBuf::from("/etc/ufw/after6.rules"));
+        assert!(p.ipv6 && p.ufw_route_rules && p.log && p.validate && !p.backup);
+        assert_eq!(p.log_prefix, "[UFW DOCKER BLOCK] ");
+        assert_eq!(p.log_limit.to_string(), "3/min");
+        assert_eq!(p.apply, ApplyMode::Live);
+        assert!(p.allow.is_empty() && p.trusted_networks.is_empty());
+    }
+
+    #[test]
+    fn ansible_internal_keys_set_the_mode_and_unknown_ones_are_ignored() {
+        let parsed = parse(
+            r#"{"_ansible_check_mode": true, "_ansible_diff": "yes",
+                "_ansible_future_thing": [1], "_ansible_verbosity": 3}"#,
+        )
+        .unwrap();
+        assert!(parsed.invocation.check_mode);
+        assert!(parsed.invocation.diff);
+    }
+
+    #[test]
+    fn booleans_are_coerced_like_ansible() {
+        for yes in [r#""yes""#, r#""True""#, "1", r#""on""#, "true", r#""1""#] {
+            assert!(params(&format!(r#"{{"backup": {yes}}}"#)).backup, "{yes}");
+        }
+        for no in [r#""no""#, r#""False""#, "0", r#""off""#, "false"] {
+            assert!(!params(&format!(r#"{{"ipv6": {no}}}"#)).ipv6, "{no}");
+        }
+        fails_with(r#"{"backup": "maybe"}"#, "backup must be a boolean");
+        fails_with(r#"{"backup": [true]}"#, "backup must be a boolean");
+    }
+
+    #[test]
+    fn unknown_parameters_fail_in_ansibles_words() {
+        fails_with(
+            r#"{"trusted_network": ["10.0.0.0/8"]}"#,
+            "Unsupported parameters for (ufw_docker) module: trusted_network. Supported parameters include: after6_rules, after_rules, allow,",
+        );
+        fails_with(
+            r#"{"allow": [{"port": 80, "protocol": "tcp"}]}"#,
+            "Unsupported parameters for (ufw_docker) module: allow[0].protocol",
+        );
+    }
+
+    #[test]
+    fn ports_accept_numbers_strings_and_ranges() {
+        let p = params(
+            r#"{"allow": [{"port": 80}, {"port": "8080", "proto": "udp"},
+                          {"port": "8000:8100"}, {"port": "9000:9000"}]}"#,
+        );
+        let ports: Vec<String> = p.allow.iter().map(|a| a.port.to_string()).collect();
+        assert_eq!(ports, ["80", "8080", "8000:8100", "9000"]);
+        assert_eq!(p.allow[0].proto, Proto::Tcp);
+        assert_eq!(p.allow[1].proto, Proto::Udp);
+    }
+
+    #[test]
+    fn bad_ports_fail_with_the_reason() {
+        fails_with(r#"{"allow": [{"port": 0}]}"#, "outside 1-65535");
+        fails_with(r#"{"allow": [{"port": 65536}]}"#, "outside 1-65535");
+        fails_with(r#"{"allow": [{"port": -1}]}"#, "is not a port");
+        fails_with(r#"{"allow": [{"port": "9000:8000"}]}"#, "reversed range");
+        fails_with(r#"{"allow": [{"port": "80 -j ACCEPT"}]}"#, "is not a port");
+        fails_with(r#"{"allow": [{"port": 80.5}]}"#, "must be a port number");
+        fails_with(
+            r#"{"allow": [{"proto": "tcp"}]}"#,
+            "allow[0].port is required",
+        );
+        fails_with(
+            r#"{"allow": [{"port": 80, "proto": "sctp"}]}"#,
+            "must be one of: tcp, udp",
+        );
+        fails_with(r#"{"allow": {"port": 80}}"#, "allow must be a list");
+        fails_with(r#"{"allow": ["80/tcp"]}"#, "allow[0] must be a dictionary");
+    }
+
+    #[test]
+    fn cidrs_are_validated_and_normalised() {
+        let parsed = parse(
+            r#"{"trusted_networks": "192.168.1.7/24, 2001:DB8::/32",
+                "allow": [{"port": 443, "from": ["198.51.100.0/24", "203.0.113.9"]}]}"#,
+        )
+        .unwrap();
+        let nets: Vec<String> = parsed
+            .params
+            .trusted_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["192.168.1.0/24", "2001:db8::/32"]);
+        assert_eq!(parsed.params.allow[0].from[1].to_string(), "203.0.113.9/32");
+        assert!(parsed.warnings.iter().any(|w| w.contains("host bits")));
+        fails_with(r#"{"trusted_networks": ["10.0.0.0/33"]}"#, "is not a CIDR");
+        fails_with(r#"{"trusted_networks": ["lan"]}"#, "is not a CIDR");
+        fails_with(
+            r#"{"allow": [{"port": 1, "from": ["1.2.3.4 -j ACCEPT"]}]}"#,
+            "is not a CIDR",
+        );
+    }
+
+    #[test]
+    fn rule_text_cannot_inject_rules() {
+        for bad in [
+            r#""web\n-A DOCKER-USER -j ACCEPT""#,
+            r#""web\" -j ACCEPT \"""#,
+            r#""web' -j ACCEPT""#,
+            r#""a\\""#,
+            r#""x\nCOMMIT""#,
+            r#""tab\there""#,
+        ] {
+            fails_with(
+                &format!(r#"{{"allow": [{{"port": 80, "comment": {bad}}}]}}"#),
+                "allow[0].comment contains",
+            );
+            fails_with(
+                &format!(r#"{{"log_prefix": {bad}}}"#),
+                "log_prefix contains",
+            );
+        }
+        fails_with(
+            r#"{"log_prefix": "this prefix is far too long for LOG"}"#,
+            "at most 29",
+        );
+        // A fragment that stays inside the quotes is only text.
+        let p = params(r#"{"allow": [{"port": 80, "comment": "web -j ACCEPT COMMIT"}]}"#);
+        assert_eq!(p.allow[0].comment.as_deref(), Some("web -j ACCEPT COMMIT"));
+    }
+
+    #[test]
+    fn choices_and_paths_are_checked() {
+        fails_with(
+            r#"{"state": "enabled"}"#,
+            "value of state must be one of: present, absent",
+        );
+        fails_with(
+            r#"{"apply": "restart"}"#,
+            "value of apply must be one of: live, reload, none",
+        );
+        fails_with(
+            r#"{"after_rules": "after.rules"}"#,
+            "must be an absolute path",
+        );
+        fails_with(r#"{"log_limit": "fast"}"#, "log_limit");
+        fails_with(r#"{"log_limit": "0/min"}"#, "log_limit");
+        assert_eq!(params(r#"{"apply": "none"}"#).apply, ApplyMode::None);
+        assert_eq!(params(r#"{"state": "absent"}"#).state, State::Absent);
+    }
+
+    #[test]
+    fn malformed_json_is_a_clear_error() {
+        fails_with("{not json", "not valid JSON");
+        fails_with("[1,2]", "must be a JSON object");
+    }
+
+    #[test]
+    fn wrapped_module_args_are_accepted() {
+        let p = params(r#"{"ANSIBLE_MODULE_ARGS": {"state": "absent"}}"#);
+        assert_eq!(p.state, State::Absent);
+    }
+}

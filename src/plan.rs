@@ -1,0 +1,459 @@
+//! Desired state against observed state: which files and chains change, the payloads that
+//! change them (and put them back), the diff, the commands and the warnings.
+//!
+//! Pure: it takes what the shell read from the host and returns data. Check mode stops after
+//! this step, so everything an operator sees in `--check --diff` is computed here.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::after_rules;
+use crate::live::{self, FilterTable};
+use crate::params::{ApplyMode, Params, State};
+use crate::rules::{self, ChainSet, Family, DOCKER_USER};
+
+/// Seconds iptables-restore waits for the xtables lock held by another program.
+pub const XTABLES_WAIT: &str = "30";
+
+/// What the shell read for one family.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub family: Family,
+    pub path: PathBuf,
+    /// The file's bytes; `None` when it does not exist.
+    pub file: Option<Vec<u8>>,
+    /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
+    pub live: Option<FilterTable>,
+}
+
+/// The plan for one family.
+#[derive(Debug, Clone)]
+pub struct FamilyPlan {
+    pub family: Family,
+    pub path: PathBuf,
+    pub file_before: Option<Vec<u8>>,
+    /// The new file text, when it differs from the current one.
+    pub file_after: Option<Vec<u8>>,
+    /// The rules written into the file's block.
+    pub file_rules: ChainSet,
+    pub live_before: Option<FilterTable>,
+    /// The `--noflush` payload that brings the live chains to the desired state, when they
+    /// differ from it.
+    pub live_payload: Option<String>,
+    /// What `iptables-restore --test` checks before anything is written.
+    pub validate_payload: Option<String>,
+}
+
+impl FamilyPlan {
+    pub fn changes(&self) -> bool {
+        self.file_after.is_some() || self.live_payload.is_some()
+    }
+}
+
+/// One entry of Ansible's `diff` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffEntry {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// A command the apply step runs (or, in check mode, would run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `iptables-restore --noflush` (or ip6tables-) of the module's chains.
+    Restore { family: Family, payload: String },
+    /// `ufw reload`.
+    UfwReload,
+}
+
+impl Command {
+    pub fn program(&self) -> &'static str {
+        match self {
+            Command::Restore { family, .. } => family.restore_cmd(),
+            Command::UfwReload => "ufw",
+        }
+    }
+
+    pub fn args(&self) -> Vec<&'static str> {
+        match self {
+            Command::Restore { .. } => vec!["-w", XTABLES_WAIT, "--noflush"],
+            Command::UfwReload => vec!["reload"],
+        }
+    }
+
+    /// The command line as reported in the result.
+    pub fn display(&self) -> String {
+        let mut line = self.program().to_string();
+        for a in self.args() {
+            line.push(' ');
+            line.push_str(a);
+        }
+        if let Command::Restore { family, .. } = self {
+            line.push_str(&format!(
+                " < {} {DOCKER_USER} and {}",
+                family.key(),
+                rules::LOG_CHAIN
+            ));
+        }
+        line
+    }
+}
+
+/// The whole plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub families: Vec<FamilyPlan>,
+    pub commands: Vec<Command>,
+    pub diff: Vec<DiffEntry>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn changed(&self) -> bool {
+        self.families.iter().any(FamilyPlan::changes)
+    }
+
+    /// Short names of what changes, for the result's `msg`.
+    pub fn summary(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        for f in &self.families {
+            if f.file_after.is_some() {
+                items.push(f.path.display().to_string());
+            }
+        }
+        for f in &self.families {
+            if f.live_payload.is_some() {
+                items.push(format!("live {DOCKER_USER} ({})", f.family.key()));
+            }
+        }
+        items
+    }
+}
+
+/// Computes the plan. Fails, before anything is written, when a file is missing (unless the
+/// block is to be absent anyway) or its markers cannot be trusted.
+pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
+    let present = params.state == State::Present;
+    let mut warnings = Vec::new();
+    let mut families = Vec::new();
+    let mut diff = Vec::new();
+
+    for obs in observed {
+        let path = obs.path.display().to_string();
+        let file_rules = rules::desired(params, obs.family, params.ufw_route_rules);
+        let file_after = match &obs.file {
+            None if present => {
+                return Err(format!(
+                    "{path} does not exist; install UFW (or set ufw_docker's after_rules to \
+                     the right file) before adding the block"
+                ))
+            }
+            None => None,
+            Some(text) => {
+                let found = after_rules::find(text)
+                    .map_err(|e| format!("{path}: {e}. Nothing was written."))?;
+                let section = present.then(|| rules::restore_section(&file_rules, &[]));
+                let spliced = after_rules::splice(text, &found, section.as_deref());
+                if spliced.hand_edited {
+                    warnings.push(format!(
+                        "{path}: the managed block was edited by hand; the edit is replaced"
+                    ));
+                }
+                if spliced.adopted_legacy {
+                    let verb = if present {
+                        "replaced by"
+                    } else {
+                        "removed along with"
+                    };
+                    warnings.push(format!(
+                        "{path}: adopted the block of the ufw-docker script \
+                         ('# BEGIN UFW AND DOCKER'); it is {verb} the module's block"
+                    ));
+                }
+                (spliced.text != *text).then_some(spliced.text)
+            }
+        };
+        let before_text = obs
+            .file
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        diff.push(DiffEntry {
+            before_header: format!("{path} (before)"),
+            after_header: format!("{path} (after)"),
+            before: before_text.to_string(),
+            after: file_after.as_deref().map_or_else(
+                || before_text.to_string(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            ),
+        });
+
+        let mut live_payload = None;
+        if let Some(live) = &obs.live {
+            let route_chain = obs.family.ufw_route_chain();
+            let route_live = live.has_chain(route_chain);
+            if present && params.ufw_route_rules && !route_live {
+                warnings.push(format!(
+                    "UFW's {route_chain} chain is not loaded ({}): the live {DOCKER_USER} \
+                     skips `ufw route` rules until UFW is enabled and loads {path}",
+                    obs.family.key()
+                ));
+            }
+            let want = rules::desired(params, obs.family, params.ufw_route_rules && route_live);
+            let foreign = live::foreign_rules(live, &want);
+            if !foreign.is_empty() {
+                let verb = if present { "replaced" } else { "removed" };
+                warnings.push(format!(
+                    "{DOCKER_USER} ({}) held rules ufw_docker does not manage; they are {verb}: {}",
+                    obs.family.key(),
+                    foreign
+                        .iter()
+                        .map(rules::Rule::render)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
+            }
+            if present && !live.docker_user_hooked_first() {
+                warnings.push(format!(
+                    "{DOCKER_USER} is not the first rule of FORWARD ({}): Docker is not running \
+                     here, or runs with its nftables firewall backend. The rules are in place \
+                     for when Docker starts and hooks {DOCKER_USER}.",
+                    obs.family.key()
+                ));
+            }
+            if !live::matches(live, &want, present) {
+                live_payload = Some(live::set_payload(live, &want, present));
+            }
+            diff.push(DiffEntry {
+                before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
+                after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
+                before: live::chain_text(&live.owned()),
+                after: live::chain_text(&want),
+            });
+        }
+
+        let validate_payload =
+            (present && (file_after.is_some() || live_payload.is_some())).then(|| {
+                // The route chain is declared so the test passes where UFW is not loaded; a
+                // `--test` run commits nothing, so this flushes nothing.
+                let extra: &[&str] = if params.ufw_route_rules {
+                    &[obs.family.ufw_route_chain()]
+                } else {
+                    &[]
+                };
+                rules::restore_section(&file_rules, extra)
+            });
+
+        families.push(FamilyPlan {
+            family: obs.family,
+            path: obs.path.clone(),
+            file_before: obs.file.clone(),
+            file_after,
+            file_rules,
+            live_before: obs.live.clone(),
+            live_payload,
+            validate_payload,
+        });
+    }
+
+    let commands = commands(params, &families);
+    Ok(Plan {
+        families,
+        commands,
+        diff,
+        warnings,
+    })
+}
+
+/// The mutating commands the plan needs, in the order the apply step runs them.
+fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
+    let restore = |f: &FamilyPlan| {
+        f.live_payload.clone().map(|payload| Command::Restore {
+            family: f.family,
+            payload,
+        })
+    };
+    match (params.apply, params.state) {
+        (ApplyMode::None, _) => Vec::new(),
+        (ApplyMode::Live, _) => families.iter().filter_map(restore).collect(),
+        (ApplyMode::Reload, State::Present) => {
+            if families.iter().any(FamilyPlan::changes) {
+                vec![Command::UfwReload]
+            } else {
+                Vec::new()
+            }
+        }
+        (ApplyMode::Reload, State::Absent) => {
+            // A reload loads the files without the block but leaves DOCKER-USER as it was:
+            // the chains are emptied with their own payload afterwards.
+            let mut cmds = Vec::new();
+            if families.iter().any(|f| f.file_after.is_some()) {
+                cmds.push(Command::UfwReload);
+            }
+            cmds.extend(families.iter().filter_map(restore));
+            cmds
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parse_args;
+
+    const UFW_AFTER: &[u8] = include_bytes!("../tests/data/after.rules");
+    const DOCKER_SAVE: &str = include_str!("../tests/data/iptables-save.docker");
+
+    fn params(json: &str) -> Params {
+        parse_args(json).unwrap().params
+    }
+
+    fn observed(file: Option<&[u8]>, save: Option<&str>) -> Vec<Observed> {
+        vec![Observed {
+            family: Family::V4,
+            path: PathBuf::from("/etc/ufw/after.rules"),
+            file: file.map(<[u8]>::to_vec),
+            live: save.map(FilterTable::parse),
+        }]
+    }
+
+    /// The live table as it is after the plan's payload ran.
+    fn after_apply(p: &Plan) -> String {
+        let f = &p.families[0];
+        let mut save = String::from(
+            "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -j DOCKER-USER\n:ufw-user-forward - [0:0]\n",
+        );
+        let want_set = &f.file_rules;
+        save.push_str(":DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n");
+        for l in want_set.lines() {
+            save.push_str(&l);
+            save.push('\n');
+        }
+        save.push_str("COMMIT\n");
+        save
+    }
+
+    #[test]
+    fn first_run_changes_file_and_chain_then_second_run_is_a_no_op() {
+        let p = params(r#"{"allow": [{"port": 8080}]}"#);
+        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        assert!(first.changed());
+        assert_eq!(first.commands.len(), 1);
+        assert_eq!(
+            first.commands[0].display(),
+            "iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and ufw-docker-logging-deny"
+        );
+        assert!(first.families[0].validate_payload.is_some());
+        let new_file = first.families[0].file_after.clone().unwrap();
+        let second = plan(&p, &observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
+        assert!(!second.changed(), "{:?}", second.summary());
+        assert!(second.commands.is_empty());
+        assert!(second.families[0].validate_payload.is_none());
+    }
+
+    #[test]
+    fn diff_lists_each_file_and_each_live_chain() {
+        let p = params("{}");
+        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        assert_eq!(first.diff.len(), 2);
+        assert_eq!(first.diff[0].before_header, "/etc/ufw/after.rules (before)");
+        assert_eq!(first.diff[0].before.as_bytes(), UFW_AFTER);
+        assert!(first.diff[0].after.contains(after_rules::BEGIN));
+        assert_eq!(first.diff[1].before, "-A DOCKER-USER -j RETURN\n");
+        assert!(first.diff[1]
+            .after
+            .contains("ufw-docker: block published ports"));
+    }
+
+    #[test]
+    fn a_missing_file_fails_unless_absent() {
+        let err = plan(&params("{}"), &observed(None, None)).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        let ok = plan(&params(r#"{"state": "absent"}"#), &observed(None, None)).unwrap();
+        assert!(!ok.changed());
+    }
+
+    #[test]
+    fn broken_markers_fail_the_plan() {
+        let text = [UFW_AFTER, after_rules::BEGIN.as_bytes(), b"\n"].concat();
+        let err = plan(&params("{}"), &observed(Some(&text), None)).unwrap_err();
+        assert!(
+            err.contains("never closed") && err.contains("Nothing was written"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn warnings_cover_foreign_rules_missing_hook_and_missing_ufw() {
+        let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j ACCEPT\nCOMMIT\n";
+        let p = plan(&params("{}"), &observed(Some(UFW_AFTER), Some(save))).unwrap();
+        let all = p.warnings.join("\n");
+        assert!(
+            all.contains("does not manage; they are replaced: -A DOCKER-USER -j ACCEPT"),
+            "{all}"
+        );
+        assert!(all.contains("not the first rule of FORWARD"), "{all}");
+        assert!(
+            all.contains("ufw-user-forward chain is not loaded"),
+            "{all}"
+        );
+        // The live payload leaves the route jump out, the file keeps it.
+        let live = p.families[0].live_payload.as_deref().unwrap();
+        assert!(!live.contains("-j ufw-user-forward"));
+        assert!(
+            String::from_utf8_lossy(p.families[0].file_after.as_deref().unwrap())
+                .contains("-j ufw-user-forward")
+        );
+        assert!(p.families[0]
+            .validate_payload
+            .as_deref()
+            .unwrap()
+            .contains(":ufw-user-forward - [0:0]"));
+    }
+
+    #[test]
+    fn apply_none_plans_files_only_and_reload_plans_one_reload() {
+        let none = plan(
+            &params(r#"{"apply": "none"}"#),
+            &observed(Some(UFW_AFTER), None),
+        )
+        .unwrap();
+        assert!(none.changed() && none.commands.is_empty());
+        assert_eq!(none.diff.len(), 1);
+        let reload = plan(
+            &params(r#"{"apply": "reload"}"#),
+            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+        )
+        .unwrap();
+        assert_eq!(reload.commands, [Command::UfwReload]);
+    }
+
+    #[test]
+    fn absent_removes_the_block_and_empties_the_chains() {
+        let p = params(r#"{"allow": [{"port": 8080}]}"#);
+        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let with_block = first.families[0].file_after.clone().unwrap();
+        let live = after_apply(&first);
+        let gone = plan(
+            &params(r#"{"state": "absent"}"#),
+            &observed(Some(&with_block), Some(&live)),
+        )
+        .unwrap();
+        assert_eq!(gone.families[0].file_after.as_deref(), Some(UFW_AFTER));
+        assert_eq!(
+            gone.families[0].live_payload.as_deref(),
+            Some("*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-X ufw-docker-logging-deny\nCOMMIT\n")
+        );
+        assert!(gone.families[0].validate_payload.is_none());
+        let reload = plan(
+            &params(r#"{"state": "absent", "apply": "reload"}"#),
+            &observed(Some(&with_block), Some(&live)),
+        )
+        .unwrap();
+        assert_eq!(reload.commands.len(), 2);
+        assert_eq!(reload.commands[0], Command::UfwReload);
+    }
+}

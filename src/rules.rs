@@ -1,0 +1,461 @@
+//! The firewall policy as data: from validated parameters to the rules of each address family,
+//! and the one place that renders rules as iptables-restore text.
+//!
+//! The same rendering feeds the managed block in after.rules and the live `--noflush` payload,
+//! so the file and the running chain can never disagree. Rules are token lists; rendering quotes
+//! tokens the way `iptables-save` does, which makes a live rule read back from the kernel
+//! compare equal to the rule the module asked for.
+//!
+//! Why these rules (in `DOCKER-USER`, which Docker's FORWARD chain jumps to first):
+//! 1. replies to existing connections return to Docker's own chains untouched;
+//! 2. `ufw route` rules decide next (UFW's `ufw-user-forward` chain), as operators expect;
+//! 3. traffic coming out of a Docker bridge (container egress, container to container) returns;
+//! 4. trusted sources return;
+//! 5. `allow` entries return, matched on conntrack's original destination port, i.e. the
+//!    published host port, so they survive a container restart with a new IP and never follow
+//!    an old IP to another container;
+//! 6. every other new connection that Docker DNATed (any published port, on any network, with
+//!    any subnet) or that is routed into a Docker bridge (`docker0`, `br-*`, including networks
+//!    created later) goes to the logging chain and is dropped;
+//! 7. everything else (traffic that has nothing to do with Docker) returns.
+
+use ipnet::IpNet;
+
+use crate::params::{Params, State};
+
+/// The chain Docker jumps to first from FORWARD and never rewrites.
+pub const DOCKER_USER: &str = "DOCKER-USER";
+/// The module's own chain: rate-limited log, then drop.
+pub const LOG_CHAIN: &str = "ufw-docker-logging-deny";
+/// Every rule the module writes in DOCKER-USER carries a comment starting with this tag.
+pub const TAG: &str = "ufw-docker";
+/// Docker's own bridge interfaces: the default bridge and user-defined networks (`br-<id>`).
+pub const DOCKER_BRIDGES: [&str; 2] = ["docker0", "br-+"];
+/// The burst of the logging limit, as the ufw-docker script used.
+pub const LOG_BURST: u32 = 10;
+
+/// An IP family: the module manages each with its own file, tool and UFW chain names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The key used in results (`rules.ipv4`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    pub fn save_cmd(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables-save",
+            Family::V6 => "ip6tables-save",
+        }
+    }
+
+    pub fn restore_cmd(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables-restore",
+            Family::V6 => "ip6tables-restore",
+        }
+    }
+
+    /// UFW's chain of `ufw route` rules for this family.
+    pub fn ufw_route_chain(self) -> &'static str {
+        match self {
+            Family::V4 => "ufw-user-forward",
+            Family::V6 => "ufw6-user-forward",
+        }
+    }
+
+    fn holds(self, net: &IpNet) -> bool {
+        matches!(
+            (self, net),
+            (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
+        )
+    }
+}
+
+/// One rule: the chain it is appended to and its arguments as separate tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub chain: String,
+    pub args: Vec<String>,
+}
+
+impl Rule {
+    fn new(chain: &str, args: &[&str]) -> Rule {
+        Rule {
+            chain: chain.to_string(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The rule as an iptables-restore line: `-A CHAIN args...`.
+    pub fn render(&self) -> String {
+        let mut line = format!("-A {}", self.chain);
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        line
+    }
+
+    /// A bare `-j RETURN`, which Docker 20.10 appends to DOCKER-USER on every start when no
+    /// identical rule exists. It changes nothing at the end of a chain.
+    pub fn is_bare_return(&self) -> bool {
+        self.args == ["-j", "RETURN"]
+    }
+}
+
+/// Quotes a token for iptables-restore input: bare when it is made only of characters that
+/// never need quoting (letters, digits and `_-./:,+!`), otherwise in double quotes with `"` and
+/// `\\` escaped, as iptables-save prints comments and log prefixes.
+pub fn quote(token: &str) -> String {
+    let plain = !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:,+!".contains(c));
+    if plain {
+        return token.to_string();
+    }
+    let mut out = String::with_capacity(token.len() + 2);
+    out.push('"');
+    for c in token.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Splits an iptables-save rule line into tokens, undoing its quoting.
+pub fn tokenize(line: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut in_token = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                if let Some(next) = chars.next() {
+                    cur.push(next);
+                }
+            }
+            '"' => {
+                quoted = !quoted;
+                in_token = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_token {
+                    tokens.push(std::mem::take(&mut cur));
+                    in_token = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_token = true;
+            }
+        }
+    }
+    if in_token {
+        tokens.push(cur);
+    }
+    tokens
+}
+
+/// The rules of one family, for both chains the module owns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainSet {
+    pub docker_user: Vec<Rule>,
+    pub log_chain: Vec<Rule>,
+}
+
+impl ChainSet {
+    /// All rules, DOCKER-USER first, rendered as restore lines.
+    pub fn lines(&self) -> Vec<String> {
+        self.docker_user
+            .iter()
+            .chain(&self.log_chain)
+            .map(Rule::render)
+            .collect()
+    }
+}
+
+/// Builds the module's rules for one family. `route_jump` says whether to consult UFW's
+/// `ufw route` chain (it must exist where the rules are loaded).
+pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
+    if params.state == State::Absent {
+        return ChainSet::default();
+    }
+    let mut du = Vec::new();
+    let tagged = |args: &[&str], what: &str| -> Rule {
+        let mut rule = Rule::new(DOCKER_USER, args);
+        rule.args
+            .extend(["-m", "comment", "--comment"].map(String::from));
+        rule.args.push(format!("{TAG}: {what}"));
+        rule
+    };
+    let with_target = |mut rule: Rule, target: &str| -> Rule {
+        rule.args.push("-j".into());
+        rule.args.push(target.into());
+        rule
+    };
+
+    du.push(with_target(
+        tagged(
+            &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
+            "replies",
+        ),
+        "RETURN",
+    ));
+    if route_jump {
+        du.push(with_target(
+            tagged(&[], "ufw route rules"),
+            family.ufw_route_chain(),
+        ));
+    }
+    for bridge in DOCKER_BRIDGES {
+        du.push(with_target(
+            tagged(&["-i", bridge], "from containers"),
+            "RETURN",
+        ));
+    }
+    for net in params.trusted_networks.iter().filter(|n| family.holds(n)) {
+        du.push(with_target(
+            tagged(&["-s", &net.to_string()], "trusted"),
+            "RETURN",
+        ));
+    }
+    for allow in &params.allow {
+        let port = allow.port.to_string();
+        let mut what = format!("allow {port}/{}", allow.proto.as_str());
+        if let Some(comment) = &allow.comment {
+            what.push(' ');
+            what.push_str(comment);
+        }
+        let matches = [
+            "-p",
+            allow.proto.as_str(),
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "DNAT",
+            "--ctorigdstport",
+            &port,
+        ];
+        if allow.from.is_empty() {
+            du.push(with_target(tagged(&matches, &what), "RETURN"));
+        }
+        for src in allow.from.iter().filter(|n| family.holds(n)) {
+            let src = src.to_string();
+            let mut args = vec!["-s", &src];
+            args.extend(matches);
+            du.push(with_target(tagged(&args, &what), "RETURN"));
+        }
+    }
+    du.push(with_target(
+        tagged(
+            &["-m", "conntrack", "--ctstate", "DNAT"],
+            "block published ports",
+        ),
+        LOG_CHAIN,
+    ));
+    for bridge in DOCKER_BRIDGES {
+        du.push(with_target(
+            tagged(&["-o", bridge], "block routed to containers"),
+            LOG_CHAIN,
+        ));
+    }
+    du.push(Rule::new(DOCKER_USER, &["-j", "RETURN"]));
+
+    let mut log_chain = Vec::new();
+    if params.log {
+        let limit = params.log_limit.to_string();
+        let burst = LOG_BURST.to_string();
+        let mut args = vec![
+            "-m",
+            "limit",
+            "--limit",
+            &limit,
+            "--limit-burst",
+            &burst,
+            "-j",
+            "LOG",
+        ];
+        if !params.log_prefix.is_empty() {
+            args.extend(["--log-prefix", &params.log_prefix]);
+        }
+        log_chain.push(Rule::new(LOG_CHAIN, &args));
+    }
+    log_chain.push(Rule::new(LOG_CHAIN, &["-j", "DROP"]));
+    ChainSet {
+        docker_user: du,
+        log_chain,
+    }
+}
+
+/// The `*filter` section declaring the module's chains and holding its rules. Declaring a chain
+/// in `--noflush` mode flushes it, which is how the module replaces its chains atomically; it
+/// never declares a chain it does not own.
+pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
+    let mut out = String::from("*filter\n");
+    for chain in extra_declarations {
+        out.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    for line in set.lines() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parse_args;
+
+    fn params(json: &str) -> Params {
+        parse_args(json).unwrap().params
+    }
+
+    fn rendered(json: &str, family: Family, route: bool) -> Vec<String> {
+        desired(&params(json), family, route).lines()
+    }
+
+    #[test]
+    fn default_policy_blocks_published_and_routed_traffic_and_logs() {
+        let lines = rendered("{}", Family::V4, true);
+        assert_eq!(
+            lines,
+            [
+                r#"-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "ufw-docker: replies" -j RETURN"#,
+                r#"-A DOCKER-USER -m comment --comment "ufw-docker: ufw route rules" -j ufw-user-forward"#,
+                r#"-A DOCKER-USER -i docker0 -m comment --comment "ufw-docker: from containers" -j RETURN"#,
+                r#"-A DOCKER-USER -i br-+ -m comment --comment "ufw-docker: from containers" -j RETURN"#,
+                r#"-A DOCKER-USER -m conntrack --ctstate DNAT -m comment --comment "ufw-docker: block published ports" -j ufw-docker-logging-deny"#,
+                r#"-A DOCKER-USER -o docker0 -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
+                r#"-A DOCKER-USER -o br-+ -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
+                "-A DOCKER-USER -j RETURN",
+                r#"-A ufw-docker-logging-deny -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW DOCKER BLOCK] ""#,
+                "-A ufw-docker-logging-deny -j DROP",
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv6_uses_ufw6_route_chain() {
+        let lines = rendered("{}", Family::V6, true);
+        assert!(lines[1].ends_with("-j ufw6-user-forward"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn allow_matches_the_published_port_and_splits_sources_by_family() {
+        let json = r#"{"allow": [
+            {"port": 8080, "comment": "web"},
+            {"port": "5000:5010", "proto": "udp", "from": ["198.51.100.0/24", "2001:db8:5::/48"]},
+            {"port": 9000, "from": ["198.51.100.7"]}
+        ], "trusted_networks": ["192.168.10.0/24", "fd00::/8"]}"#;
+        let v4 = rendered(json, Family::V4, false);
+        let v6 = rendered(json, Family::V6, false);
+        assert!(v4.contains(&r#"-A DOCKER-USER -s 192.168.10.0/24 -m comment --comment "ufw-docker: trusted" -j RETURN"#.to_string()));
+        assert!(v4.contains(&r#"-A DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -m comment --comment "ufw-docker: allow 8080/tcp web" -j RETURN"#.to_string()));
+        assert!(v4.contains(&r#"-A DOCKER-USER -s 198.51.100.0/24 -p udp -m conntrack --ctstate DNAT --ctorigdstport 5000:5010 -m comment --comment "ufw-docker: allow 5000:5010/udp" -j RETURN"#.to_string()));
+        assert!(v4.contains(&r#"-A DOCKER-USER -s 198.51.100.7/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 9000 -m comment --comment "ufw-docker: allow 9000/tcp" -j RETURN"#.to_string()));
+        assert!(!v4
+            .iter()
+            .any(|l| l.contains("2001:db8") || l.contains("fd00")));
+        assert!(v6.contains(
+            &r#"-A DOCKER-USER -s fd00::/8 -m comment --comment "ufw-docker: trusted" -j RETURN"#
+                .to_string()
+        ));
+        assert!(v6.contains(&r#"-A DOCKER-USER -s 2001:db8:5::/48 -p udp -m conntrack --ctstate DNAT --ctorigdstport 5000:5010 -m comment --comment "ufw-docker: allow 5000:5010/udp" -j RETURN"#.to_string()));
+        // The v4-only source leaves port 9000 closed on IPv6.
+        assert!(!v6.iter().any(|l| l.contains("9000")));
+        assert!(!v4.iter().any(|l| l.contains("ufw-user-forward")));
+    }
+
+    #[test]
+    fn accepts_come_before_the_blocks() {
+        let json = r#"{"allow": [{"port": 80}], "trusted_networks": ["10.9.0.0/16"]}"#;
+        let lines = rendered(json, Family::V4, true);
+        let first_block = lines.iter().position(|l| l.contains(LOG_CHAIN)).unwrap();
+        let last_return = lines
+            .iter()
+            .rposition(|l| l.contains("ufw-docker: allow") || l.contains("trusted"))
+            .unwrap();
+        assert!(last_return < first_block);
+    }
+
+    #[test]
+    fn logging_can_be_turned_off_or_tuned() {
+        let off = rendered(r#"{"log": false}"#, Family::V4, true);
+        assert_eq!(off.last().unwrap(), "-A ufw-docker-logging-deny -j DROP");
+        assert!(!off.iter().any(|l| l.contains("LOG")));
+        let tuned = rendered(
+            r#"{"log_limit": "60/minute", "log_prefix": "DOCKER-DROP"}"#,
+            Family::V4,
+            true,
+        );
+        assert!(tuned.contains(&"-A ufw-docker-logging-deny -m limit --limit 1/sec --limit-burst 10 -j LOG --log-prefix DOCKER-DROP".to_string()));
+    }
+
+    #[test]
+    fn absent_has_no_rules() {
+        assert!(rendered(r#"{"state": "absent"}"#, Family::V4, true).is_empty());
+    }
+
+    #[test]
+    fn quoting_round_trips_through_the_tokenizer() {
+        for token in [
+            "plain",
+            "ufw-docker: allow 80/tcp",
+            "[UFW DOCKER BLOCK] ",
+            "a\"b\\c",
+            "",
+            "br-+",
+            "10.0.0.0/8",
+        ] {
+            let line = format!("-A X -m comment --comment {} -j RETURN", quote(token));
+            assert_eq!(
+                tokenize(&line),
+                [
+                    "-A",
+                    "X",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    token,
+                    "-j",
+                    "RETURN"
+                ]
+            );
+        }
+        assert_eq!(quote("abc"), "abc");
+        assert_eq!(quote("[UFW DOCKER BLOCK] "), "\"[UFW DOCKER BLOCK] \"");
+        assert_eq!(quote("RELATED,ESTABLISHED"), "RELATED,ESTABLISHED");
+    }
+
+    #[test]
+    fn restore_section_declares_only_owned_chains() {
+        let set = desired(&params("{}"), Family::V4, false);
+        let text = restore_section(&set, &[]);
+        let declared: Vec<&str> = text.lines().filter(|l| l.starts_with(':')).collect();
+        assert_eq!(
+            declared,
+            [":DOCKER-USER - [0:0]", ":ufw-docker-logging-deny - [0:0]"]
+        );
+        assert!(text.starts_with("*filter\n") && text.ends_with("COMMIT\n"));
+    }
+}
