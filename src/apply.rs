@@ -121,29 +121,29 @@ fn run_steps(
         }
     }
     for cmd in &plan.commands {
-        match cmd {
+        let families: Vec<Family> = match cmd {
+            // A reload touches every family, even when it fails half-way.
             Command::UfwReload => {
                 undo.reloaded = true;
-                for f in &plan.families {
-                    if let Some(live) = &f.live_before {
-                        undo.live.push((f.family, live.clone()));
-                    }
-                }
+                plan.families.iter().map(|f| f.family).collect()
             }
-            Command::Restore { family, .. } => {
-                if let Some(live) = plan
-                    .families
-                    .iter()
-                    .find(|f| f.family == *family)
-                    .and_then(|f| f.live_before.clone())
-                {
-                    if !undo.live.iter().any(|(fam, _)| fam == family) {
-                        undo.live.push((*family, live));
-                    }
+            // A failed iptables-restore commits nothing, so only a success needs undoing.
+            Command::Restore { family, .. } => vec![*family],
+        };
+        let outcome = run(host, cmd);
+        if outcome.is_ok() || *cmd == Command::UfwReload {
+            for f in plan
+                .families
+                .iter()
+                .filter(|f| families.contains(&f.family))
+            {
+                let already = undo.live.iter().any(|(fam, _)| *fam == f.family);
+                if let (Some(live), false) = (&f.live_before, already) {
+                    undo.live.push((f.family, live.clone()));
                 }
             }
         }
-        run(host, cmd)?;
+        outcome?;
     }
     if params.apply != ApplyMode::None && !plan.commands.is_empty() {
         verify(host, params, plan)?;

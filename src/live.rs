@@ -99,12 +99,13 @@ pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     }
 }
 
-/// Rules in live DOCKER-USER that the module did not ask for (Docker's bare trailing RETURN
-/// aside): they are reported, then replaced.
+/// Rules in live DOCKER-USER that neither the module nor Docker put there (the module's own
+/// rules from an earlier policy, and Docker's bare trailing RETURN, are not foreign): they are
+/// reported, then replaced.
 pub fn foreign_rules(live: &FilterTable, want: &ChainSet) -> Vec<Rule> {
     effective(live.rules(DOCKER_USER))
         .iter()
-        .filter(|r| !want.docker_user.contains(r))
+        .filter(|r| !want.docker_user.contains(r) && !r.is_ours())
         .cloned()
         .collect()
 }

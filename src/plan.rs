@@ -155,7 +155,7 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             Some(text) => {
                 let found = after_rules::find(text)
                     .map_err(|e| format!("{path}: {e}. Nothing was written."))?;
-                let section = present.then(|| rules::restore_section(&file_rules, &[]));
+                let section = present.then(|| file_section(params, obs.family, &file_rules));
                 let spliced = after_rules::splice(text, &found, section.as_deref());
                 if spliced.hand_edited {
                     warnings.push(format!(
@@ -235,17 +235,8 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             });
         }
 
-        let validate_payload =
-            (present && (file_after.is_some() || live_payload.is_some())).then(|| {
-                // The route chain is declared so the test passes where UFW is not loaded; a
-                // `--test` run commits nothing, so this flushes nothing.
-                let extra: &[&str] = if params.ufw_route_rules {
-                    &[obs.family.ufw_route_chain()]
-                } else {
-                    &[]
-                };
-                rules::restore_section(&file_rules, extra)
-            });
+        let validate_payload = (present && (file_after.is_some() || live_payload.is_some()))
+            .then(|| file_section(params, obs.family, &file_rules));
 
         families.push(FamilyPlan {
             family: obs.family,
@@ -266,6 +257,19 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
         diff,
         warnings,
     })
+}
+
+/// The iptables-restore section written into the file's block. UFW loads after.rules before
+/// it creates its `ufw-user-forward` chain (see `ufw-init-functions`), so the block declares that
+/// chain for its jump to resolve; UFW's user.rules, loaded next, fills it. The live payload never
+/// declares it: with `--noflush` that would flush the operator's `ufw route` rules.
+fn file_section(params: &Params, family: Family, file_rules: &ChainSet) -> String {
+    let route: &[&str] = if params.ufw_route_rules {
+        &[family.ufw_route_chain()]
+    } else {
+        &[]
+    };
+    rules::restore_section(file_rules, route)
 }
 
 /// The mutating commands the plan needs, in the order the apply step runs them.

@@ -107,6 +107,20 @@ impl Rule {
         line
     }
 
+    /// Whether the module wrote this rule: it carries the module's comment tag or jumps to the
+    /// module's logging chain.
+    pub fn is_ours(&self) -> bool {
+        let tagged = self
+            .args
+            .windows(2)
+            .any(|w| w[0] == "--comment" && w[1].starts_with(TAG));
+        let jumps_to_log = self
+            .args
+            .windows(2)
+            .any(|w| w[0] == "-j" && w[1] == LOG_CHAIN);
+        tagged || jumps_to_log
+    }
+
     /// A bare `-j RETURN`, which Docker 20.10 appends to DOCKER-USER on every start when no
     /// identical rule exists. It changes nothing at the end of a chain.
     pub fn is_bare_return(&self) -> bool {
@@ -305,8 +319,10 @@ pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
 }
 
 /// The `*filter` section declaring the module's chains and holding its rules. Declaring a chain
-/// in `--noflush` mode flushes it, which is how the module replaces its chains atomically; it
-/// never declares a chain it does not own.
+/// in `--noflush` mode flushes it, which is how the module replaces its chains atomically.
+/// `extra_declarations` is for the after.rules block only (UFW's route chain, which must exist
+/// when UFW loads the file); the live payload passes none, so it never flushes a chain it does
+/// not own.
 pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
     let mut out = String::from("*filter\n");
     for chain in extra_declarations {

@@ -1,0 +1,359 @@
+//! Shared test machinery: throwaway network namespaces, temp copies of UFW's rule files, and
+//! running the built module the way Ansible does (an args file as argv[1]).
+//!
+//! Namespace tests need root. They never skip: without root (or without `ip netns`), they fail
+//! with a message saying so, because a firewall test that silently did not run proves nothing.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+/// The module binary cargo built for this test run.
+pub fn module_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ufw_docker")
+}
+
+/// Fails loudly unless the tests run as root with namespaces available.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "these tests create network namespaces and need root: run `make test` as root \
+         (they never skip silently)"
+    );
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "command failed: {cmd}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Which iptables the module and the test use inside the namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nft,
+    Legacy,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Nft, Backend::Legacy];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Backend::Nft => "nft",
+            Backend::Legacy => "legacy",
+        }
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace, deleted on drop, with a directory of its own for files and a PATH that
+/// selects the iptables backend.
+pub struct Netns {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    /// Directories put first on PATH for the module (wrappers, backend links).
+    bin_dir: PathBuf,
+    /// `/etc/netns/<name>`, which `ip netns exec` mounts over /etc (a UFW of its own).
+    etc_dir: Option<PathBuf>,
+}
+
+impl Netns {
+    pub fn new(backend: Backend) -> Netns {
+        require_root();
+        let name = format!(
+            "ufwd-t{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        sh(&format!("ip netns add {name}"));
+        sh(&format!("ip netns exec {name} ip link set lo up"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin_dir = dir.path().join("bin");
+        fs::create_dir(&bin_dir).unwrap();
+        // Point the plain tool names at the chosen backend, whatever the machine's alternatives say.
+        for tool in [
+            "iptables",
+            "iptables-save",
+            "iptables-restore",
+            "ip6tables",
+            "ip6tables-save",
+            "ip6tables-restore",
+        ] {
+            let (base, rest) = tool.split_once('-').map_or((tool, ""), |(b, r)| (b, r));
+            let real = if rest.is_empty() {
+                format!("/usr/sbin/{base}-{}", backend.suffix())
+            } else {
+                format!("/usr/sbin/{base}-{}-{rest}", backend.suffix())
+            };
+            std::os::unix::fs::symlink(real, bin_dir.join(tool)).unwrap();
+        }
+        Netns {
+            name,
+            dir,
+            backend,
+            bin_dir,
+            etc_dir: None,
+        }
+    }
+
+    /// The backend the machine's `iptables` alternative points at (what UFW itself uses).
+    pub fn system_backend() -> Backend {
+        if sh("/usr/sbin/iptables --version").contains("legacy") {
+            Backend::Legacy
+        } else {
+            Backend::Nft
+        }
+    }
+
+    /// Gives the namespace a UFW of its own (a copy of /etc/ufw under /etc/netns/<name>),
+    /// enabled with `default deny incoming` and SSH allowed, as on a real host.
+    pub fn with_ufw(self) -> Netns {
+        let ns = self.with_ufw_from(Path::new("/etc/ufw"));
+        ns.exec("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
+        ns
+    }
+
+    /// Gives the namespace a copy of the UFW configuration in `src`, without starting UFW.
+    pub fn with_ufw_from(mut self, src: &Path) -> Netns {
+        let etc = PathBuf::from(format!("/etc/netns/{}", self.name));
+        fs::create_dir_all(&etc).unwrap();
+        sh(&format!("cp -a {} {}/ufw", src.display(), etc.display()));
+        self.etc_dir = Some(etc);
+        self
+    }
+
+    /// This namespace's /etc/ufw as seen from outside.
+    pub fn ufw_dir(&self) -> PathBuf {
+        self.etc_dir
+            .as_ref()
+            .expect("namespace has a UFW")
+            .join("ufw")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn env_path(&self) -> String {
+        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin_dir.display())
+    }
+
+    /// Puts an executable script first on the module's PATH under `name`.
+    pub fn wrap(&self, name: &str, script: &str) {
+        let p = self.bin_dir.join(name);
+        let _ = fs::remove_file(&p);
+        fs::write(&p, script).unwrap();
+        sh(&format!("chmod 755 {}", p.display()));
+    }
+
+    /// Runs a shell command inside the namespace with the backend's tools first on PATH.
+    pub fn exec(&self, cmd: &str) -> String {
+        sh(&format!(
+            "ip netns exec {} env PATH={} sh -c '{}'",
+            self.name,
+            self.env_path(),
+            cmd.replace('\'', r"'\''")
+        ))
+    }
+
+    /// `iptables-save -t filter` for a family, without the timestamped comment lines.
+    pub fn save(&self, v6: bool) -> String {
+        let tool = if v6 {
+            "ip6tables-save"
+        } else {
+            "iptables-save"
+        };
+        self.exec(&format!("{tool} -t filter"))
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// Both families' filter tables.
+    pub fn save_all(&self) -> String {
+        format!("{}{}", self.save(false), self.save(true))
+    }
+
+    /// The live rules of one chain, as `-A` lines.
+    pub fn chain(&self, v6: bool, chain: &str) -> Vec<String> {
+        let prefix = format!("-A {chain} ");
+        self.save(v6)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Sets up the chains Docker and UFW create: DOCKER-USER (with Docker 20.10's RETURN)
+    /// hooked first in FORWARD, and UFW's route chains.
+    pub fn dockerish(&self) {
+        for (tool, route) in [
+            ("iptables", "ufw-user-forward"),
+            ("ip6tables", "ufw6-user-forward"),
+        ] {
+            self.exec(&format!(
+                "{tool} -N DOCKER-USER && {tool} -A DOCKER-USER -j RETURN && \
+                 {tool} -I FORWARD -j DOCKER-USER && {tool} -N {route} && \
+                 {tool} -A FORWARD -j {route}"
+            ));
+        }
+    }
+
+    /// Copies UFW's stock rule files into the namespace's directory; returns their paths.
+    pub fn rule_files(&self) -> (PathBuf, PathBuf) {
+        let v4 = self.path("after.rules");
+        let v6 = self.path("after6.rules");
+        fs::copy(data("after.rules"), &v4).unwrap();
+        fs::copy(data("after6.rules"), &v6).unwrap();
+        (v4, v6)
+    }
+
+    /// Runs the module inside the namespace with `args` (an object) plus the rule file paths.
+    pub fn module(&self, args: Value) -> ModuleRun {
+        let args_file = self.path(&format!(
+            "args-{}.json",
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        fs::write(&args_file, serde_json::to_vec(&args).unwrap()).unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "env"])
+            .arg(format!("PATH={}", self.env_path()))
+            .arg(format!("UFW_DOCKER_LOCK={}", self.path("lock").display()))
+            .arg(module_bin())
+            .arg(&args_file)
+            .stdin(Stdio::null())
+            .output()
+            .expect("module runs");
+        ModuleRun::new(args, out)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        if let Some(etc) = &self.etc_dir {
+            let _ = fs::remove_dir_all(etc);
+        }
+    }
+}
+
+/// A finished module run: its exit status and its one JSON object.
+pub struct ModuleRun {
+    pub args: Value,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Value,
+}
+
+impl ModuleRun {
+    pub fn new(args: Value, out: Output) -> ModuleRun {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not exactly one JSON object ({e})\nargs: {args}\nstdout: {stdout}\nstderr: {stderr}"
+            )
+        });
+        ModuleRun {
+            args,
+            code: out.status.code(),
+            stdout,
+            stderr,
+            json,
+        }
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "args: {}\nexit: {:?}\nstdout: {}\nstderr: {}",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts success and returns `changed`.
+    pub fn ok(&self) -> bool {
+        assert_eq!(self.code, Some(0), "module failed\n{}", self.context());
+        assert!(self.json.get("failed").is_none(), "{}", self.context());
+        self.json["changed"].as_bool().expect("changed is a bool")
+    }
+
+    /// Asserts a clean failure whose message contains `needle`.
+    pub fn fails_with(&self, needle: &str) {
+        assert_eq!(self.code, Some(1), "module should fail\n{}", self.context());
+        assert_eq!(self.json["failed"], true, "{}", self.context());
+        let msg = self.json["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(needle),
+            "msg lacks {needle:?}\n{}",
+            self.context()
+        );
+    }
+
+    pub fn warnings(&self) -> String {
+        self.json["warnings"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.json[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The rules the module reports for a family.
+    pub fn rules(&self, family: &str) -> Vec<String> {
+        self.json["rules"][family]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A fixture under tests/data.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}

@@ -1,0 +1,429 @@
+//! The module against real iptables, both backends, in throwaway namespaces, with temp copies
+//! of UFW's after.rules files.
+
+use std::fs;
+
+use serde_json::{json, Value};
+
+use crate::harness::{data, Backend, Netns};
+
+/// A policy with something of everything.
+fn policy(ns: &Netns) -> Value {
+    let (v4, v6) = (ns.path("after.rules"), ns.path("after6.rules"));
+    json!({
+        "after_rules": v4, "after6_rules": v6,
+        "allow": [
+            {"port": 8080, "comment": "web"},
+            {"port": "5000:5010", "proto": "udp", "from": ["198.51.100.0/24", "2001:db8:5::/48"]},
+        ],
+        "trusted_networks": ["192.168.50.0/24", "fd00:50::/64"],
+        "_ansible_diff": true,
+    })
+}
+
+fn with(mut args: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        args[k] = v.clone();
+    }
+    args
+}
+
+fn each_backend(test: impl Fn(Backend)) {
+    for backend in Backend::ALL {
+        test(backend);
+    }
+}
+
+#[test]
+fn check_mode_changes_nothing() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        let (v4, v6) = ns.rule_files();
+        let before = ns.save_all();
+        let run = ns.module(with(policy(&ns), json!({"_ansible_check_mode": true})));
+        assert!(run.ok(), "check mode reports the change it would make");
+        assert!(run.json["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("would change"));
+        assert_eq!(run.strings("commands").len(), 2, "{backend:?}");
+        assert_eq!(
+            run.json["diff"].as_array().unwrap().len(),
+            4,
+            "two files, two chains"
+        );
+        assert_eq!(
+            ns.save_all(),
+            before,
+            "{backend:?}: iptables changed in check mode"
+        );
+        assert_eq!(
+            fs::read(&v4).unwrap(),
+            fs::read(data("after.rules")).unwrap()
+        );
+        assert_eq!(
+            fs::read(&v6).unwrap(),
+            fs::read(data("after6.rules")).unwrap()
+        );
+        assert!(
+            !ns.path("lock").exists(),
+            "check mode writes not even the lock file"
+        );
+    });
+}
+
+#[test]
+fn apply_then_rerun_is_a_no_op_then_absent_restores_everything() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        let (v4, v6) = ns.rule_files();
+        let original_save = ns.save_all();
+
+        let first = ns.module(policy(&ns));
+        assert!(first.ok());
+        for (v6flag, family) in [(false, "ipv4"), (true, "ipv6")] {
+            let live = ns.chain(v6flag, "DOCKER-USER");
+            let mut reported = first.rules(family);
+            reported.retain(|l| l.starts_with("-A DOCKER-USER"));
+            assert_eq!(
+                live, reported,
+                "{backend:?} {family}: live chain = reported rules"
+            );
+            let log = ns.chain(v6flag, "ufw-docker-logging-deny");
+            assert_eq!(log.len(), 2, "{log:?}");
+        }
+        let text = fs::read_to_string(&v4).unwrap();
+        assert!(text.starts_with(&fs::read_to_string(data("after.rules")).unwrap()));
+        assert!(text.contains("# BEGIN UFW-DOCKER MANAGED BLOCK sha256="));
+        assert!(text.contains("--ctorigdstport 8080"));
+        assert!(fs::read_to_string(&v6)
+            .unwrap()
+            .contains("-j ufw6-user-forward"));
+
+        let after_first = ns.save_all();
+        let second = ns.module(policy(&ns));
+        assert!(!second.ok(), "{backend:?}: rerun must report no change");
+        assert!(second.strings("commands").is_empty());
+        assert_eq!(ns.save_all(), after_first);
+
+        let absent = with(policy(&ns), json!({"state": "absent"}));
+        assert!(ns.module(absent.clone()).ok());
+        assert_eq!(
+            fs::read(&v4).unwrap(),
+            fs::read(data("after.rules")).unwrap()
+        );
+        assert_eq!(
+            fs::read(&v6).unwrap(),
+            fs::read(data("after6.rules")).unwrap()
+        );
+        for v6flag in [false, true] {
+            assert!(
+                ns.chain(v6flag, "DOCKER-USER").is_empty(),
+                "absent empties DOCKER-USER"
+            );
+            assert!(!ns.save(v6flag).contains("ufw-docker-logging-deny"));
+        }
+        // Docker's own FORWARD hook and UFW's chains are untouched.
+        assert!(ns.save(false).contains("-A FORWARD -j DOCKER-USER"));
+        assert!(ns.save(false).contains(":ufw-user-forward"));
+        let again = ns.module(absent);
+        assert!(!again.ok(), "absent twice is a no-op");
+        // Back where we started, except Docker 20.10's bare RETURN, which absent empties.
+        assert_eq!(
+            ns.save_all().replace("-A DOCKER-USER -j RETURN\n", ""),
+            original_save.replace("-A DOCKER-USER -j RETURN\n", "")
+        );
+    });
+}
+
+#[test]
+fn docker_restart_appending_its_return_is_not_a_change() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        ns.rule_files();
+        assert!(ns.module(policy(&ns)).ok());
+        // What dockerd 20.10 does on start when it finds no bare RETURN: append one.
+        ns.exec("iptables -A DOCKER-USER -j RETURN; ip6tables -A DOCKER-USER -j RETURN");
+        let run = ns.module(policy(&ns));
+        assert!(!run.ok(), "{backend:?}");
+        assert!(run.warnings().is_empty(), "{}", run.warnings());
+    });
+}
+
+#[test]
+fn a_changed_policy_replaces_the_chain_in_place() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        ns.rule_files();
+        assert!(ns.module(policy(&ns)).ok());
+        let changed = with(
+            policy(&ns),
+            json!({"allow": [{"port": 9090}], "log": false}),
+        );
+        let run = ns.module(changed.clone());
+        assert!(run.ok());
+        let live = ns.chain(false, "DOCKER-USER").join("\n");
+        assert!(
+            live.contains("--ctorigdstport 9090") && !live.contains("8080"),
+            "{live}"
+        );
+        assert_eq!(
+            ns.chain(false, "ufw-docker-logging-deny"),
+            ["-A ufw-docker-logging-deny -j DROP"]
+        );
+        assert!(
+            run.warnings().is_empty(),
+            "our old rules are not foreign: {}",
+            run.warnings()
+        );
+        assert!(!ns.module(changed).ok());
+    });
+}
+
+#[test]
+fn foreign_rules_in_docker_user_are_reported_and_replaced() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    ns.rule_files();
+    ns.exec("iptables -I DOCKER-USER -s 10.0.0.0/8 -j ACCEPT");
+    let run = ns.module(policy(&ns));
+    assert!(run.ok());
+    assert!(
+        run.warnings()
+            .contains("does not manage; they are replaced: -A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT"),
+        "{}",
+        run.warnings()
+    );
+    let diff = run.json["diff"].as_array().unwrap();
+    let chain_diff = diff
+        .iter()
+        .find(|d| {
+            d["before_header"]
+                .as_str()
+                .unwrap()
+                .starts_with("DOCKER-USER ipv4")
+        })
+        .unwrap();
+    assert!(chain_diff["before"]
+        .as_str()
+        .unwrap()
+        .contains("-s 10.0.0.0/8 -j ACCEPT"));
+    assert!(!ns.save(false).contains("-s 10.0.0.0/8 -j ACCEPT"));
+}
+
+#[test]
+fn without_docker_the_chain_is_created_and_a_warning_says_why() {
+    let ns = Netns::new(Backend::Nft);
+    ns.rule_files();
+    let run = ns.module(policy(&ns));
+    assert!(run.ok());
+    let w = run.warnings();
+    assert!(
+        w.contains("DOCKER-USER is not the first rule of FORWARD (ipv4)"),
+        "{w}"
+    );
+    assert!(w.contains("ufw-user-forward chain is not loaded"), "{w}");
+    assert!(!ns.chain(false, "DOCKER-USER").is_empty());
+    assert!(
+        !ns.module(policy(&ns)).ok(),
+        "idempotent without Docker too"
+    );
+}
+
+#[test]
+fn backup_keeps_a_copy_named_like_ansibles() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, _) = ns.rule_files();
+    let run = ns.module(with(policy(&ns), json!({"backup": true})));
+    assert!(run.ok());
+    let backups = run.strings("backup_files");
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert!(backups[0].starts_with(&format!("{}.", v4.display())) && backups[0].ends_with('~'));
+    assert_eq!(
+        fs::read(&backups[0]).unwrap(),
+        fs::read(data("after.rules")).unwrap()
+    );
+    let rerun = ns.module(with(policy(&ns), json!({"backup": true})));
+    assert!(!rerun.ok());
+    assert!(
+        rerun.strings("backup_files").is_empty(),
+        "no change, no backup"
+    );
+}
+
+#[test]
+fn apply_none_writes_files_and_leaves_iptables_alone() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, _) = ns.rule_files();
+    let before = ns.save_all();
+    let run = ns.module(with(policy(&ns), json!({"apply": "none"})));
+    assert!(run.ok());
+    assert!(run.strings("commands").is_empty());
+    assert_eq!(ns.save_all(), before);
+    assert!(fs::read_to_string(&v4).unwrap().contains("MANAGED BLOCK"));
+}
+
+#[test]
+fn a_failing_live_apply_restores_files_and_chains() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        let (v4, v6) = ns.rule_files();
+        let before = ns.save_all();
+        // ip6tables-restore passes validation (--test) and fails the real load, so IPv4 is
+        // already applied when IPv6 fails: both must be put back.
+        let real = match backend {
+            Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
+            Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
+        };
+        ns.wrap(
+            "ip6tables-restore",
+            &format!(
+                "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
+                 echo 'injected failure: table locked by a test' >&2\nexit 4\n"
+            ),
+        );
+        let run = ns.module(policy(&ns));
+        run.fails_with("injected failure");
+        run.fails_with("Rolled back");
+        assert_eq!(
+            fs::read(&v4).unwrap(),
+            fs::read(data("after.rules")).unwrap()
+        );
+        assert_eq!(
+            fs::read(&v6).unwrap(),
+            fs::read(data("after6.rules")).unwrap()
+        );
+        assert_eq!(ns.save_all(), before, "{backend:?}: chains restored");
+    });
+}
+
+#[test]
+fn hand_edits_are_detected_and_restored() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, _) = ns.rule_files();
+    assert!(ns.module(policy(&ns)).ok());
+    let good = fs::read_to_string(&v4).unwrap();
+    let edited = good.replace(
+        "-A DOCKER-USER -j RETURN\n",
+        "-A DOCKER-USER -j ACCEPT\n-A DOCKER-USER -j RETURN\n",
+    );
+    fs::write(&v4, &edited).unwrap();
+    let run = ns.module(policy(&ns));
+    assert!(run.ok());
+    assert!(
+        run.warnings().contains("edited by hand"),
+        "{}",
+        run.warnings()
+    );
+    assert_eq!(fs::read_to_string(&v4).unwrap(), good);
+}
+
+#[test]
+fn a_legacy_script_block_is_adopted() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, _) = ns.rule_files();
+    fs::copy(data("after.rules.legacy-block"), &v4).unwrap();
+    let run = ns.module(policy(&ns));
+    assert!(run.ok());
+    assert!(run
+        .warnings()
+        .contains("adopted the block of the ufw-docker script"));
+    let text = fs::read_to_string(&v4).unwrap();
+    assert!(
+        !text.contains("# BEGIN UFW AND DOCKER")
+            && text.contains("# BEGIN UFW-DOCKER MANAGED BLOCK")
+    );
+    assert!(text.ends_with("# operator's text after the script block\n"));
+    assert!(!ns.module(policy(&ns)).ok());
+}
+
+#[test]
+fn every_bad_input_fails_cleanly_and_writes_nothing() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, v6) = ns.rule_files();
+    let broken = format!(
+        "{}# BEGIN UFW-DOCKER MANAGED BLOCK sha256=00\n-A DOCKER-USER -j ACCEPT\n",
+        fs::read_to_string(data("after.rules")).unwrap()
+    );
+    let broken_file = ns.path("broken.rules");
+    fs::write(&broken_file, &broken).unwrap();
+    let two_blocks = ns.path("two.rules");
+    fs::write(
+        &two_blocks,
+        "# BEGIN UFW AND DOCKER\n# END UFW AND DOCKER\n# BEGIN UFW AND DOCKER\n# END UFW AND DOCKER\n",
+    )
+    .unwrap();
+    let a_dir = ns.path("bin");
+    let before = ns.save_all();
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"allow": [{"port": 0}]}), "outside 1-65535"),
+        (json!({"allow": [{"port": 65536}]}), "outside 1-65535"),
+        (json!({"allow": [{"port": "200:100"}]}), "reversed range"),
+        (
+            json!({"allow": [{"port": 80, "proto": "gre"}]}),
+            "must be one of: tcp, udp",
+        ),
+        (
+            json!({"trusted_networks": ["10.0.0.300/8"]}),
+            "is not a CIDR",
+        ),
+        (
+            json!({"allow": [{"port": 80, "from": ["any"]}]}),
+            "is not a CIDR",
+        ),
+        (
+            json!({"allow": [{"port": 80, "comment": "x\n-A DOCKER-USER -j ACCEPT"}]}),
+            "comment contains",
+        ),
+        (
+            json!({"allow": [{"port": 80, "comment": "x\" -j ACCEPT \""}]}),
+            "comment contains",
+        ),
+        (json!({"log_prefix": "a\nCOMMIT"}), "log_prefix contains"),
+        (json!({"log_prefix": "it's"}), "log_prefix contains"),
+        (json!({"log_limit": "100000/second"}), "too fast"),
+        (
+            json!({"log_limit": "3/min --limit-burst 1000"}),
+            "log_limit",
+        ),
+        (json!({"backup": "sometimes"}), "backup must be a boolean"),
+        (json!({"allow": [{"port": []}]}), "must be a port number"),
+        (
+            json!({"after_rules": ns.path("missing.rules")}),
+            "does not exist",
+        ),
+        (json!({"after_rules": a_dir}), "cannot read"),
+        (json!({"after_rules": broken_file}), "never closed"),
+        (json!({"after_rules": two_blocks}), "two managed blocks"),
+    ];
+    for (extra, needle) in cases {
+        let args = with(policy(&ns), extra);
+        ns.module(args).fails_with(needle);
+    }
+    assert_eq!(
+        fs::read(&v4).unwrap(),
+        fs::read(data("after.rules")).unwrap()
+    );
+    assert_eq!(
+        fs::read(&v6).unwrap(),
+        fs::read(data("after6.rules")).unwrap()
+    );
+    assert_eq!(fs::read_to_string(&broken_file).unwrap(), broken);
+    assert_eq!(ns.save_all(), before);
+    // A missing file is fine when the block is to be absent anyway.
+    let absent = with(
+        policy(&ns),
+        json!({"state": "absent", "after_rules": ns.path("missing.rules")}),
+    );
+    ns.module(absent).ok();
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the built binary, run the way Ansible runs it.
+
+/// Namespaces, fixtures, and running the module with an args file.
+mod harness;
+/// Real iptables (nft and legacy) in throwaway namespaces: check mode, apply, idempotence,
+/// absent, rollback, adoption, every bad input leaving the host untouched.
+mod live_apply;
+/// The binary-module protocol: args file or stdin, one JSON object out, exit codes, bad input.
+mod protocol;
+/// Real UFW in a namespace: `apply: reload`, route rules, and `ufw reload` keeping the block.
+mod with_ufw;
