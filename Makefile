@@ -1,0 +1,23 @@
+# The project's entry points. Each target installs what it needs on a fresh Debian or Ubuntu
+# machine (as root) before it runs.
+#
+#   make demo   the lab: Docker hosts in network namespaces, the exposure table before and after
+#   make test   everything CI runs: lint, static build, unit and namespace integration tests
+#   make build  the static release binary (x86_64 musl)
+
+.PHONY: all build test demo deps lint
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+build: deps
+	scripts/build.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+test:
+	scripts/test.sh

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`, called by .ci/run): lint, the static release build,
+# the unit tests, and the integration tests against real iptables, UFW and Docker in network
+# namespaces. It needs root and never skips: a machine where namespaces cannot be created
+# fails here, loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+    echo "make test: the tests create network namespaces and run iptables; run as root" >&2
+    exit 1
+fi
+
+step "installing dependencies"
+scripts/deps.sh
+
+probe="ufwd-probe-$$"
+if ! ip netns add "$probe"; then
+    echo "make test: cannot create a network namespace here (ip netns add failed); the" >&2
+    echo "namespace tests cannot run, and they are never skipped" >&2
+    exit 1
+fi
+ip netns del "$probe"
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "static release build"
+scripts/build.sh
+
+step "unit and integration tests"
+cargo test -- --test-threads="$(nproc)"
