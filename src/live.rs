@@ -68,6 +68,19 @@ impl FilterTable {
             .is_some_and(|r| r.args == ["-j", DOCKER_USER])
     }
 
+    /// Whether Docker's own filter chains are loaded in this family (Docker runs here, with
+    /// iptables for this family enabled).
+    pub fn docker_present(&self) -> bool {
+        self.has_chain("DOCKER")
+    }
+
+    /// Whether the module must put the FORWARD jump to DOCKER-USER first itself: Docker runs
+    /// in this family but did not (Docker 20.10 never hooks DOCKER-USER in ip6tables, and
+    /// rules it inserts for networks created later push an earlier jump down).
+    pub fn needs_hook(&self) -> bool {
+        self.docker_present() && !self.docker_user_hooked_first()
+    }
+
     /// The module's two chains as they are now.
     pub fn owned(&self) -> ChainSet {
         ChainSet {
@@ -93,7 +106,10 @@ pub fn effective(rules: &[Rule]) -> &[Rule] {
 pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     let du_same = effective(live.rules(DOCKER_USER)) == effective(&want.docker_user);
     if present {
-        du_same && live.has_chain(LOG_CHAIN) && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
+        du_same
+            && live.has_chain(LOG_CHAIN)
+            && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
+            && !live.needs_hook()
     } else {
         du_same && !live.has_chain(LOG_CHAIN)
     }
@@ -115,7 +131,20 @@ pub fn foreign_rules(live: &FilterTable, want: &ChainSet) -> Vec<Rule> {
 /// from: a chain is deleted only if it exists.
 pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
     if present {
-        return crate::rules::restore_section(want, &[]);
+        let mut out = crate::rules::restore_section(want, &[]);
+        if before.needs_hook() {
+            // The same jump Docker (23 and later) puts first in FORWARD: any older copies go,
+            // one goes first. Nothing else in FORWARD is touched.
+            let mut hook = String::new();
+            for rule in before.rules("FORWARD") {
+                if rule.args == ["-j", DOCKER_USER] {
+                    hook.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
+                }
+            }
+            hook.push_str(&format!("-I FORWARD 1 -j {DOCKER_USER}\n"));
+            out.insert_str(out.len() - "COMMIT\n".len(), &hook);
+        }
+        return out;
     }
     let mut out = String::from("*filter\n");
     if before.has_chain(DOCKER_USER) {
@@ -242,6 +271,36 @@ mod tests {
         live.chains.insert(DOCKER_USER.into(), rules);
         live.chains.insert(LOG_CHAIN.into(), want.log_chain.clone());
         assert!(!matches(&live, &want, true));
+    }
+
+    #[test]
+    fn the_forward_hook_is_put_first_where_docker_did_not() {
+        // Docker 20.10 with ip6tables: its chains, no DOCKER-USER jump.
+        let v6 = "*filter\n:FORWARD DROP [0:0]\n:DOCKER - [0:0]\n:DOCKER-ISOLATION-STAGE-1 - [0:0]\n\
+                  -A FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A FORWARD -o docker0 -j DOCKER\nCOMMIT\n";
+        let live = FilterTable::parse(v6);
+        assert!(live.needs_hook());
+        let want = want("{}");
+        assert!(!matches(&live, &want, true));
+        let payload = set_payload(&live, &want, true);
+        assert!(
+            payload.ends_with("-I FORWARD 1 -j DOCKER-USER\nCOMMIT\n"),
+            "{payload}"
+        );
+        assert!(!payload.contains("-D FORWARD"));
+        // A jump that a network created later pushed down is moved back first.
+        let pushed = v6.replace(
+            "-A FORWARD -o docker0 -j DOCKER\n",
+            "-A FORWARD -o docker0 -j DOCKER\n-A FORWARD -j DOCKER-USER\n",
+        );
+        let payload = set_payload(&FilterTable::parse(&pushed), &want, true);
+        assert!(
+            payload.contains("-D FORWARD -j DOCKER-USER\n-I FORWARD 1 -j DOCKER-USER\n"),
+            "{payload}"
+        );
+        // Without Docker there is nothing to hook, and absent never touches FORWARD.
+        assert!(!FilterTable::parse("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n").needs_hook());
+        assert!(!set_payload(&live, &ChainSet::default(), false).contains("FORWARD"));
     }
 
     #[test]

@@ -216,7 +216,15 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
                         .join(" | ")
                 ));
             }
-            if present && !live.docker_user_hooked_first() {
+            if present && live.needs_hook() {
+                warnings.push(format!(
+                    "Docker runs here ({}) but {DOCKER_USER} is not the first rule of FORWARD \
+                     (Docker 20.10 never hooks it for IPv6, and puts rules for networks created \
+                     later ahead of it): the module puts the jump first, as Docker 23+ does. On \
+                     Docker 20.10, rerun the module after creating a network.",
+                    obs.family.key()
+                ));
+            } else if present && !live.docker_user_hooked_first() {
                 warnings.push(format!(
                     "{DOCKER_USER} is not the first rule of FORWARD ({}): Docker is not running \
                      here, or runs with its nftables firewall backend. The rules are in place \

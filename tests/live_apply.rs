@@ -427,3 +427,43 @@ fn every_bad_input_fails_cleanly_and_writes_nothing() {
     );
     ns.module(absent).ok();
 }
+
+#[test]
+fn the_module_hooks_docker_user_where_docker_20_did_not() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        ns.rule_files();
+        // Docker 20.10 with ip6tables: its chains in FORWARD, no DOCKER-USER jump at all.
+        ns.exec(
+            "ip6tables -D FORWARD -j DOCKER-USER && ip6tables -N DOCKER && \
+             ip6tables -I FORWARD -o docker0 -j DOCKER",
+        );
+        let run = ns.module(policy(&ns));
+        assert!(run.ok());
+        assert!(
+            run.warnings().contains("the module puts the jump first"),
+            "{}",
+            run.warnings()
+        );
+        let forward = ns.chain(true, "FORWARD");
+        assert_eq!(
+            forward[0], "-A FORWARD -j DOCKER-USER",
+            "{backend:?} {forward:?}"
+        );
+        assert!(!ns.module(policy(&ns)).ok(), "hooked: nothing more to do");
+        // A network created later: Docker 20.10 inserts its rules ahead of the jump.
+        ns.exec("ip6tables -I FORWARD -o br-later -j DOCKER");
+        assert!(ns.module(policy(&ns)).ok(), "the jump is moved back first");
+        let forward = ns.chain(true, "FORWARD");
+        assert_eq!(forward[0], "-A FORWARD -j DOCKER-USER");
+        assert_eq!(
+            forward
+                .iter()
+                .filter(|r| r.ends_with("-j DOCKER-USER"))
+                .count(),
+            1
+        );
+        assert!(ns.chain(false, "FORWARD")[0] == "-A FORWARD -j DOCKER-USER");
+    });
+}
