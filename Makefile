@@ -21,3 +21,10 @@ lint:
 
 test:
 	scripts/test.sh
+
+# DEMO_DOCKER: 20 or 28; DEMO_BACKEND: nft or legacy.
+DEMO_DOCKER ?= 28
+DEMO_BACKEND ?= nft
+demo: build
+	tests/bed/install-deps.sh
+	cargo run --quiet --release --example lab -- $(DEMO_DOCKER) $(DEMO_BACKEND)

@@ -15,6 +15,7 @@ fi
 
 step "installing dependencies"
 scripts/deps.sh
+tests/bed/install-deps.sh
 
 probe="ufwd-probe-$$"
 if ! ip netns add "$probe"; then
@@ -33,5 +34,13 @@ cargo clippy --all-targets -- -D warnings
 step "static release build"
 scripts/build.sh
 
-step "unit and integration tests"
-cargo test -- --test-threads="$(nproc)"
+step "unit tests, and the module against real iptables and UFW in namespaces"
+cargo test --lib --bins --test tests -- --test-threads="$(nproc)"
+
+step "the test bed: Docker 20.10 and 28, nft and legacy, probed by real packets"
+# A failing case prints its whole probe table; `cargo test --test bed -- --nocapture` shows
+# the tables of passing cases too.
+cargo test --test bed
+
+step "nothing left behind"
+scripts/leftovers.sh

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fails if a test left anything running or mounted: the namespaces, dockerd/containerd/shim
+# processes, container processes, mounts and /etc/netns copies that the tests create. Run after
+# the test suites (scripts/test.sh); a leak here is a test-harness bug.
+set -uo pipefail
+
+problems=()
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ufwd-|ufwl|ufwf|bed|mol)' || true)
+[ -z "$ns" ] || problems+=("namespaces: $(echo $ns)")
+etc=$(ls /etc/netns 2>/dev/null | grep -E '^(ufwd-|ufwl|ufwf|bed|mol)' || true)
+[ -z "$etc" ] || problems+=("/etc/netns copies: $(echo $etc)")
+mounts=$(grep -E '/run/ufwd-(lab|bed)|/etc/netns/' /proc/mounts || true)
+[ -z "$mounts" ] || problems+=("mounts: $mounts")
+procs=""
+for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null) || continue
+    case ${exe##*/} in dockerd|containerd|containerd-shim*|docker-proxy|testsrv|sshd) ;; *) continue ;; esac
+    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    case $cmd in *ufwd-lab*|*ufwd-bed*|*testsrv*|*ufwd-fleet*|*molecule*) procs+=" ${p#/proc/}:${cmd:0:60}" ;; esac
+done
+[ -z "$procs" ] || problems+=("processes:$procs")
+
+if [ ${#problems[@]} -gt 0 ]; then
+    echo "leftovers after the tests:" >&2
+    printf '  %s\n' "${problems[@]}" >&2
+    exit 1
+fi
+echo "nothing left behind"
