@@ -120,7 +120,10 @@ fn content(line: &[u8]) -> &[u8] {
 fn classify(line: &[u8]) -> Option<Marker> {
     let c = content(line);
     let trimmed = c.trim_ascii();
-    if c.starts_with(BEGIN.as_bytes()) {
+    let ours = c
+        .strip_prefix(BEGIN.as_bytes())
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b' ');
+    if ours {
         Some(Marker::Begin)
     } else if trimmed == END.as_bytes() {
         Some(Marker::End)
@@ -434,5 +437,89 @@ mod tests {
             find(crlf.as_bytes()),
             Ok(Found::Managed { intact: false, .. })
         ));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines an operator's after.rules may hold, including ones that look like markers
+        /// without being markers.
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..80),
+                "[ -~]{0,60}".prop_map(String::into_bytes),
+                Just(b"*filter".to_vec()),
+                Just(b"COMMIT".to_vec()),
+                Just(b"# BEGIN UFW AND DOCKER please keep".to_vec()),
+                Just(b" # BEGIN UFW-DOCKER MANAGED BLOCK".to_vec()),
+                Just(b"# BEGIN UFW-DOCKER MANAGED BLOCKS".to_vec()),
+                Just(b"## END UFW-DOCKER MANAGED BLOCK".to_vec()),
+                Just(b"# END UFW AND DOCKER, said nobody".to_vec()),
+                (5000usize..20000).prop_map(|n| vec![b'x'; n]),
+            ]
+            .prop_map(|mut l| {
+                l.retain(|&b| b != b'\n');
+                l
+            })
+        }
+
+        /// A file: lines joined by LF or CRLF, with or without a final newline.
+        fn file() -> impl Strategy<Value = Vec<u8>> {
+            (
+                proptest::collection::vec((line(), any::<bool>()), 0..30),
+                any::<bool>(),
+            )
+                .prop_map(|(lines, trailing)| {
+                    let mut out = Vec::new();
+                    let n = lines.len();
+                    for (i, (l, crlf)) in lines.into_iter().enumerate() {
+                        out.extend(l);
+                        if i + 1 < n || trailing {
+                            out.extend(if crlf { &b"\r\n"[..] } else { &b"\n"[..] });
+                        }
+                    }
+                    out
+                })
+                .prop_filter("no real markers", |f| matches!(find(f), Ok(Found::None)))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            #[test]
+            fn present_then_absent_is_the_original(original in file()) {
+                let with = present(&original, SECTION);
+                prop_assert_eq!(absent(&with), original);
+            }
+
+            #[test]
+            fn present_twice_equals_present_once(original in file()) {
+                let once = present(&original, SECTION);
+                prop_assert_eq!(present(&once, SECTION), once.clone());
+                prop_assert_eq!(present(&once, OTHER), present(&original, OTHER));
+            }
+
+            #[test]
+            fn text_outside_the_block_never_changes(original in file()) {
+                let with = present(&original, SECTION);
+                prop_assert!(with.starts_with(&original));
+                let added = &with[original.len()..];
+                let block_start = if !original.is_empty() && !original.ends_with(b"\n") {
+                    prop_assert_eq!(added[0], b'\n');
+                    1
+                } else {
+                    0
+                };
+                prop_assert!(added[block_start..].starts_with(BEGIN.as_bytes()));
+                let end_line = format!("{}\n", END);
+                prop_assert!(added.ends_with(end_line.as_bytes()));
+            }
+
+            #[test]
+            fn find_never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let _ = find(&bytes);
+            }
+        }
     }
 }

@@ -51,6 +51,9 @@ pub trait Host {
     /// Replaces the file (through a symlink, if it is one) so that a reader sees the old or the
     /// new content, never a mix; owner and mode are kept.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()>;
+    /// Removes temporary files an earlier run left beside `path` when it was killed between
+    /// creating and renaming them. Called with the run lock held, so none is in use.
+    fn remove_stale_temps(&self, path: &Path);
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
     fn backup(&self, path: &Path) -> Result<PathBuf>;
     /// Runs a program found in PATH (or the sbin directories) with optional stdin.
@@ -148,6 +151,23 @@ impl Host for RealHost {
             let _ = fs::remove_file(&tmp);
         }
         result.with_context(|| format!("{} was left as it was", target.display()))
+    }
+
+    fn remove_stale_temps(&self, path: &Path) {
+        let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+            return;
+        };
+        let prefix = format!(".{}.ufw_docker.", name.to_string_lossy());
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&prefix) && file.ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn backup(&self, path: &Path) -> Result<PathBuf> {

@@ -61,6 +61,12 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         }
     }
 
+    if !check_mode {
+        for family in &families {
+            host.remove_stale_temps(family_path(params, *family));
+        }
+    }
+
     let observed = match observe(host, params, &families) {
         Ok(o) => o,
         Err(msg) => return Outcome::failure(msg),
@@ -107,10 +113,7 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
     families
         .iter()
         .map(|&family| {
-            let path = match family {
-                Family::V4 => params.after_rules.clone(),
-                Family::V6 => params.after6_rules.clone(),
-            };
+            let path = family_path(params, family).to_path_buf();
             let file = host.read(&path).map_err(|e| {
                 format!("{e:#}; check the path and its permissions (the module runs as root)")
             })?;
@@ -126,6 +129,13 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
             })
         })
         .collect()
+}
+
+fn family_path(params: &Params, family: Family) -> &std::path::Path {
+    match family {
+        Family::V4 => &params.after_rules,
+        Family::V6 => &params.after6_rules,
+    }
 }
 
 fn result(

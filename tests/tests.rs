@@ -1,10 +1,16 @@
 //! Integration tests: the built binary, run the way Ansible runs it.
 
+/// Fault injection: full and read-only file systems, symlinks, the xtables lock, concurrent
+/// runs, SIGKILL at many points.
+mod faults;
 /// Namespaces, fixtures, and running the module with an args file.
 mod harness;
 /// Real iptables (nft and legacy) in throwaway namespaces: check mode, apply, idempotence,
 /// absent, rollback, adoption, every bad input leaving the host untouched.
 mod live_apply;
+/// Generated parameters against the real iptables-restore --test: everything loads, nothing
+/// is injected.
+mod properties;
 /// The binary-module protocol: args file or stdin, one JSON object out, exit codes, bad input.
 mod protocol;
 /// Real UFW in a namespace: `apply: reload`, route rules, and `ufw reload` keeping the block.
