@@ -23,6 +23,7 @@
 #   BED_V6_CIDR       default-bridge IPv6 subnet (default fd00:dead:beef::/64)
 #   BED_START_TIMEOUT seconds to wait for `docker info` (default 60)
 #   BED_KEEP_DATA=1   stop keeps DIR/data and DIR/exec (default: removed)
+#   BED_WHILE_DOWN    restart runs this command while dockerd is down
 #   BED_CACHE         install-deps.sh cache (default /var/cache/ufw-docker-bed)
 #
 # Each dockerd gets its OWN containerd (started here, socket under DIR/exec),
@@ -255,6 +256,9 @@ restart() {
     binaries "$version"
     T0=$SECONDS
     stop_dockerd "$dir"
+    # BED_WHILE_DOWN: a command to run while dockerd is down (a simulated reboot flushes the
+    # firewall and starts UFW here, before or instead of after Docker).
+    if [[ -n ${BED_WHILE_DOWN:-} ]]; then bash -c "$BED_WHILE_DOWN"; fi
     if ! alive "$(cat "$dir/containerd.pid" 2>/dev/null)"; then start_containerd "$ns" "$dir"; fi
     start_dockerd "$ns" "$dir" "$version"
 }

@@ -759,8 +759,32 @@ impl Lab {
 
     /// Stops dockerd and starts it again; containers come back (`--restart always`).
     pub fn restart_dockerd(&self) {
+        self.restart_dockerd_with("");
+    }
+
+    /// A simulated reboot: dockerd goes down, the kernel's firewall and conntrack are emptied,
+    /// and then UFW starts through its boot path (`ufw-init start`) before Docker
+    /// (`ufw_first`) or after it.
+    pub fn reboot(&self, ufw_first: bool) {
+        let ns = self.host();
+        let flush = format!(
+            "ip netns exec {ns} bash -c 'for t in iptables ip6tables; do for tb in filter nat mangle raw; do \
+             $t -t $tb -F; $t -t $tb -X; done; for c in INPUT FORWARD OUTPUT; do $t -P $c ACCEPT; done; done; \
+             conntrack -F 2>/dev/null; true'"
+        );
+        let ufw_start = format!("ip netns exec {ns} /lib/ufw/ufw-init start >/dev/null");
+        if ufw_first {
+            self.restart_dockerd_with(&format!("{flush} && {ufw_start}"));
+        } else {
+            self.restart_dockerd_with(&flush);
+            sh(&ufw_start);
+        }
+    }
+
+    fn restart_dockerd_with(&self, while_down: &str) {
         sh(&format!(
-            "{} restart {} {} {}",
+            "BED_WHILE_DOWN={} {} restart {} {} {}",
+            shell_quote(while_down),
             bed_script("dockerd.sh").display(),
             self.host(),
             self.dir.display(),
@@ -793,6 +817,10 @@ impl Drop for Lab {
             let _ = try_sh(&format!("update-alternatives --quiet --set {tool} {path}"));
         }
     }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The matrix as a table, one line per case.
