@@ -4,8 +4,9 @@
 #   make demo   the lab: Docker hosts in network namespaces, the exposure table before and after
 #   make test   everything CI runs: lint, static build, unit and namespace integration tests
 #   make build  the static release binary (x86_64 musl)
+#   make fuzz   bounded libFuzzer runs of the argument and after.rules parsers (FUZZ_SECONDS)
 
-.PHONY: all build test demo deps lint
+.PHONY: all build test demo deps lint fuzz
 
 all: build
 
@@ -28,3 +29,6 @@ DEMO_BACKEND ?= nft
 demo: build
 	tests/bed/install-deps.sh
 	cargo run --quiet --release --example lab -- $(DEMO_DOCKER) $(DEMO_BACKEND)
+
+fuzz: deps
+	scripts/fuzz.sh

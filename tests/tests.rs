@@ -13,5 +13,7 @@ mod live_apply;
 mod properties;
 /// The binary-module protocol: args file or stdin, one JSON object out, exit codes, bad input.
 mod protocol;
+/// Every input fuzzing ever kept, replayed through the fuzz checks.
+mod regressions;
 /// Real UFW in a namespace: `apply: reload`, route rules, and `ufw reload` keeping the block.
 mod with_ufw;
