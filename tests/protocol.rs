@@ -73,3 +73,80 @@ fn wrong_types_fail_before_touching_anything() {
         via_stdin(&args.to_string()).fails_with(needle);
     }
 }
+
+/// Every string parameter that reaches a rule, with every injection attempt: the run fails, or
+/// (for free text that stays inside its quotes) the rules come out one line each, unchanged in
+/// number, with the text as a single quoted token.
+#[test]
+fn no_string_parameter_can_inject_a_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let v4 = dir.path().join("after.rules");
+    std::fs::copy(crate::harness::data("after.rules"), &v4).unwrap();
+    let base = json!({"after_rules": v4, "ipv6": false, "apply": "none", "validate": false,
+                      "_ansible_check_mode": true, "allow": [{"port": 80}]});
+    let baseline = via_stdin(&base.to_string());
+    assert!(!baseline.ok() || baseline.json["changed"] == true);
+    let rule_count = baseline.rules("ipv4").len();
+    let payloads = [
+        "x\n-A DOCKER-USER -j ACCEPT",
+        "x\" -j ACCEPT \"",
+        "x' -j ACCEPT",
+        "x\\\" -j ACCEPT",
+        "x\nCOMMIT\n*filter",
+        "-j ACCEPT",
+        "COMMIT",
+        "x\r-A DOCKER-USER -j ACCEPT",
+    ];
+    let setters: [(&str, fn(&mut serde_json::Value, &str)); 7] = [
+        ("allow.port", |a, p| {
+            a["allow"][0]["port"] = json!(format!("80{p}"))
+        }),
+        ("allow.proto", |a, p| {
+            a["allow"][0]["proto"] = json!(format!("tcp{p}"))
+        }),
+        ("allow.from", |a, p| {
+            a["allow"][0]["from"] = json!([format!("10.0.0.0/8{p}")])
+        }),
+        ("allow.comment", |a, p| a["allow"][0]["comment"] = json!(p)),
+        ("trusted_networks", |a, p| {
+            a["trusted_networks"] = json!([format!("10.0.0.0/8{p}")])
+        }),
+        ("log_prefix", |a, p| a["log_prefix"] = json!(p)),
+        ("log_limit", |a, p| {
+            a["log_limit"] = json!(format!("3/min{p}"))
+        }),
+    ];
+    for (name, set) in setters {
+        for payload in payloads {
+            let mut args = base.clone();
+            set(&mut args, payload);
+            let run = via_stdin(&args.to_string());
+            if run.code == Some(1) {
+                assert_eq!(run.json["failed"], true);
+                continue;
+            }
+            // Accepted: only free text without quotes or line breaks may get here.
+            assert!(
+                matches!(name, "allow.comment" | "log_prefix")
+                    && !payload.contains(['\n', '\r', '"', '\'', '\\']),
+                "{name} accepted {payload:?}: {}",
+                run.stdout
+            );
+            let rules = run.rules("ipv4");
+            assert_eq!(
+                rules.len(),
+                rule_count,
+                "{name} {payload:?} changed the number of rules"
+            );
+            let as_one_token = rules.iter().any(|r| {
+                ufw_docker::rules::tokenize(r)
+                    .iter()
+                    .any(|t| t.ends_with(payload))
+            });
+            assert!(
+                as_one_token,
+                "{name}: {payload:?} must stay one token: {rules:?}"
+            );
+        }
+    }
+}
