@@ -74,6 +74,9 @@ fn wrong_types_fail_before_touching_anything() {
     }
 }
 
+/// Puts an injection payload into one parameter of the arguments.
+type Setter = fn(&mut serde_json::Value, &str);
+
 /// Every string parameter that reaches a rule, with every injection attempt: the run fails, or
 /// (for free text that stays inside its quotes) the rules come out one line each, unchanged in
 /// number, with the text as a single quoted token.
@@ -97,7 +100,7 @@ fn no_string_parameter_can_inject_a_rule() {
         "COMMIT",
         "x\r-A DOCKER-USER -j ACCEPT",
     ];
-    let setters: [(&str, fn(&mut serde_json::Value, &str)); 7] = [
+    let setters: [(&str, Setter); 7] = [
         ("allow.port", |a, p| {
             a["allow"][0]["port"] = json!(format!("80{p}"))
         }),
