@@ -36,6 +36,21 @@ pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String>
     Ok(FilterTable::parse(&out.stdout))
 }
 
+/// Reads one family's nat table (Docker's published ports) with `iptables-save`.
+pub fn read_nat(host: &dyn Host, family: Family) -> Result<String, String> {
+    let out = host
+        .run(family.save_cmd(), &["-t", "nat"], None)
+        .map_err(|e| format!("cannot read the live nat table: {e:#}"))?;
+    if !out.success() {
+        return Err(format!(
+            "{} -t nat failed: {}",
+            family.save_cmd(),
+            out.reason()
+        ));
+    }
+    Ok(out.stdout)
+}
+
 /// Test-loads the rules of every family that changes with `iptables-restore --test`. Runs in
 /// check mode too: it changes nothing, and it catches a rule the kernel would refuse.
 pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {

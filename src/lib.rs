@@ -6,11 +6,13 @@
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
 //! The crate is a functional core with an imperative shell: `params`, `rules`, `after_rules`,
-//! `live` and `plan` are pure; `host` is the only interface to the machine; `apply` carries out
+//! `live`, `exposure`, `docker` and `plan` are pure; `host` is the only interface to the machine; `apply` carries out
 //! a plan through it; `module` ties one run together; `main` only speaks Ansible's protocol.
 
 pub mod after_rules;
 pub mod apply;
+pub mod docker;
+pub mod exposure;
 pub mod host;
 pub mod limit;
 pub mod live;

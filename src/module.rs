@@ -7,8 +7,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::apply;
+use crate::docker;
 use crate::host::Host;
-use crate::params::{self, ApplyMode, Params, State};
+use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
 use crate::rules::{self, Family};
 
@@ -67,6 +68,12 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         }
     }
 
+    if params.state == State::Present && params.apply != ApplyMode::None {
+        if let Err(msg) = ensure_docker_has_docker_user(host) {
+            return Outcome::failure(msg);
+        }
+    }
+
     let observed = match observe(host, params, &families) {
         Ok(o) => o,
         Err(msg) => return Outcome::failure(msg),
@@ -108,27 +115,51 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
     }
 }
 
-/// Reads the files and, unless `apply: none`, the live filter tables.
+/// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables.
 fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<Observed>, String> {
     families
         .iter()
         .map(|&family| {
             let path = family_path(params, family).to_path_buf();
-            let file = host.read(&path).map_err(|e| {
-                format!("{e:#}; check the path and its permissions (the module runs as root)")
-            })?;
-            let live = match params.apply {
-                ApplyMode::None => None,
-                ApplyMode::Live | ApplyMode::Reload => Some(apply::read_live(host, family)?),
+            let file = match params.backend {
+                Backend::Iptables => None,
+                Backend::Ufw => host.read(&path).map_err(|e| {
+                    format!("{e:#}; check the path and its permissions (the module runs as root)")
+                })?,
+            };
+            let (live, nat) = match params.apply {
+                ApplyMode::None => (None, None),
+                ApplyMode::Live | ApplyMode::Reload => (
+                    Some(apply::read_live(host, family)?),
+                    Some(apply::read_nat(host, family)?),
+                ),
             };
             Ok(Observed {
                 family,
                 path,
                 file,
                 live,
+                nat,
             })
         })
         .collect()
+}
+
+/// Fails when Docker programs nftables directly: it has no DOCKER-USER chain to fill.
+fn ensure_docker_has_docker_user(host: &dyn Host) -> Result<(), String> {
+    let nft = host
+        .run("nft", &["list", "tables"], None)
+        .ok()
+        .filter(|o| o.success())
+        .map(|o| o.stdout);
+    let daemon_json = host
+        .read(std::path::Path::new("/etc/docker/daemon.json"))
+        .ok()
+        .flatten();
+    match docker::nftables_backend(nft.as_deref(), daemon_json.as_deref()) {
+        Some(reason) => Err(docker::nftables_message(&reason)),
+        None => Ok(()),
+    }
 }
 
 fn family_path(params: &Params, family: Family) -> &std::path::Path {
@@ -171,6 +202,8 @@ fn result(
         "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),
         "rules": rules_by_family,
         "chains": [rules::DOCKER_USER, rules::LOG_CHAIN],
+        "published": plan.published,
+        "unrecognised_dnat": plan.unrecognised,
         "warnings": warnings,
     });
     if want_diff {

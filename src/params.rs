@@ -39,6 +39,7 @@ const SUPPORTED: &[&str] = &[
     "apply",
     "backup",
     "validate",
+    "backend",
 ];
 
 /// Sub-options of one `allow` entry.
@@ -78,6 +79,16 @@ pub enum ApplyMode {
     Reload,
     /// Write the files only; the running firewall is neither read nor changed.
     None,
+}
+
+/// Where the policy is kept so that it survives reboots and reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// In UFW's after.rules and after6.rules, loaded by UFW at boot and on `ufw reload`.
+    Ufw,
+    /// Live only, for hosts without UFW; a systemd unit installed by the role reruns the module
+    /// after Docker starts.
+    Iptables,
 }
 
 /// A transport protocol an `allow` entry can open.
@@ -139,6 +150,7 @@ pub struct Params {
     pub apply: ApplyMode,
     pub backup: bool,
     pub validate: bool,
+    pub backend: Backend,
 }
 
 /// What Ansible itself asks of the run, from the `_ansible_*` keys.
@@ -216,7 +228,17 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     let after6_rules = path_param("after6_rules", get("after6_rules"), "/etc/ufw/after6.rules")?;
     let bool_param = |k: &str, default: bool| get(k).map_or(Ok(default), |v| to_bool(k, v));
     let ipv6 = bool_param("ipv6", true)?;
-    let ufw_route_rules = bool_param("ufw_route_rules", true)?;
+    let backend = match get("backend").map(|v| to_str("backend", v)).transpose()? {
+        None => Backend::Ufw,
+        Some(s) => match s.as_str() {
+            "ufw" => Backend::Ufw,
+            "iptables" => Backend::Iptables,
+            other => return err(choice_msg("backend", other, &["ufw", "iptables"])),
+        },
+    };
+    ensure_backend_fits_apply(backend, apply)?;
+    // Without UFW there are no `ufw route` rules to consult.
+    let ufw_route_rules = backend == Backend::Ufw && bool_param("ufw_route_rules", true)?;
     let log = bool_param("log", true)?;
     let backup = bool_param("backup", false)?;
     let validate = bool_param("validate", true)?;
@@ -280,10 +302,23 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             apply,
             backup,
             validate,
+            backend,
         },
         invocation,
         warnings,
     })
+}
+
+/// `backend: iptables` keeps nothing in files: the policy must go to the running firewall, or
+/// the task would report success and protect nothing.
+fn ensure_backend_fits_apply(backend: Backend, apply: ApplyMode) -> Result<()> {
+    match (backend, apply) {
+        (Backend::Iptables, ApplyMode::Reload | ApplyMode::None) => err(
+            "backend: iptables keeps the policy only in the running firewall, so apply must be \
+             live (reload and none need UFW's after.rules)",
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Rejects parameters the module does not know, in Ansible's own words, so that a typo such as
@@ -737,6 +772,17 @@ mod tests {
         fails_with(r#"{"log_limit": "fast"}"#, "log_limit");
         fails_with(r#"{"log_limit": "0/min"}"#, "log_limit");
         assert_eq!(params(r#"{"apply": "none"}"#).apply, ApplyMode::None);
+        fails_with(
+            r#"{"backend": "nft"}"#,
+            "value of backend must be one of: ufw, iptables",
+        );
+        fails_with(
+            r#"{"backend": "iptables", "apply": "reload"}"#,
+            "apply must be live",
+        );
+        let no_ufw = params(r#"{"backend": "iptables"}"#);
+        assert_eq!(no_ufw.backend, Backend::Iptables);
+        assert!(!no_ufw.ufw_route_rules, "no UFW, no route rules");
         assert_eq!(params(r#"{"state": "absent"}"#).state, State::Absent);
     }
 

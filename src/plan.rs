@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::after_rules;
+use crate::exposure::{self, Published, Reach};
 use crate::live::{self, FilterTable};
-use crate::params::{ApplyMode, Params, State};
+use crate::params::{ApplyMode, Backend, Params, State};
 use crate::rules::{self, ChainSet, Family, DOCKER_USER};
 
 /// Seconds iptables-restore waits for the xtables lock held by another program.
@@ -25,6 +26,8 @@ pub struct Observed {
     pub file: Option<Vec<u8>>,
     /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
     pub live: Option<FilterTable>,
+    /// `iptables-save -t nat` output, for the ports Docker publishes; `None` with `apply: none`.
+    pub nat: Option<String>,
 }
 
 /// The plan for one family.
@@ -58,6 +61,19 @@ pub struct DiffEntry {
     pub after_header: String,
     pub before: String,
     pub after: String,
+}
+
+/// One port Docker publishes, and who can reach it from the internet now and after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    #[serde(flatten)]
+    pub port: Published,
+    pub now: Reach,
+    pub after: Reach,
+    /// After the run: the sources `allow` entries admit to this port (when `restricted`).
+    pub sources: Vec<String>,
+    /// Trusted networks, which reach every published port.
+    pub trusted: Vec<String>,
 }
 
 /// A command the apply step runs (or, in check mode, would run).
@@ -106,6 +122,10 @@ impl Command {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub families: Vec<FamilyPlan>,
+    /// The exposure report: Docker's published ports with their reach.
+    pub published: Vec<PublishedPort>,
+    /// DNAT rules that are not Docker's: ports published by something else.
+    pub unrecognised: Vec<String>,
     pub commands: Vec<Command>,
     pub diff: Vec<DiffEntry>,
     pub warnings: Vec<String>,
@@ -140,56 +160,33 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
     let mut warnings = Vec::new();
     let mut families = Vec::new();
     let mut diff = Vec::new();
+    let mut published = Vec::new();
+    let mut unrecognised = Vec::new();
 
     for obs in observed {
         let path = obs.path.display().to_string();
         let file_rules = rules::desired(params, obs.family, params.ufw_route_rules);
-        let file_after = match &obs.file {
-            None if present => {
-                return Err(format!(
-                    "{path} does not exist; install UFW (or set ufw_docker's after_rules to \
-                     the right file) before adding the block"
-                ))
-            }
-            None => None,
-            Some(text) => {
-                let found = after_rules::find(text)
-                    .map_err(|e| format!("{path}: {e}. Nothing was written."))?;
-                let section = present.then(|| file_section(params, obs.family, &file_rules));
-                let spliced = after_rules::splice(text, &found, section.as_deref());
-                if spliced.hand_edited {
-                    warnings.push(format!(
-                        "{path}: the managed block was edited by hand; the edit is replaced"
-                    ));
-                }
-                if spliced.adopted_legacy {
-                    let verb = if present {
-                        "replaced by"
-                    } else {
-                        "removed along with"
-                    };
-                    warnings.push(format!(
-                        "{path}: adopted the block of the ufw-docker script \
-                         ('# BEGIN UFW AND DOCKER'); it is {verb} the module's block"
-                    ));
-                }
-                (spliced.text != *text).then_some(spliced.text)
-            }
+        let manages_file = params.backend == Backend::Ufw;
+        let file_after = if manages_file {
+            let after = plan_file(params, obs, &file_rules, &mut warnings)?;
+            let before_text = obs
+                .file
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            diff.push(DiffEntry {
+                before_header: format!("{path} (before)"),
+                after_header: format!("{path} (after)"),
+                before: before_text.to_string(),
+                after: after.as_deref().map_or_else(
+                    || before_text.to_string(),
+                    |t| String::from_utf8_lossy(t).into_owned(),
+                ),
+            });
+            after
+        } else {
+            None
         };
-        let before_text = obs
-            .file
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        diff.push(DiffEntry {
-            before_header: format!("{path} (before)"),
-            after_header: format!("{path} (after)"),
-            before: before_text.to_string(),
-            after: file_after.as_deref().map_or_else(
-                || before_text.to_string(),
-                |t| String::from_utf8_lossy(t).into_owned(),
-            ),
-        });
 
         let mut live_payload = None;
         if let Some(live) = &obs.live {
@@ -235,6 +232,15 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             if !live::matches(live, &want, present) {
                 live_payload = Some(live::set_payload(live, &want, present));
             }
+            if let Some(nat) = &obs.nat {
+                let (ports, other) = exposure::parse_published(obs.family, nat);
+                published.extend(
+                    ports
+                        .into_iter()
+                        .map(|port| report(live, &want, present, port)),
+                );
+                unrecognised.extend(other);
+            }
             diff.push(DiffEntry {
                 before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
                 after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
@@ -243,8 +249,13 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             });
         }
 
-        let validate_payload = (present && (file_after.is_some() || live_payload.is_some()))
-            .then(|| file_section(params, obs.family, &file_rules));
+        let validate_payload =
+            (present && (file_after.is_some() || live_payload.is_some())).then(|| {
+                match params.backend {
+                    Backend::Ufw => file_section(params, obs.family, &file_rules),
+                    Backend::Iptables => live_payload.clone().unwrap_or_default(),
+                }
+            });
 
         families.push(FamilyPlan {
             family: obs.family,
@@ -261,10 +272,79 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
     let commands = commands(params, &families);
     Ok(Plan {
         families,
+        published,
+        unrecognised,
         commands,
         diff,
         warnings,
     })
+}
+
+/// Who reaches a published port now (the live chain) and after the run (the chain the plan
+/// sets; the module hooks it first where Docker runs).
+fn report(live: &FilterTable, want: &ChainSet, present: bool, port: Published) -> PublishedPort {
+    let number = port.host_port.parse::<u16>().unwrap_or(0);
+    let now = exposure::evaluate(
+        live.rules(DOCKER_USER),
+        live.docker_user_hooked_first(),
+        &port.proto,
+        number,
+    );
+    let hooked_after = live.docker_user_hooked_first() || live.docker_present();
+    let after = if present {
+        exposure::evaluate(&want.docker_user, hooked_after, &port.proto, number)
+    } else {
+        exposure::evaluate(&[], true, &port.proto, number)
+    };
+    PublishedPort {
+        port,
+        now: now.reach,
+        after: after.reach,
+        sources: after.sources,
+        trusted: after.trusted,
+    }
+}
+
+/// The new text of the family's after.rules, when it must change.
+fn plan_file(
+    params: &Params,
+    obs: &Observed,
+    file_rules: &ChainSet,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Vec<u8>>, String> {
+    let present = params.state == State::Present;
+    let path = obs.path.display();
+    let Some(text) = &obs.file else {
+        if present {
+            return Err(format!(
+                "{path} does not exist; install UFW (or set ufw_docker's after_rules to the \
+                 right file, or use backend: iptables on a host without UFW) before adding the \
+                 block"
+            ));
+        }
+        return Ok(None);
+    };
+    let found =
+        after_rules::find(text).map_err(|e| format!("{path}: {e}. Nothing was written."))?;
+    let section = present.then(|| file_section(params, obs.family, file_rules));
+    let spliced = after_rules::splice(text, &found, section.as_deref());
+    if spliced.hand_edited {
+        warnings.push(format!(
+            "{path}: the managed block was edited by hand; the edit is replaced"
+        ));
+    }
+    if spliced.adopted_legacy {
+        let verb = if present {
+            "replaced by"
+        } else {
+            "removed along with"
+        };
+        warnings.push(format!(
+            "{path}: adopted the block of the ufw-docker script ('# BEGIN UFW AND DOCKER'); it \
+             is {verb} the module's block"
+        ));
+    }
+    Ok((spliced.text != *text).then_some(spliced.text))
 }
 
 /// The iptables-restore section written into the file's block. UFW loads after.rules before
@@ -329,6 +409,7 @@ mod tests {
             path: PathBuf::from("/etc/ufw/after.rules"),
             file: file.map(<[u8]>::to_vec),
             live: save.map(FilterTable::parse),
+            nat: save.map(str::to_string),
         }]
     }
 
@@ -378,6 +459,50 @@ mod tests {
         assert!(first.diff[1]
             .after
             .contains("ufw-docker: block published ports"));
+    }
+
+    #[test]
+    fn the_exposure_report_says_what_is_open_now_and_after() {
+        let p = params(r#"{"allow": [{"port": 8443, "from": ["198.51.100.0/24"]}]}"#);
+        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        assert_eq!(first.published.len(), 1);
+        let port = &first.published[0];
+        assert_eq!(
+            (
+                port.port.host_port.as_str(),
+                port.port.container_port.as_str()
+            ),
+            ("8080", "80")
+        );
+        assert_eq!(
+            port.now,
+            Reach::Open,
+            "Docker's bare RETURN lets everyone in"
+        );
+        assert_eq!(port.after, Reach::Blocked);
+        let json = serde_json::to_value(port).unwrap();
+        assert_eq!(json["host_port"], "8080");
+        assert_eq!(json["after"], "blocked");
+        let absent = plan(
+            &params(r#"{"state": "absent"}"#),
+            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+        )
+        .unwrap();
+        assert_eq!(absent.published[0].after, Reach::Open);
+    }
+
+    #[test]
+    fn backend_iptables_leaves_files_alone() {
+        let p = params(r#"{"backend": "iptables"}"#);
+        let first = plan(&p, &observed(None, Some(DOCKER_SAVE))).unwrap();
+        assert!(first.families[0].file_after.is_none());
+        assert!(first.families[0].live_payload.is_some());
+        assert_eq!(first.diff.len(), 1, "only the live chain");
+        let v = first.families[0].validate_payload.as_deref().unwrap();
+        assert!(
+            !v.contains("ufw-user-forward"),
+            "no UFW, no route chain: {v}"
+        );
     }
 
     #[test]

@@ -467,3 +467,90 @@ fn the_module_hooks_docker_user_where_docker_20_did_not() {
         assert!(ns.chain(false, "FORWARD")[0] == "-A FORWARD -j DOCKER-USER");
     });
 }
+
+#[test]
+fn backend_iptables_manages_the_chain_and_no_file() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        // No UFW here: the file paths point nowhere, and must not matter.
+        let args = json!({
+            "backend": "iptables",
+            "after_rules": ns.path("absent/after.rules"), "after6_rules": ns.path("absent/after6.rules"),
+            "allow": [{"port": 8080}],
+        });
+        let run = ns.module(args.clone());
+        assert!(run.ok(), "{backend:?}");
+        assert_eq!(run.json["diff"], Value::Null, "no diff asked");
+        let live = ns.chain(false, "DOCKER-USER").join("\n");
+        assert!(
+            live.contains("--ctorigdstport 8080") && !live.contains("ufw-user-forward"),
+            "{live}"
+        );
+        assert!(!ns.path("absent").exists());
+        assert!(!ns.module(args.clone()).ok(), "rerun is a no-op");
+        let gone = with(args, json!({"state": "absent"}));
+        assert!(ns.module(gone).ok());
+        assert!(ns.chain(false, "DOCKER-USER").is_empty());
+    });
+}
+
+#[test]
+fn dockers_nftables_backend_is_refused_with_what_to_do() {
+    let ns = Netns::new(Backend::Nft);
+    ns.rule_files();
+    ns.exec("nft add table ip docker-bridges && nft add table ip6 docker-bridges");
+    let before = ns.save_all();
+    let run = ns.module(policy(&ns));
+    run.fails_with("Docker uses its nftables firewall backend");
+    run.fails_with("firewall-backend");
+    assert_eq!(ns.save_all(), before);
+    assert_eq!(
+        fs::read(ns.path("after.rules")).unwrap(),
+        fs::read(data("after.rules")).unwrap()
+    );
+}
+
+#[test]
+fn the_exposure_report_lists_dockers_published_ports() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    ns.rule_files();
+    // Docker's nat rules for two published ports, and someone else's DNAT.
+    ns.exec(
+        "iptables -t nat -N DOCKER && \
+         iptables -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80 && \
+         iptables -t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 9090 -j DNAT --to-destination 172.17.0.3:90 && \
+         iptables -t nat -A PREROUTING -p tcp --dport 2222 -j DNAT --to-destination 192.0.2.5:22",
+    );
+    let check = ns.module(with(policy(&ns), json!({"_ansible_check_mode": true})));
+    assert!(check.ok());
+    let published = check.json["published"].as_array().unwrap();
+    assert_eq!(published.len(), 2, "{published:?}");
+    let by_port = |p: &str| {
+        published
+            .iter()
+            .find(|e| e["host_port"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_port("8080")["now"], "open");
+    assert_eq!(by_port("8080")["after"], "open", "allowed by the policy");
+    assert_eq!(by_port("9090")["now"], "open");
+    assert_eq!(by_port("9090")["after"], "blocked");
+    assert_eq!(by_port("9090")["container_address"], "172.17.0.3");
+    assert_eq!(by_port("9090")["trusted"], json!(["192.168.50.0/24"]));
+    let other = check.strings("unrecognised_dnat");
+    assert_eq!(other.len(), 1);
+    assert!(other[0].contains("--dport 2222"));
+    // After applying, "now" is what the policy says.
+    assert!(ns.module(policy(&ns)).ok());
+    let again = ns.module(with(policy(&ns), json!({"_ansible_check_mode": true})));
+    let now: Vec<_> = again.json["published"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["now"].clone())
+        .collect();
+    assert_eq!(now, [json!("open"), json!("blocked")]);
+}
