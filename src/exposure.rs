@@ -142,10 +142,19 @@ fn port_in(range: &str, port: u16) -> bool {
     }
 }
 
-/// Evaluates DOCKER-USER (`chain`, in order) for a new connection from the internet to a
-/// published `port`/`proto`. `hooked` says whether FORWARD reaches DOCKER-USER first; if not,
-/// Docker's own rules accept the connection and the port is open.
-pub fn evaluate(chain: &[Rule], hooked: bool, proto: &str, port: u16) -> Verdict {
+/// Evaluates DOCKER-USER (`chain`, in order) for a new connection from the internet to the
+/// published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER first; if not,
+/// Docker's own rules accept the connection and the port is open. `route` holds UFW's
+/// `ufw route` rules, consulted where the chain jumps to them.
+pub fn evaluate(chain: &[Rule], hooked: bool, route: &[Rule], to: &Published) -> Verdict {
+    let proto = to.proto.as_str();
+    let Ok(port) = to.host_port.parse::<u16>() else {
+        return Verdict {
+            reach: Reach::Unknown,
+            sources: Vec::new(),
+            trusted: Vec::new(),
+        };
+    };
     let mut sources = Vec::new();
     let mut trusted = Vec::new();
     let verdict = |reach: Reach, sources: Vec<String>, trusted: Vec<String>| Verdict {
@@ -166,7 +175,17 @@ pub fn evaluate(chain: &[Rule], hooked: bool, proto: &str, port: u16) -> Verdict
             continue; // Traffic coming from containers.
         }
         if target == "ufw-user-forward" || target == "ufw6-user-forward" {
-            continue; // `ufw route` rules: the operator's explicit exceptions.
+            // `ufw route` rules: the operator's explicit exceptions, matched on the container.
+            match route_decision(route, to) {
+                RouteDecision::NoMatch => continue,
+                RouteDecision::Accept(None) => return verdict(Reach::Open, sources, trusted),
+                RouteDecision::Accept(Some(src)) => {
+                    sources.push(src);
+                    continue;
+                }
+                RouteDecision::Deny => return verdict(Reach::Blocked, sources, trusted),
+                RouteDecision::Unknown => return verdict(Reach::Unknown, sources, trusted),
+            }
         }
         let src = arg(rule, "-s");
         let dport = arg(rule, "--ctorigdstport");
@@ -202,6 +221,60 @@ pub fn evaluate(chain: &[Rule], hooked: bool, proto: &str, port: u16) -> Verdict
         }
     }
     verdict(Reach::Open, sources, trusted)
+}
+
+/// What UFW's route chain does with a new connection to a published port's container.
+enum RouteDecision {
+    NoMatch,
+    /// Accepted, from everyone (`None`) or from one source.
+    Accept(Option<String>),
+    Deny,
+    /// A rule that may match and that this evaluator does not understand.
+    Unknown,
+}
+
+/// Walks `ufw route` rules (`-d`, `-s`, `-p`, `--dport`, `-j ACCEPT|DROP|REJECT`, as
+/// `ufw route allow|deny` writes them) for the container behind `to`.
+fn route_decision(route: &[Rule], to: &Published) -> RouteDecision {
+    let Ok(container) = to.container_address.parse::<std::net::IpAddr>() else {
+        return RouteDecision::Unknown;
+    };
+    let Ok(cport) = to.container_port.parse::<u16>() else {
+        return RouteDecision::Unknown;
+    };
+    let known = ["-d", "-s", "-p", "-m", "--dport", "-j"];
+    for rule in route {
+        let understood = rule.args.chunks(2).all(|kv| {
+            kv.len() == 2
+                && known.contains(&kv[0].as_str())
+                && (kv[0] != "-m" || kv[1] == "tcp" || kv[1] == "udp")
+        });
+        let dst_ok = arg(rule, "-d").is_none_or(|d| {
+            d.parse::<IpNet>()
+                .map(|n| n.contains(&container))
+                .or_else(|_| d.parse::<std::net::IpAddr>().map(|a| a == container))
+                .unwrap_or(false)
+        });
+        let proto_ok = arg(rule, "-p").is_none_or(|p| p == to.proto);
+        let port_ok = arg(rule, "--dport").is_none_or(|r| port_in(r, cport));
+        if !(dst_ok && proto_ok && port_ok) {
+            if understood {
+                continue;
+            }
+            return RouteDecision::Unknown;
+        }
+        if !understood {
+            return RouteDecision::Unknown;
+        }
+        match arg(rule, "-j") {
+            Some("ACCEPT") => return RouteDecision::Accept(arg(rule, "-s").map(str::to_string)),
+            Some("DROP") | Some("REJECT") if arg(rule, "-s").is_none() => {
+                return RouteDecision::Deny
+            }
+            _ => return RouteDecision::Unknown,
+        }
+    }
+    RouteDecision::NoMatch
 }
 
 fn has_negation(rule: &Rule) -> bool {
@@ -249,6 +322,67 @@ mod tests {
         assert_eq!(p6[0].container_address, "fd00:dead:beef::2");
         assert_eq!(p6[0].container_port, "80");
         assert_eq!(p6[0].family, "ipv6");
+    }
+
+    fn to(proto: &str, port: u16) -> Published {
+        Published {
+            family: "ipv4",
+            proto: proto.into(),
+            host_address: None,
+            host_port: port.to_string(),
+            container_address: "172.17.0.3".into(),
+            container_port: "80".into(),
+            bridge: Some("docker0".into()),
+        }
+    }
+
+    fn evaluate(chain: &[Rule], hooked: bool, proto: &str, port: u16) -> Verdict {
+        super::evaluate(chain, hooked, &[], &to(proto, port))
+    }
+
+    fn rule(chain: &str, args: &str) -> Rule {
+        Rule {
+            chain: chain.into(),
+            args: args.split(' ').map(String::from).collect(),
+        }
+    }
+
+    #[test]
+    fn ufw_route_rules_are_consulted_for_the_container() {
+        let c = chain("{}");
+        let allow = [rule(
+            "ufw-user-forward",
+            "-d 172.17.0.3/32 -p tcp -m tcp --dport 80 -j ACCEPT",
+        )];
+        assert_eq!(
+            super::evaluate(&c, true, &allow, &to("tcp", 9280)).reach,
+            Reach::Open
+        );
+        let other = [rule(
+            "ufw-user-forward",
+            "-d 172.17.0.9/32 -p tcp -m tcp --dport 80 -j ACCEPT",
+        )];
+        assert_eq!(
+            super::evaluate(&c, true, &other, &to("tcp", 9280)).reach,
+            Reach::Blocked
+        );
+        let from = [rule(
+            "ufw-user-forward",
+            "-s 198.51.100.0/24 -d 172.17.0.0/16 -p tcp -m tcp --dport 80 -j ACCEPT",
+        )];
+        let v = super::evaluate(&c, true, &from, &to("tcp", 9280));
+        assert_eq!(
+            (v.reach, v.sources),
+            (Reach::Restricted, vec!["198.51.100.0/24".to_string()])
+        );
+        let odd = [rule(
+            "ufw-user-forward",
+            "-i eth0 -d 172.17.0.3/32 -j ACCEPT",
+        )];
+        assert_eq!(
+            super::evaluate(&c, true, &odd, &to("tcp", 9280)).reach,
+            Reach::Unknown
+        );
     }
 
     fn chain(json: &str) -> Vec<Rule> {

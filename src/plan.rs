@@ -237,7 +237,7 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
                 published.extend(
                     ports
                         .into_iter()
-                        .map(|port| report(live, &want, present, port)),
+                        .map(|port| report(live, &want, obs.family, present, port)),
                 );
                 unrecognised.extend(other);
             }
@@ -282,19 +282,25 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
 
 /// Who reaches a published port now (the live chain) and after the run (the chain the plan
 /// sets; the module hooks it first where Docker runs).
-fn report(live: &FilterTable, want: &ChainSet, present: bool, port: Published) -> PublishedPort {
-    let number = port.host_port.parse::<u16>().unwrap_or(0);
+fn report(
+    live: &FilterTable,
+    want: &ChainSet,
+    family: Family,
+    present: bool,
+    port: Published,
+) -> PublishedPort {
+    let route = live.rules(family.ufw_route_chain());
     let now = exposure::evaluate(
         live.rules(DOCKER_USER),
         live.docker_user_hooked_first(),
-        &port.proto,
-        number,
+        route,
+        &port,
     );
     let hooked_after = live.docker_user_hooked_first() || live.docker_present();
     let after = if present {
-        exposure::evaluate(&want.docker_user, hooked_after, &port.proto, number)
+        exposure::evaluate(&want.docker_user, hooked_after, route, &port)
     } else {
-        exposure::evaluate(&[], true, &port.proto, number)
+        exposure::evaluate(&[], true, route, &port)
     };
     PublishedPort {
         port,
@@ -479,8 +485,16 @@ mod tests {
             Reach::Open,
             "Docker's bare RETURN lets everyone in"
         );
-        assert_eq!(port.after, Reach::Blocked);
-        let json = serde_json::to_value(port).unwrap();
+        // The fixture's `ufw route allow` to 172.17.0.2 port 80 keeps it open...
+        assert_eq!(port.after, Reach::Open);
+        // ... and without that rule, the policy blocks it.
+        let no_route = DOCKER_SAVE.replace(
+            "-A ufw-user-forward -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j ACCEPT\n",
+            "",
+        );
+        let blocked = plan(&p, &observed(Some(UFW_AFTER), Some(&no_route))).unwrap();
+        assert_eq!(blocked.published[0].after, Reach::Blocked);
+        let json = serde_json::to_value(&blocked.published[0]).unwrap();
         assert_eq!(json["host_port"], "8080");
         assert_eq!(json["after"], "blocked");
         let absent = plan(

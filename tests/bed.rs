@@ -103,6 +103,71 @@ fn rehook_on_docker20(lab: &Lab, docker: Docker, tag: &str, after: &str) {
     }
 }
 
+/// The exposure report against real packets: every port it calls open answers the internet,
+/// every port it calls blocked does not, a restricted one answers only its sources.
+fn verify_report(lab: &Lab, tag: &str, args: serde_json::Value) {
+    let report = lab.module(with(args, json!({"_ansible_check_mode": true})));
+    let published = report["published"].as_array().expect("published is a list");
+    assert!(
+        published.len() >= 8,
+        "{tag}: Docker's ports are all reported: {published:?}"
+    );
+    let mut cases = Vec::new();
+    for p in published {
+        let v6 = p["family"] == "ipv6";
+        let (addr_a, addr_b) = if v6 {
+            (lab::INET_A.2, lab::INET_B.2)
+        } else {
+            (lab::INET_A.0, lab::INET_B.0)
+        };
+        let port: u16 = p["host_port"].as_str().unwrap().parse().unwrap();
+        let proto = if p["proto"] == "udp" { "udp" } else { "tcp" };
+        assert_eq!(p["now"], p["after"], "{tag}: applied, so now is after: {p}");
+        let (from_a, from_b) = match p["after"].as_str().unwrap() {
+            "open" => (Reach::Open, Reach::Open),
+            "blocked" => (Reach::Closed, Reach::Closed),
+            "restricted" => {
+                assert_eq!(
+                    p["sources"],
+                    json!([if v6 {
+                        "2001:db8:2::/64"
+                    } else {
+                        "198.51.100.0/24"
+                    }])
+                );
+                (Reach::Closed, Reach::Open)
+            }
+            other => panic!("{tag}: unexpected verdict {other}: {p}"),
+        };
+        let label = format!(
+            "report: {} {}:{port}/{proto} is {}",
+            p["family"], p["container_address"], p["after"]
+        );
+        cases.push(case(
+            &format!("{label}, from A"),
+            From::Ns(lab.inet_a()),
+            proto,
+            addr_a,
+            port,
+            from_a,
+        ));
+        cases.push(case(
+            &format!("{label}, from B"),
+            From::Ns(lab.inet_b()),
+            proto,
+            addr_b,
+            port,
+            from_b,
+        ));
+    }
+    expect(
+        lab,
+        &format!("{tag}: the exposure report against packets"),
+        &cases,
+        true,
+    );
+}
+
 fn matrix(docker: Docker, backend: Backend) {
     require_root();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -139,6 +204,7 @@ fn matrix(docker: Docker, backend: Backend) {
         rerun["changed"], false,
         "{tag}: rerun must be a no-op: {rerun}"
     );
+    verify_report(&lab, &tag, lab::policy());
 
     lab.host_sh("ufw reload >/dev/null");
     expect(&lab, &format!("{tag}: after ufw reload"), &cases, true);
@@ -333,4 +399,80 @@ fn boot_order_docker28_nft() {
 #[test]
 fn boot_order_docker20_legacy() {
     boot_orders(Docker::V20, Backend::Legacy);
+}
+
+/// A host without UFW (`backend: iptables`): the same matrix after the module runs, after a
+/// dockerd restart and after a simulated reboot, each followed by what the role's systemd unit
+/// (`PartOf=docker.service`) does when Docker starts: the module with the saved arguments.
+fn without_ufw(docker: Docker, backend: Backend) {
+    require_root();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
+    let lab = Lab::start_with(docker, backend, false, testsrv(), module);
+    let tag = format!("{docker:?}/{backend:?} without UFW");
+    let cases = lab.cases();
+    let args = with(lab::policy(), json!({"backend": "iptables"}));
+    let files: Vec<Vec<u8>> = ["after.rules", "after6.rules"]
+        .iter()
+        .map(|f| std::fs::read(lab.ufw_dir().join(f)).unwrap())
+        .collect();
+    expect(&lab, &format!("{tag}: before the module"), &cases, false);
+    assert_eq!(lab.module(args.clone())["changed"], true);
+    expect(&lab, &format!("{tag}: after the module"), &cases, true);
+    assert_eq!(lab.module(args.clone())["changed"], false);
+    verify_report(&lab, &tag, args.clone());
+
+    lab.restart_dockerd();
+    let unit = lab.module(args.clone());
+    if docker == Docker::V28 {
+        assert_eq!(
+            unit["changed"], false,
+            "{tag}: Docker 28 keeps DOCKER-USER across restarts"
+        );
+    }
+    expect(
+        &lab,
+        &format!("{tag}: after a dockerd restart and the unit"),
+        &cases,
+        true,
+    );
+
+    lab.reboot(false);
+    for c in ["web", "peer", "pub", "admin", "far", "routed"] {
+        lab.wait_ready(c);
+    }
+    assert_eq!(
+        lab.module(args.clone())["changed"],
+        true,
+        "{tag}: the unit reapplies after a reboot"
+    );
+    expect(
+        &lab,
+        &format!("{tag}: after a reboot and the unit"),
+        &cases,
+        true,
+    );
+
+    assert_eq!(
+        lab.module(with(args, json!({"state": "absent"})))["changed"],
+        true
+    );
+    expect(&lab, &format!("{tag}: after state: absent"), &cases, false);
+    for (f, before) in ["after.rules", "after6.rules"].iter().zip(&files) {
+        assert_eq!(
+            &std::fs::read(lab.ufw_dir().join(f)).unwrap(),
+            before,
+            "{tag}: {f} is not the module's with backend: iptables"
+        );
+    }
+}
+
+#[test]
+fn without_ufw_docker28_nft() {
+    without_ufw(Docker::V28, Backend::Nft);
+}
+
+#[test]
+fn without_ufw_docker20_legacy() {
+    without_ufw(Docker::V20, Backend::Legacy);
 }

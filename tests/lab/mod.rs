@@ -177,6 +177,8 @@ pub struct Lab {
     dockerd_started: bool,
     /// The address the `ufw route allow` rule points at.
     route_ip: std::sync::Mutex<Option<String>>,
+    /// Whether the host runs UFW.
+    pub ufw: bool,
 }
 
 impl Lab {
@@ -203,6 +205,17 @@ impl Lab {
     /// Builds the lab: namespaces and links, UFW enabled on the host, dockerd, the test image,
     /// the containers and the networks.
     pub fn start(docker: Docker, backend: Backend, testsrv: &Path, module: &Path) -> Lab {
+        Lab::start_with(docker, backend, true, testsrv, module)
+    }
+
+    /// As `start`; `ufw: false` builds a host with no UFW at all (only Docker's rules).
+    pub fn start_with(
+        docker: Docker,
+        backend: Backend,
+        ufw: bool,
+        testsrv: &Path,
+        module: &Path,
+    ) -> Lab {
         let id = format!(
             "ufwl{}-{}",
             std::process::id() % 100_000,
@@ -219,6 +232,7 @@ impl Lab {
             namespaces: Vec::new(),
             dockerd_started: false,
             route_ip: std::sync::Mutex::new(None),
+            ufw,
         };
         lab.set_backend();
         lab.network();
@@ -281,7 +295,9 @@ impl Lab {
         let _ = fs::remove_dir_all(&etc);
         fs::create_dir_all(&etc).unwrap();
         sh(&format!("cp -a /etc/ufw {}/ufw", etc.display()));
-        self.host_sh("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
+        if self.ufw {
+            self.host_sh("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
+        }
         // The host's own services: SSH (allowed by UFW) and one UFW denies.
         self.background(&self.host(), "--tcp 22 --tcp 23 --name host");
         // A server on the internet, for container egress.
@@ -410,6 +426,9 @@ impl Lab {
     /// `ufw route allow` to the `routed` container's current address (replacing the rule for
     /// an address it had before a restart).
     pub fn route_rule(&self) {
+        if !self.ufw {
+            return;
+        }
         let ip = self.container_ip4("routed");
         let mut current = self.route_ip.lock().unwrap();
         if current.as_deref() == Some(ip.as_str()) {
@@ -614,8 +633,15 @@ impl Lab {
                 ),
             ];
             for (name, from, proto, addr, port, protected) in rows {
-                // Without the module every published port is open; host ports follow UFW.
-                let unprotected = if port == 23 { Closed } else { Open };
+                // Without the module every published port is open; host ports follow UFW,
+                // which the module never touches: without UFW, the host's port 23 is open too.
+                let unprotected = if port == 23 && self.ufw { Closed } else { Open };
+                let protected = if port == 23 { unprotected } else { protected };
+                let name = if port == 23 && !self.ufw {
+                    "internet -> host port 23 (no UFW on this host)"
+                } else {
+                    name
+                };
                 add(
                     format!("{name} [{fam}]"),
                     from.clone(),
@@ -666,15 +692,17 @@ impl Lab {
             Open,
             Open,
         );
-        add(
-            "internet -> 9280 via `ufw route allow`".into(),
-            a,
-            "tcp",
-            INET_A.0,
-            9280,
-            Open,
-            Open,
-        );
+        if self.ufw {
+            add(
+                "internet -> 9280 via `ufw route allow`".into(),
+                a,
+                "tcp",
+                INET_A.0,
+                9280,
+                Open,
+                Open,
+            );
+        }
         cases
     }
 
@@ -682,7 +710,8 @@ impl Lab {
     /// `ip6tables -C` reports a rule with `! -s fe80::/10` as present when another rule of the
     /// same protocol on the same bridge exists (iptables 1.8.9), so Docker skips adding it; that
     /// port is then served by docker-proxy on the host, where UFW's INPUT policy decides, not
-    /// by forwarding. Such rows are closed with or without the module.
+    /// by forwarding. Such rows are closed with or without the module where UFW denies
+    /// incoming, and open with or without it on a host without UFW.
     pub fn without_v6_dnat(&self, cases: &[Case]) -> Vec<u16> {
         let nat = self.host_sh("ip6tables-save -t nat");
         let mut missing: Vec<u16> = cases
@@ -707,9 +736,17 @@ impl Lab {
                     && matches!(c.from, From::Ns(_))
                     && missing.contains(&c.port)
                 {
-                    c.name.push_str(" (no v6 DNAT from Docker: proxy, UFW)");
-                    c.protected = Reach::Closed;
-                    c.unprotected = Reach::Closed;
+                    // docker-proxy serves it on the host: UFW's INPUT policy decides, or, on
+                    // a host without UFW, nothing does. The module never writes INPUT.
+                    let (reach, why) = if self.ufw {
+                        (Reach::Closed, "docker-proxy, UFW decides")
+                    } else {
+                        (Reach::Open, "docker-proxy, no UFW")
+                    };
+                    c.name
+                        .push_str(&format!(" (no v6 DNAT from Docker: {why})"));
+                    c.protected = reach;
+                    c.unprotected = reach;
                 }
                 c
             })
@@ -772,7 +809,11 @@ impl Lab {
              $t -t $tb -F; $t -t $tb -X; done; for c in INPUT FORWARD OUTPUT; do $t -P $c ACCEPT; done; done; \
              conntrack -F 2>/dev/null; true'"
         );
-        let ufw_start = format!("ip netns exec {ns} /lib/ufw/ufw-init start >/dev/null");
+        let ufw_start = if self.ufw {
+            format!("ip netns exec {ns} /lib/ufw/ufw-init start >/dev/null")
+        } else {
+            "true".to_string()
+        };
         if ufw_first {
             self.restart_dockerd_with(&format!("{flush} && {ufw_start}"));
         } else {
