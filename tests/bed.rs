@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::json;
 
-use lab::{Backend, Case, Docker, From, Lab, Reach};
+use lab::{with, Backend, Case, Docker, From, Lab, Reach};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -68,13 +68,6 @@ fn case(
         protected,
         unprotected: Reach::Open,
     }
-}
-
-fn with(mut args: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    for (k, v) in extra.as_object().unwrap() {
-        args[k] = v.clone();
-    }
-    args
 }
 
 /// Docker 20.10 never hooks DOCKER-USER for IPv6, and when it (re)creates a network's

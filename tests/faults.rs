@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, module_bin, sh, Backend, Netns};
+use crate::harness::{data, each_backend, module_bin, sh, Backend, Netns};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({
@@ -264,10 +264,4 @@ fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
-}
-
-fn each_backend(test: impl Fn(Backend)) {
-    for backend in Backend::ALL {
-        test(backend);
-    }
 }

@@ -326,29 +326,41 @@ impl ModuleRun {
     }
 
     pub fn strings(&self, key: &str) -> Vec<String> {
-        self.json[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        string_list(&self.json[key])
     }
 
     /// The rules the module reports for a family.
     pub fn rules(&self, family: &str) -> Vec<String> {
-        self.json["rules"][family]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        string_list(&self.json["rules"][family])
     }
+}
+
+/// The strings of a JSON list (none if it is not a list).
+fn string_list(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a test once per iptables backend.
+pub fn each_backend(test: impl Fn(Backend)) {
+    for backend in Backend::ALL {
+        test(backend);
+    }
+}
+
+/// `args` with the keys of `extra` set (replaced where present).
+pub fn with(mut args: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        args[k] = v.clone();
+    }
+    args
 }
 
 /// A fixture under tests/data.

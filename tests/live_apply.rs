@@ -5,7 +5,7 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, Backend, Netns};
+use crate::harness::{data, each_backend, with, Backend, Netns};
 
 /// A policy with something of everything.
 fn policy(ns: &Netns) -> Value {
@@ -19,19 +19,6 @@ fn policy(ns: &Netns) -> Value {
         "trusted_networks": ["192.168.50.0/24", "fd00:50::/64"],
         "_ansible_diff": true,
     })
-}
-
-fn with(mut args: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        args[k] = v.clone();
-    }
-    args
-}
-
-fn each_backend(test: impl Fn(Backend)) {
-    for backend in Backend::ALL {
-        test(backend);
-    }
 }
 
 #[test]

@@ -148,6 +148,14 @@ pub const LAN: (&str, &str, &str, &str) =
 pub const NEIGHBOUR: (&str, &str, &str, &str) =
     ("10.99.0.1", "10.99.0.10", "fd00:99::1", "fd00:99::10");
 
+/// `args` with the keys of `extra` set (replaced where present).
+pub fn with(mut args: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        args[k] = v.clone();
+    }
+    args
+}
+
 /// The policy the lab applies: two public ports, one port for internet B only, a trusted LAN.
 pub fn policy() -> serde_json::Value {
     serde_json::json!({

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# hosts.sh: SSH test hosts in network namespaces, for the molecule scenario and the fleet test.
+#
+# Why it exists: the role must be tested the way it runs, over SSH to hosts that each have their
+# own firewall and their own /etc/ufw, and this machine reaches no other machine. Each host is a
+# network namespace running its own sshd, started with `ip netns exec`, so every SSH session
+# inherits the namespace's network stack and the mount namespace in which /etc/netns/HOST/ufw is
+# bind-mounted over /etc/ufw. The controller (Ansible) runs in the root namespace and reaches the
+# hosts over a bridge. Nothing here touches the root namespace's firewall or /etc/ufw.
+#
+# usage:
+#   tests/fleet/hosts.sh create N DIR    # N hosts (1..50); DIR: absolute, new or empty
+#   tests/fleet/hosts.sh destroy DIR     # kills the sshds, deletes namespaces, bridge, /etc/netns
+#                                        # dirs, and DIR (KEEP_DIR=1 keeps DIR for its logs)
+#   tests/fleet/hosts.sh run NS CMD...   # CMD "on" host NS, keeping the machine's /sys (dockerd)
+# env:
+#   FLEET_NET   first three octets of the hosts' /24 (default 198.51.100; molecule uses 203.0.113):
+#               the bridge in the root namespace is FLEET_NET.1, host i is FLEET_NET.(10+i);
+#               IPv6 alike in 2001:db8:51::/64 (2001:db8:113::/64, 2001:db8:2::/64)
+#               (the root namespace must not have the /24 already: here 192.0.2.0/24 is eth0's)
+#   FLEET_IPTABLES  nft (default) or legacy: the iptables backend of every host
+#   FLEET_NAME  prefix of namespace and link names, at most 8 characters (default: uf + 4 random
+#               hex digits); host i is the namespace ${FLEET_NAME}h$i
+#
+# DIR then holds: inventory.ini (group `fleet`, hosts h1..hN, with ansible_host, the key, the
+# interpreter and fleet_netns), id_ed25519 (the controller's key), hosts (one namespace per line),
+# bridge, and per namespace NS/{sshd_config,ssh_host_ed25519_key,sshd.pid,sshd.log}. Each host's
+# /etc/ufw (= /etc/netns/NS/ufw) is a copy of /etc/ufw with the package's stock after.rules and
+# after6.rules, plus a file `fleet-host` holding NS, which create reads back over SSH to prove
+# that the session sees that host's /etc/ufw. Each host's /etc/alternatives
+# (= /etc/netns/NS/alternatives) pins iptables and ip6tables to FLEET_IPTABLES, whatever the root
+# namespace's alternatives are switched to meanwhile. Run a command "on" host NS from the
+# controller with `ip netns exec NS CMD` (same view as an SSH session).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+die() { echo "hosts.sh: $*" >&2; exit 1; }
+log() { echo "hosts.sh: $*" >&2; }
+
+ssh_opts() { # DIR -> the ssh options the controller uses
+    echo "-i $1/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=5"
+}
+
+# A pid is one of our sshds when its command line names the config file we wrote for it.
+our_sshd() { # PID CONFIG
+    [[ -n $1 && -r /proc/$1/cmdline ]] && [[ $(tr '\0' ' ' <"/proc/$1/cmdline") == *"-f $2"* ]]
+}
+
+create() {
+    local n=$1 dir=$2
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 50)) || die "N must be 1..50, not '$n'"
+    [[ $dir == /* ]] || die "DIR must be absolute"
+    dir=${dir%/}
+    mkdir -p "$dir"
+    [[ -z $(ls -A "$dir") ]] || die "$dir is not empty (destroy it first)"
+    local net=${FLEET_NET:-198.51.100}
+    [[ $net =~ ^(192\.0\.2|198\.51\.100|203\.0\.113)$ ]] ||
+        die "FLEET_NET must be a documentation range (192.0.2, 198.51.100 or 203.0.113), not '$net'"
+    if [[ -n $(ip -4 -o addr show to "$net.0/24") ]]; then
+        die "$net.0/24 is already on a link of the root namespace (another fleet?); set FLEET_NET"
+    fi
+    local backend=${FLEET_IPTABLES:-nft}
+    [[ $backend == nft || $backend == legacy ]] || die "FLEET_IPTABLES must be nft or legacy"
+    local name=${FLEET_NAME:-uf$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')}
+    [[ $name =~ ^[a-z][a-z0-9]{1,7}$ ]] || die "FLEET_NAME must be 2..8 lowercase letters/digits"
+    [[ -x /usr/sbin/sshd ]] || die "/usr/sbin/sshd missing (run scripts/ansible-venv.sh)"
+    [[ -d /etc/ufw && -d /usr/share/ufw/iptables ]] || die "ufw is not installed (run scripts/deps.sh)"
+
+    local net6
+    case $net in 192.0.2) net6=2001:db8:2 ;; 198.51.100) net6=2001:db8:51 ;; 203.0.113) net6=2001:db8:113 ;; esac
+    echo "$name" >"$dir/name"
+    echo "$net" >"$dir/net"
+    : >"$dir/hosts"
+    : >"$dir/links"
+    # From here on a failure tears down whatever was made.
+    trap 'log "create failed, tearing down"; KEEP_DIR=1 destroy "$dir"' ERR
+
+    ssh-keygen -q -t ed25519 -N '' -C "ufw-docker fleet $name" -f "$dir/id_ed25519"
+    cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
+    # sshd refuses to start without its privilege separation directory.
+    mkdir -p /run/sshd
+    chmod 0755 /run/sshd
+
+    local br=${name}br
+    echo "$br" >"$dir/bridge"
+    ip link add "$br" type bridge
+    ip addr add "$net.1/24" dev "$br"
+    ip addr add "$net6::1/64" dev "$br" nodad
+    ip link set "$br" up
+
+    local inv="$dir/inventory.ini" i ns ip t
+    {
+        echo "# Written by tests/fleet/hosts.sh create $n $dir"
+        echo "[fleet]"
+    } >"$inv"
+    for ((i = 1; i <= n; i++)); do
+        ns=${name}h$i ip=$net.$((10 + i))
+        echo "$ns" >>"$dir/hosts"
+        ip netns add "$ns"
+        echo "${name}v$i" >>"$dir/links"
+        ip link add "${name}v$i" type veth peer name eth0 netns "$ns"
+        ip link set "${name}v$i" master "$br" up
+        ip -n "$ns" link set lo up
+        ip -n "$ns" addr add "$ip/24" dev eth0
+        ip -n "$ns" addr add "$net6::$((10 + i))/64" dev eth0 nodad
+        ip -n "$ns" link set eth0 up
+        ip -n "$ns" route add default via "$net.1"
+        ip -n "$ns" -6 route add default via "$net6::1"
+
+        # This host's /etc/ufw: `ip netns exec` bind-mounts /etc/netns/NS/ufw over /etc/ufw.
+        rm -rf "/etc/netns/$ns"
+        mkdir -p "/etc/netns/$ns"
+        cp -a /etc/ufw "/etc/netns/$ns/ufw"
+        cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules "/etc/netns/$ns/ufw/"
+        sed -i 's/^ENABLED=.*/ENABLED=no/' "/etc/netns/$ns/ufw/ufw.conf"
+        echo "$ns" >"/etc/netns/$ns/ufw/fleet-host"
+        # This host's /etc/alternatives, with iptables pinned to one backend: other work on this
+        # machine switches the root's alternatives (nft <-> legacy), which must not change the
+        # firewall backend of a host in the middle of a run.
+        cp -a /etc/alternatives "/etc/netns/$ns/alternatives"
+        for t in iptables ip6tables; do
+            ln -sfn "/usr/sbin/$t-$backend" "/etc/netns/$ns/alternatives/$t"
+            ln -sfn "/usr/sbin/$t-$backend-restore" "/etc/netns/$ns/alternatives/$t-restore"
+            ln -sfn "/usr/sbin/$t-$backend-save" "/etc/netns/$ns/alternatives/$t-save"
+        done
+
+        mkdir -p "$dir/$ns"
+        ssh-keygen -q -t ed25519 -N '' -C "$ns" -f "$dir/$ns/ssh_host_ed25519_key"
+        cat >"$dir/$ns/sshd_config" <<CONF
+# sshd of fleet host $ns (written by tests/fleet/hosts.sh)
+ListenAddress $ip
+Port 22
+HostKey $dir/$ns/ssh_host_ed25519_key
+PidFile $dir/$ns/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+# The keys live under DIR (often /tmp), which sshd's owner and mode checks would refuse.
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+X11Forwarding no
+PrintMotd no
+MaxStartups 50:30:100
+MaxSessions 50
+Subsystem sftp /usr/lib/openssh/sftp-server
+CONF
+        /usr/sbin/sshd -t -f "$dir/$ns/sshd_config" || die "sshd rejects $dir/$ns/sshd_config"
+        # sshd forks into the background; its sessions inherit this netns and mount namespace.
+        ip netns exec "$ns" /usr/sbin/sshd -f "$dir/$ns/sshd_config" -E "$dir/$ns/sshd.log"
+        echo "h$i ansible_host=$ip fleet_ipv6=$net6::$((10 + i)) fleet_netns=$ns" >>"$inv"
+    done
+    cat >>"$inv" <<INV
+
+[fleet:vars]
+ansible_user=root
+ansible_ssh_private_key_file=$dir/id_ed25519
+ansible_python_interpreter=/usr/bin/python3
+ansible_ssh_common_args='-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'
+ansible_host_key_checking=false
+INV
+
+    # Each host answers over SSH, from its own namespace, with its own /etc/ufw.
+    local opts t got
+    opts=$(ssh_opts "$dir")
+    i=0
+    while read -r ns; do
+        i=$((i + 1)) ip=$net.$((10 + i))
+        for ((t = 0; t < 50; t++)); do
+            # shellcheck disable=SC2086 # the options are words
+            if got=$(ssh $opts "root@$ip" 'cat /etc/ufw/fleet-host; ip -4 -o addr show dev eth0; readlink /etc/alternatives/iptables' 2>/dev/null); then break; fi
+            sleep 0.1
+        done
+        [[ $got == "$ns"$'\n'*"inet $ip/24"*$'\n'"/usr/sbin/iptables-$backend" ]] ||
+            die "ssh root@$ip does not see host $ns's /etc/ufw, address and iptables backend (got: ${got:-no answer}; see $dir/$ns/sshd.log)"
+    done <"$dir/hosts"
+    trap - ERR
+    log "created $n hosts ($name, $net.11-$net.$((10 + n))); inventory: $inv"
+}
+
+# run NS CMD...: CMD in host NS's network namespace, with that host's /etc/ufw and
+# /etc/alternatives bind-mounted as `ip netns exec` does, but keeping the machine's /sys (which
+# `ip netns exec` remounts, losing /sys/fs/cgroup): for daemons such as dockerd.
+run() {
+    local ns=$1
+    shift
+    [[ -e /run/netns/$ns && -d /etc/netns/$ns ]] || die "no fleet host $ns"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    exec nsenter --net="/run/netns/$ns" unshare --mount --propagation slave \
+        sh -c 'for d in /etc/netns/"$0"/*; do mount --bind "$d" "/etc/${d##*/}"; done; exec "$@"' "$ns" "$@"
+}
+
+destroy() {
+    local dir=${1%/} ns pid pids br
+    [[ $dir == /* ]] || die "DIR must be absolute"
+    [[ -f $dir/hosts ]] || { log "nothing to destroy in $dir"; return 0; }
+    while read -r ns; do
+        [[ -n $ns ]] || continue
+        pid=$(cat "$dir/$ns/sshd.pid" 2>/dev/null || true)
+        if our_sshd "$pid" "$dir/$ns/sshd_config"; then kill -TERM "$pid" 2>/dev/null || true; fi
+        if [[ -e /run/netns/$ns ]]; then
+            # The sessions the sshd forked (and anything they started) live in this namespace.
+            pids=$(ip netns pids "$ns" 2>/dev/null || true)
+            if [[ -n $pids ]]; then
+                # shellcheck disable=SC2086
+                kill -TERM $pids 2>/dev/null || true
+                sleep 0.5
+                pids=$(ip netns pids "$ns" 2>/dev/null || true)
+                # shellcheck disable=SC2086
+                if [[ -n $pids ]]; then kill -KILL $pids 2>/dev/null || true; fi
+            fi
+            ip netns del "$ns" || log "could not delete netns $ns"
+        fi
+        rm -rf "/etc/netns/$ns"
+    done <"$dir/hosts"
+    # The root side of each veth, now: the kernel frees a deleted namespace (and its end of the
+    # pair) asynchronously, and a new fleet of the same name must not find the links still there.
+    local link
+    while read -r link; do
+        if [[ -n $link ]] && ip link show "$link" >/dev/null 2>&1; then ip link del "$link"; fi
+    done < <(cat "$dir/links" 2>/dev/null || true)
+    br=$(cat "$dir/bridge" 2>/dev/null || true)
+    if [[ -n $br ]] && ip link show "$br" >/dev/null 2>&1; then ip link del "$br"; fi
+    if [[ ${KEEP_DIR:-0} != 1 ]]; then rm -rf "$dir"; fi
+    log "destroyed the hosts of $dir"
+}
+
+case ${1:-} in
+create) (($# == 3)) || die "usage: hosts.sh create N DIR"; create "$2" "$3" ;;
+destroy) (($# == 2)) || die "usage: hosts.sh destroy DIR"; destroy "$2" ;;
+run) (($# >= 3)) || die "usage: hosts.sh run NS CMD..."; shift; run "$@" ;;
+*) die "usage: hosts.sh create N DIR | hosts.sh destroy DIR | hosts.sh run NS CMD..." ;;
+esac
