@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# fleet-test.sh: the rollout playbook against a fleet of five SSH hosts, one of them broken.
+#
+# Why it exists: a firewall change rolled out to many hosts must stop at the first host it fails
+# on, before it reaches the rest. This runs ansible/playbooks/rollout.yml over real SSH to five
+# network-namespace hosts (tests/fleet/hosts.sh) in batches of 1, 2 and 2, with h3 (in the second
+# batch) broken on purpose: its after.rules has a BEGIN marker of the managed block and no END
+# marker, which the module refuses to touch. It checks that
+#   - the preview (the check-mode play, run alone with --tags preview) prints a diff and changes
+#     nothing on any host;
+#   - the rollout fails, and stops at the second batch: h1 (batch 1) and h2 (batch 2) are
+#     converged, h3's files are byte-identical and its DOCKER-USER empty, and h4 and h5
+#     (batch 3) are untouched: files byte-identical, no DOCKER-USER rules.
+# Each check prints PASS or FAIL; the last line is "N passed, N failed"; the exit code is 0 only
+# when nothing failed. The hosts are always torn down (KEEP=1 keeps the state dir and logs).
+#
+# usage (as root, from anywhere): tests/fleet/fleet-test.sh
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+HOSTS_SH=$REPO/tests/fleet/hosts.sh
+PASS=0 FAIL=0
+say() { echo "fleet: $*"; }
+ok() { PASS=$((PASS + 1)); say "PASS $*"; }
+bad() { FAIL=$((FAIL + 1)); say "FAIL $*"; }
+check() { # DESCRIPTION CMD...: PASS when CMD succeeds
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
+
+[[ $(id -u) == 0 ]] || { echo "fleet-test.sh: run as root (network namespaces, sshd)" >&2; exit 1; }
+
+VENV=$("$REPO/scripts/ansible-venv.sh" -p)
+export PATH=$VENV/bin:$PATH
+"$REPO/scripts/build-collection.sh" --stage >/dev/null
+
+DIR=$(mktemp -d /tmp/ufwd-fleet.XXXXXX)
+rmdir "$DIR" # hosts.sh create wants a new or empty directory; it makes it again
+teardown() {
+    local rc=$?
+    if [[ ${KEEP:-0} == 1 ]]; then
+        KEEP_DIR=1 "$HOSTS_SH" destroy "$DIR" || true
+        say "kept $DIR (logs, inventory, playbook output)"
+    else
+        "$HOSTS_SH" destroy "$DIR" || true
+    fi
+    return $rc
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM HUP
+
+"$HOSTS_SH" create 5 "$DIR"
+INV=$DIR/inventory.ini
+mapfile -t NS <"$DIR/hosts" # NS[0] is h1's namespace, ... NS[4] is h5's
+on() { local i=$1; shift; ip netns exec "${NS[i - 1]}" "$@"; } # on HOSTNUMBER CMD...
+
+# h3 breaks: a BEGIN marker without an END marker.
+on 3 sh -c 'printf "%s\n" "# BEGIN UFW-DOCKER MANAGED BLOCK sha256=00" "-A DOCKER-USER -j RETURN" >>/etc/ufw/after.rules'
+
+fingerprint() { # HOSTNUMBER -> sha256 of both rule files
+    on "$1" sha256sum /etc/ufw/after.rules /etc/ufw/after6.rules | awk '{print $1}' | paste -sd' '
+}
+docker_user_rules() { # HOSTNUMBER -> number of live DOCKER-USER rules, both families
+    local n4 n6
+    n4=$(on "$1" iptables-save -t filter | grep -c '^-A DOCKER-USER ' || true)
+    n6=$(on "$1" ip6tables-save -t filter | grep -c '^-A DOCKER-USER ' || true)
+    echo $((n4 + n6))
+}
+declare -A BEFORE
+for i in 1 2 3 4 5; do BEFORE[$i]=$(fingerprint "$i"); done
+
+untouched() { # HOSTNUMBER: files byte-identical to before, no DOCKER-USER rules
+    [[ $(fingerprint "$1") == "${BEFORE[$1]}" ]] && [[ $(docker_user_rules "$1") == 0 ]]
+}
+converged() { # HOSTNUMBER: one complete block in each file, the allowed port live in both families
+    local f
+    for f in /etc/ufw/after.rules /etc/ufw/after6.rules; do
+        [[ $(on "$1" grep -c '^# BEGIN UFW-DOCKER MANAGED BLOCK sha256=[0-9a-f]\{64\}$' "$f") == 1 ]] || return 1
+        [[ $(on "$1" grep -c '^# END UFW-DOCKER MANAGED BLOCK$' "$f") == 1 ]] || return 1
+    done
+    on "$1" iptables-save -t filter | grep -q -- '--ctorigdstport 8080 .*-j RETURN$' &&
+        on "$1" ip6tables-save -t filter | grep -q -- '--ctorigdstport 8080 .*-j RETURN$'
+}
+
+cd "$DIR" # no ansible.cfg from the caller's working directory; the venv links the collection
+playbook=(ansible-playbook -i "$INV" "$REPO/ansible/playbooks/rollout.yml"
+    -e "@$REPO/tests/fleet/fleet-vars.yml" -e '{"ufw_docker_rollout_serial": [1, 2, 2]}')
+
+# 1. The preview alone: a diff for every healthy host, nothing changed anywhere.
+t0=$SECONDS
+rc=0
+ANSIBLE_FORCE_COLOR=0 "${playbook[@]}" --tags preview >"$DIR/preview.log" 2>&1 || rc=$?
+say "preview: rc=$rc in $((SECONDS - t0))s (output: $DIR/preview.log)"
+check "the preview succeeds (h3's failure is reported, not fatal)" test "$rc" = 0
+check "the preview prints the after.rules diff" grep -q '^+# BEGIN UFW-DOCKER MANAGED BLOCK sha256=' "$DIR/preview.log"
+check "the preview prints the live DOCKER-USER diff" grep -q '^--- before: DOCKER-USER ipv4 (live, before)' "$DIR/preview.log"
+ignored_h3() { # the preview's failure on h3 is printed, then ignored
+    grep -A1 'fatal: \[h3\].*opens a managed block that is never closed' "$DIR/preview.log" |
+        grep -q '^\.\.\.ignoring$'
+}
+check "the preview reports h3's broken block and goes on" ignored_h3
+for i in 1 2 3 4 5; do check "the preview changed nothing on h$i" untouched "$i"; done
+
+# 2. The rollout: batches [h1] [h2 h3] [h4 h5]; h3 fails, so the play ends after batch 2.
+t0=$SECONDS
+rc=0
+ANSIBLE_FORCE_COLOR=0 "${playbook[@]}" >"$DIR/rollout.log" 2>&1 || rc=$?
+say "rollout: rc=$rc in $((SECONDS - t0))s (output: $DIR/rollout.log)"
+check "the rollout fails (rc=$rc)" test "$rc" -ne 0
+check "h3 fails on its unbalanced markers" grep -q 'fatal: \[h3\]: FAILED.*opens a managed block that is never closed' "$DIR/rollout.log"
+check "the batches were [h1] [h2 h3]" python3 - "$DIR/rollout.log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+# the second play's module task results, in order, per batch (one task header per batch)
+play2 = text.split("PLAY [Roll the change out in batches", 1)[1]
+task = "TASK [ufw_docker.ufw_docker.ufw_docker : Keep Docker's published ports behind UFW, in DOCKER-USER"
+batches = []
+for chunk in play2.split(task)[1:]:
+    body = chunk.split("TASK [", 1)[0]
+    batches.append(sorted(set(re.findall(r"^(?:ok|changed|fatal): \[(h\d)\]", body, re.M))))
+sys.exit(0 if batches == [["h1"], ["h2", "h3"]] else print("batches:", batches) or 1)
+PY
+check "the play stopped at h3's batch" grep -q 'NO MORE HOSTS LEFT' "$DIR/rollout.log"
+check "h1 (batch 1) is converged" converged 1
+check "h2 (batch 2, healthy) is converged" converged 2
+check "h3's files are byte-identical to before" test "$(fingerprint 3)" = "${BEFORE[3]}"
+check "h3's DOCKER-USER is empty" test "$(docker_user_rules 3)" = 0
+check "h4 (batch 3) is untouched" untouched 4
+check "h5 (batch 3) is untouched" untouched 5
+
+if ((FAIL)); then
+    say "the rollout did not behave as it must; see $DIR/rollout.log (rerun with KEEP=1 to keep it)"
+    KEEP=1
+fi
+echo "$PASS passed, $FAIL failed"
+((FAIL == 0))
