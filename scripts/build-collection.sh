@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the ufw_docker.ufw_docker collection: the static ufw_docker binary for x86_64 and
+# aarch64, copied into ansible/plugins/modules/ (ufw_docker and ufw_docker_aarch64; not in git),
+# then `ansible-galaxy collection build` into dist/. Proves the aarch64 build runs under
+# qemu-user when qemu-aarch64 is installed (apt-get install qemu-user).
+#
+#   scripts/build-collection.sh            # binaries, qemu proof, dist/ufw_docker-ufw_docker-*.tar.gz
+#   scripts/build-collection.sh --stage    # binaries into the collection only (molecule, fleet)
+#
+# Prints the path of the tarball (or of the staged modules directory with --stage).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-build}
+case $mode in build | --stage) ;; *) echo "usage: scripts/build-collection.sh [--stage]" >&2; exit 2 ;; esac
+
+modules=ansible/plugins/modules
+scripts/deps.sh aarch64-unknown-linux-musl >&2
+x86=$(scripts/build.sh x86_64-unknown-linux-musl)
+arm=$(scripts/build.sh aarch64-unknown-linux-musl)
+install -m 0755 "$x86" "$modules/ufw_docker.tmp" && mv -f "$modules/ufw_docker.tmp" "$modules/ufw_docker"
+install -m 0755 "$arm" "$modules/ufw_docker_aarch64.tmp" && mv -f "$modules/ufw_docker_aarch64.tmp" "$modules/ufw_docker_aarch64"
+
+if [ "$mode" = --stage ]; then
+    echo "$modules"
+    exit 0
+fi
+
+# The aarch64 build, run the way Ansible runs a binary module (arguments as a JSON file), in
+# check mode on scratch copies of the stock rules: it must print one JSON object.
+if command -v qemu-aarch64 >/dev/null; then
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    cp tests/data/after.rules tests/data/after6.rules "$scratch/"
+    printf '{"apply":"none","after_rules":"%s/after.rules","after6_rules":"%s/after6.rules","_ansible_check_mode":true}\n' \
+        "$scratch" "$scratch" >"$scratch/args.json"
+    if ! qemu-aarch64 "$modules/ufw_docker_aarch64" "$scratch/args.json" >"$scratch/out.json" ||
+        ! /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["changed"] is True and "failed" not in d, d' \
+            "$scratch/out.json"; then
+        echo "build-collection: the aarch64 build did not answer with JSON under qemu-aarch64:" >&2
+        cat "$scratch/out.json" >&2
+        exit 1
+    fi
+    echo "build-collection: aarch64 build answers under qemu-aarch64: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msg"])' "$scratch/out.json")" >&2
+else
+    echo "build-collection: qemu-aarch64 not installed, the aarch64 build was not run (apt-get install qemu-user)" >&2
+fi
+
+venv=$(scripts/ansible-venv.sh -p)
+mkdir -p dist
+"$venv/bin/ansible-galaxy" collection build ansible --output-path dist --force >&2
+version=$(awk '$1 == "version:" {print $2}' ansible/galaxy.yml)
+echo "dist/ufw_docker-ufw_docker-$version.tar.gz"
