@@ -197,6 +197,7 @@ fn result(
     let mut out = json!({
         "changed": changed,
         "msg": msg,
+        "check_mode": check_mode,
         "state": match params.state { State::Present => "present", State::Absent => "absent" },
         "backup_files": backup_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),

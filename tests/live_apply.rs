@@ -30,6 +30,10 @@ fn check_mode_changes_nothing() {
         let before = ns.save_all();
         let run = ns.module(with(policy(&ns), json!({"_ansible_check_mode": true})));
         assert!(run.ok(), "check mode reports the change it would make");
+        assert_eq!(
+            run.json["check_mode"], true,
+            "the result says it only planned"
+        );
         assert!(run.json["msg"]
             .as_str()
             .unwrap()
@@ -70,6 +74,7 @@ fn apply_then_rerun_is_a_no_op_then_absent_restores_everything() {
 
         let first = ns.module(policy(&ns));
         assert!(first.ok());
+        assert_eq!(first.json["check_mode"], false);
         for (v6flag, family) in [(false, "ipv4"), (true, "ipv6")] {
             let live = ns.chain(v6flag, "DOCKER-USER");
             let mut reported = first.rules(family);
