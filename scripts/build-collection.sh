@@ -2,7 +2,7 @@
 # Builds the ufw_docker.ufw_docker collection: the static ufw_docker binary for x86_64 and
 # aarch64, copied into ansible/plugins/modules/ (ufw_docker and ufw_docker_aarch64; not in git),
 # then `ansible-galaxy collection build` into dist/. Proves the aarch64 build runs under
-# qemu-user when qemu-aarch64 is installed (apt-get install qemu-user).
+# qemu-user (installed when missing).
 #
 #   scripts/build-collection.sh            # binaries, qemu proof, dist/ufw_docker-ufw_docker-*.tar.gz
 #   scripts/build-collection.sh --stage    # binaries into the collection only (molecule, fleet)
@@ -27,24 +27,28 @@ if [ "$mode" = --stage ]; then
 fi
 
 # The aarch64 build, run the way Ansible runs a binary module (arguments as a JSON file), in
-# check mode on scratch copies of the stock rules: it must print one JSON object.
-if command -v qemu-aarch64 >/dev/null; then
-    scratch=$(mktemp -d)
-    trap 'rm -rf "$scratch"' EXIT
-    cp tests/data/after.rules tests/data/after6.rules "$scratch/"
-    printf '{"apply":"none","after_rules":"%s/after.rules","after6_rules":"%s/after6.rules","_ansible_check_mode":true}\n' \
-        "$scratch" "$scratch" >"$scratch/args.json"
-    if ! qemu-aarch64 "$modules/ufw_docker_aarch64" "$scratch/args.json" >"$scratch/out.json" ||
-        ! /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["changed"] is True and "failed" not in d, d' \
-            "$scratch/out.json"; then
-        echo "build-collection: the aarch64 build did not answer with JSON under qemu-aarch64:" >&2
-        cat "$scratch/out.json" >&2
-        exit 1
-    fi
-    echo "build-collection: aarch64 build answers under qemu-aarch64: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msg"])' "$scratch/out.json")" >&2
-else
-    echo "build-collection: qemu-aarch64 not installed, the aarch64 build was not run (apt-get install qemu-user)" >&2
+# check mode on scratch copies of the stock rules, under qemu-user: it must print one JSON object
+# saying what it would change. qemu-user is installed when missing; the proof is never skipped.
+if ! command -v qemu-aarch64 >/dev/null; then
+    echo "build-collection: installing qemu-user (to run the aarch64 build)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
 fi
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cp tests/data/after.rules tests/data/after6.rules "$scratch/"
+printf '{"apply":"none","after_rules":"%s/after.rules","after6_rules":"%s/after6.rules","_ansible_check_mode":true}\n' \
+    "$scratch" "$scratch" >"$scratch/args.json"
+if ! qemu-aarch64 "$modules/ufw_docker_aarch64" "$scratch/args.json" >"$scratch/out.json" ||
+    ! /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["changed"] is True and "failed" not in d, d' \
+        "$scratch/out.json"; then
+    echo "build-collection: the aarch64 build did not answer with JSON under qemu-aarch64:" >&2
+    cat "$scratch/out.json" >&2
+    exit 1
+fi
+file "$modules/ufw_docker_aarch64" | grep -q 'ARM aarch64.*statically linked' ||
+    { echo "build-collection: the aarch64 build is not a static aarch64 executable: $(file "$modules/ufw_docker_aarch64")" >&2; exit 1; }
+echo "build-collection: aarch64 build (static) answers under qemu-aarch64: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msg"])' "$scratch/out.json")" >&2
 
 venv=$(scripts/ansible-venv.sh -p)
 mkdir -p dist

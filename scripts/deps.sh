@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(iptables nftables ufw iproute2 conntrack procps util-linux kmod ca-certificates)
+packages=(iptables nftables ufw iproute2 conntrack procps util-linux kmod ca-certificates file)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,9 +5,9 @@
 set -uo pipefail
 
 problems=()
-ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ufwd-|ufwl|ufwf|bed|mol)' || true)
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)' || true)
 [ -z "$ns" ] || problems+=("namespaces: $(echo $ns)")
-etc=$(ls /etc/netns 2>/dev/null | grep -E '^(ufwd-|ufwl|ufwf|bed|mol)' || true)
+etc=$(ls /etc/netns 2>/dev/null | grep -E '^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)' || true)
 [ -z "$etc" ] || problems+=("/etc/netns copies: $(echo $etc)")
 mounts=$(grep -E '/run/ufwd-(lab|bed)|/etc/netns/' /proc/mounts || true)
 [ -z "$mounts" ] || problems+=("mounts: $mounts")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`, called by .ci/run): lint, the static release build,
-# the unit tests, and the integration tests against real iptables, UFW and Docker in network
-# namespaces. It needs root and never skips: a machine where namespaces cannot be created
+# the unit tests, the integration tests against real iptables, UFW and Docker in network
+# namespaces, and the Ansible role (scripts/test-role.sh: lint, collection, molecule, fleet). It needs root and never skips: a machine where namespaces cannot be created
 # fails here, loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,9 @@ step "the test bed: Docker 20.10 and 28, nft and legacy, probed by real packets"
 # A failing case prints its whole probe table; `cargo test --test bed -- --nocapture` shows
 # the tables of passing cases too.
 cargo test --test bed
+
+step "the Ansible role: lint, collection, molecule, fleet rollout"
+scripts/test-role.sh
 
 step "nothing left behind"
 scripts/leftovers.sh
