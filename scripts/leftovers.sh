@@ -11,12 +11,16 @@ etc=$(ls /etc/netns 2>/dev/null | grep -E '^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-
 [ -z "$etc" ] || problems+=("/etc/netns copies: $(echo $etc)")
 mounts=$(grep -E '/run/ufwd-(lab|bed)|/etc/netns/' /proc/mounts || true)
 [ -z "$mounts" ] || problems+=("mounts: $mounts")
+cg=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'ufwd-sd-*' 2>/dev/null || true)
+[ -z "$cg" ] || problems+=("cgroups of systemd test hosts: $(echo $cg)")
+unit_dirs=$(ls -d /var/tmp/ufwd-unit.* 2>/dev/null || true)
+[ -z "$unit_dirs" ] || problems+=("systemd test host state: $(echo $unit_dirs)")
 procs=""
 for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue
-    case ${exe##*/} in dockerd|containerd|containerd-shim*|docker-proxy|testsrv|sshd) ;; *) continue ;; esac
+    case ${exe##*/} in dockerd|containerd|containerd-shim*|docker-proxy|testsrv|sshd|systemd) ;; *) continue ;; esac
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-    case $cmd in *ufwd-lab*|*ufwd-bed*|*testsrv*|*ufwd-fleet*|*molecule*) procs+=" ${p#/proc/}:${cmd:0:60}" ;; esac
+    case $cmd in *ufwd-lab*|*ufwd-bed*|*testsrv*|*ufwd-fleet*|*ufwd-unit*|*ufwd-host.target*|*molecule*) procs+=" ${p#/proc/}:${cmd:0:60}" ;; esac
 done
 [ -z "$procs" ] || problems+=("processes:$procs")
 

@@ -2,8 +2,9 @@
 # The Ansible side of `make test`: the controller venv, ansible-lint (production profile) and
 # yamllint, the role's variables in their three homes, the module's documentation through
 # ansible-doc, the collection artifact (x86_64 and aarch64 static builds, the aarch64 one run
-# under qemu-user) installed from its tarball, then the molecule scenario and the fleet rollout
-# test, both over real SSH to network-namespace hosts. Run as root from anywhere; it never
+# under qemu-user) installed from its tarball, then the molecule scenario, the fleet rollout
+# test and the systemd unit test of the iptables backend, all over real SSH to network-namespace
+# hosts. Run as root from anywhere; it never
 # skips a step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,3 +54,6 @@ molecule test
 
 step "fleet rollout: five SSH hosts, one broken on purpose"
 tests/fleet/fleet-test.sh
+
+step "backend iptables: ufw-docker.service under a real systemd, through a Docker restart and a reboot"
+tests/fleet/unit-test.sh

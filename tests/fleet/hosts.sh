@@ -218,7 +218,7 @@ destroy() {
     # pair) asynchronously, and a new fleet of the same name must not find the links still there.
     local link
     while read -r link; do
-        if [[ -n $link ]] && ip link show "$link" >/dev/null 2>&1; then ip link del "$link"; fi
+        if [[ -n $link ]] && ip link show "$link" >/dev/null 2>&1; then ip link del "$link" 2>/dev/null || true; fi
     done < <(cat "$dir/links" 2>/dev/null || true)
     br=$(cat "$dir/bridge" 2>/dev/null || true)
     if [[ -n $br ]] && ip link show "$br" >/dev/null 2>&1; then ip link del "$br"; fi

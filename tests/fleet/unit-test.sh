@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# unit-test.sh: the role's `iptables` backend on a host without UFW, kept by ufw-docker.service
+# under a real systemd through a Docker restart and a reboot, then removed by `state: absent`.
+#
+# Why it exists: on a host without UFW nothing but the role's systemd unit brings the policy
+# back after Docker restarts or the machine reboots. This proves it the way it happens: h1 is a
+# fleet host (tests/fleet/hosts.sh) booted by its own systemd (tests/fleet/systemd-host.sh) with
+# Docker 20.10 as docker.service and a container publishing 8080 and 8081 (restart: always);
+# h2 is the internet. Ansible runs the role over SSH to h1; real packets from h2 decide:
+#   - before the role both ports are open (IPv4 and IPv6);
+#   - after it, 8080 (allowed) is open and 8081 closed; ufw-docker.service is enabled and active;
+#     a second run changes nothing;
+#   - `systemctl restart docker` restarts ufw-docker.service (PartOf), which reruns the module;
+#   - a reboot (every process killed, the firewall flushed, systemd booted again) comes back
+#     with the policy, applied by the unit alone;
+#   - `state: absent` removes the unit, its binary and arguments, and the rules: 8081 is open
+#     again.
+# Each check prints PASS or FAIL; the exit code is 0 only when nothing failed. Everything is torn
+# down at the end (KEEP=1 keeps the state dir and logs).
+#
+# usage (as root, from anywhere): tests/fleet/unit-test.sh
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+HOSTS_SH=$REPO/tests/fleet/hosts.sh
+SD=$REPO/tests/fleet/systemd-host.sh
+PASS=0 FAIL=0
+say() { echo "unit: $*"; }
+check() { # DESCRIPTION CMD...: PASS when CMD succeeds
+    local what=$1
+    shift
+    if "$@"; then PASS=$((PASS + 1)); say "PASS $what"; else FAIL=$((FAIL + 1)); say "FAIL $what"; fi
+}
+
+[[ $(id -u) == 0 ]] || { echo "unit-test.sh: run as root (namespaces, systemd, sshd)" >&2; exit 1; }
+
+VENV=$("$REPO/scripts/ansible-venv.sh" -p)
+export PATH=$VENV/bin:$PATH
+"$REPO/scripts/build-collection.sh" --stage >/dev/null
+TESTSRV=$REPO/tests/bed/testsrv/target/x86_64-unknown-linux-musl/release/testsrv
+(cd "$REPO/tests/bed/testsrv" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+
+# Not under /tmp: the systemd host has a /tmp of its own.
+DIR=$(mktemp -d /var/tmp/ufwd-unit.XXXXXX)
+FLEET=$DIR/fleet STATE=$DIR/h1
+teardown() {
+    local rc=$?
+    [[ -z ${H1:-} ]] || "$SD" poweroff "$H1" "$STATE" || true
+    if [[ ${KEEP:-0} == 1 ]]; then
+        KEEP_DIR=1 "$HOSTS_SH" destroy "$FLEET" || true
+        rm -rf --one-file-system "$STATE/docker"
+        say "kept $DIR (logs, inventory, playbook output)"
+    else
+        "$HOSTS_SH" destroy "$FLEET" || true
+        rm -rf --one-file-system "$DIR"
+    fi
+    return $rc
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM HUP
+
+FLEET_NET=198.51.100 "$HOSTS_SH" create 2 "$FLEET"
+mapfile -t NS <"$FLEET/hosts"
+H1=${NS[0]} H2=${NS[1]}
+V4=198.51.100.11 V6=2001:db8:51::11
+"$SD" boot "$H1" "$STATE" "$FLEET"
+on1() { "$SD" exec "$H1" "$STATE" "$@"; } # a command inside booted h1
+
+# The container, restarted by Docker after a Docker restart and after a reboot.
+TESTSRV=$TESTSRV on1 "$REPO/tests/bed/image.sh" /run/docker.sock /usr/bin/docker >/dev/null
+on1 docker run -d --restart always --name web -p 8080:80 -p 8081:81 ufwd-test \
+    /bin/testsrv serve --tcp 80 --tcp 81 --name web >/dev/null
+
+probe() { # ADDRESS PORT -> open|closed, from h2 (the internet)
+    ip netns exec "$H2" "$TESTSRV" probe tcp "$1" "$2" --timeout-ms 1000 2>/dev/null || true
+}
+ports_are() { # 8080-STATE 8081-STATE: both families, waiting up to 10 s for the container
+    local t got want="$1 $1 $2 $2"
+    for ((t = 0; t < 20; t++)); do
+        got="$(probe $V4 8080 | cut -d' ' -f1) $(probe $V6 8080 | cut -d' ' -f1) $(probe $V4 8081 | cut -d' ' -f1) $(probe $V6 8081 | cut -d' ' -f1)"
+        [[ $got == "$want" ]] && return 0
+        sleep 0.5
+    done
+    say "  8080 v4, v6, 8081 v4, v6: want '$want', got '$got'"
+    return 1
+}
+check "before the role, Docker publishes 8080 and 8081 to the internet" ports_are open open
+
+cat >"$DIR/play.yml" <<'PLAY'
+---
+- name: The role with the iptables backend (no UFW on this host).
+  hosts: h1
+  gather_facts: false
+  roles:
+    - role: ufw_docker.ufw_docker.ufw_docker
+      vars:
+        ufw_docker_backend: iptables
+        ufw_docker_allow:
+          - port: 8080
+            comment: web
+PLAY
+role() { # LOG [EXTRA-VARS]: the role against h1
+    (cd "$DIR" && ANSIBLE_FORCE_COLOR=0 ansible-playbook -i "$FLEET/inventory.ini" "$DIR/play.yml" \
+        ${2:+-e "$2"} >"$DIR/$1" 2>&1)
+}
+recap_changed() { grep -oP '^h1 +: ok=\d+ +changed=\K\d+' "$DIR/$1"; }
+unit_is() { # LOAD-STATE ENABLED ACTIVE, as systemd reports them (waiting up to 10 s while the
+    # unit is still activating)
+    local got t
+    for ((t = 0; t < 20; t++)); do
+        # sorted: ActiveState LoadState UnitFileState
+        got=$(on1 systemctl show -p LoadState -p UnitFileState -p ActiveState ufw-docker.service | sort | cut -d= -f2 | paste -sd' ')
+        [[ $got == "$3 $1 $2" || $got == "$3 $1 $2 " ]] && return 0
+        [[ $got == activating* ]] || break
+        sleep 0.5
+    done
+    say "  ufw-docker.service: active, load, file state: $got"
+    return 1
+}
+invocation() { on1 systemctl show -p InvocationID --value ufw-docker.service; }
+our_rules() { # number of the module's DOCKER-USER rules, both families
+    local n4 n6
+    n4=$(on1 iptables-save -t filter | grep -c '^-A DOCKER-USER .*ufw-docker' || true)
+    n6=$(on1 ip6tables-save -t filter | grep -c '^-A DOCKER-USER .*ufw-docker' || true)
+    echo $((n4 + n6))
+}
+
+check "the role applies (rc 0)" role apply.log
+check "ufw-docker.service is enabled and active" unit_is loaded enabled active
+check "the host runs only its own services (no boot service of the distribution)" "$SD" contained "$H1" "$STATE"
+check "the unit, its binary and its arguments are in place" test -f "$STATE/units/ufw-docker.service" \
+    -a -x "$STATE/usr-local-upper/lib/ufw-docker/ufw_docker" -a -f "$STATE/etc-upper/ufw-docker/args.json"
+unit_property_has() { # PROPERTY WORD
+    on1 systemctl show -p "$1" --value ufw-docker.service | tr ' ' '\n' | grep -qx "$2"
+}
+check "the unit runs after docker.service" unit_property_has After docker.service
+check "the unit is part of docker.service" unit_property_has PartOf docker.service
+check "the unit is wanted by docker.service (enabled)" unit_property_has WantedBy docker.service
+check "after the role, 8080 is open and 8081 closed" ports_are open closed
+check "a second run changes nothing" role rerun.log
+check "  (changed=0 in the recap)" test "$(recap_changed rerun.log)" = 0
+
+before=$(invocation)
+on1 systemctl restart docker.service
+check "a Docker restart restarts ufw-docker.service (PartOf)" test "$(invocation)" != "$before"
+check "ufw-docker.service is active after the Docker restart" unit_is loaded enabled active
+check "after the Docker restart, 8080 is open and 8081 closed" ports_are open closed
+
+"$SD" poweroff "$H1" "$STATE"
+check "the poweroff emptied the firewall" test "$(ip netns exec "$H1" iptables-save -t filter | grep -c '^-A ' || true)" = 0
+"$SD" boot "$H1" "$STATE" "$FLEET"
+check "after the reboot, ufw-docker.service ran on its own" unit_is loaded enabled active
+check "after the reboot, the module's rules are live in both families" test "$(our_rules)" -gt 0
+check "after the reboot, 8080 is open and 8081 closed" ports_are open closed
+
+check "state: absent applies (rc 0)" role absent.log '{"ufw_docker_state": "absent"}'
+check "the unit is gone" unit_is not-found "" inactive
+check "the unit, its binary and its arguments are removed" test ! -e "$STATE/units/ufw-docker.service" \
+    -a ! -e "$STATE/usr-local-upper/lib/ufw-docker" -a ! -e "$STATE/etc-upper/ufw-docker"
+check "no rule of the module is left" test "$(our_rules)" = 0
+check "after state: absent, 8080 and 8081 are open again (Docker's default)" ports_are open open
+
+if ((FAIL)); then
+    say "see the logs in $DIR (rerun with KEEP=1 to keep them)"
+    KEEP=1
+fi
+echo "$PASS passed, $FAIL failed"
+((FAIL == 0))
