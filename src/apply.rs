@@ -82,7 +82,8 @@ pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
 #[derive(Default)]
 struct Undo {
     files: Vec<(PathBuf, Vec<u8>)>,
-    live: Vec<(Family, FilterTable)>,
+    /// Each family's chains before, and the sub-chains the plan may create there.
+    live: Vec<(Family, FilterTable, Vec<String>)>,
     reloaded: bool,
 }
 
@@ -152,9 +153,10 @@ fn run_steps(
                 .iter()
                 .filter(|f| families.contains(&f.family))
             {
-                let already = undo.live.iter().any(|(fam, _)| *fam == f.family);
+                let already = undo.live.iter().any(|(fam, _, _)| *fam == f.family);
                 if let (Some(live), false) = (&f.live_before, already) {
-                    undo.live.push((f.family, live.clone()));
+                    let created = f.file_rules.subs.keys().cloned().collect();
+                    undo.live.push((f.family, live.clone(), created));
                 }
             }
         }
@@ -223,8 +225,8 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
             errors.push(e);
         }
     }
-    for (family, before) in &undo.live {
-        let payload = live::rollback_payload(before);
+    for (family, before, created) in &undo.live {
+        let payload = live::rollback_payload(before, created);
         let cmd = family.restore_cmd();
         match host.run(
             cmd,

@@ -13,6 +13,7 @@ pub mod after_rules;
 pub mod apply;
 pub mod docker;
 pub mod exposure;
+pub mod fold;
 pub mod host;
 pub mod limit;
 pub mod live;

@@ -169,6 +169,20 @@ fn family_path(params: &Params, family: Family) -> &std::path::Path {
     }
 }
 
+/// The chains the module owns after this run: DOCKER-USER, the logging chain, and the
+/// sub-chains long lists are folded into (in any family).
+fn chains(plan: &Plan) -> Vec<String> {
+    let mut names = vec![rules::DOCKER_USER.to_string(), rules::LOG_CHAIN.to_string()];
+    for f in &plan.families {
+        for name in f.file_rules.subs.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
+}
+
 fn result(
     params: &Params,
     plan: &Plan,
@@ -201,7 +215,7 @@ fn result(
         "backup_files": backup_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),
         "rules": rules_by_family,
-        "chains": [rules::DOCKER_USER, rules::LOG_CHAIN],
+        "chains": chains(plan),
         "published": plan.published,
         "unrecognised_dnat": plan.unrecognised,
         "warnings": warnings,
