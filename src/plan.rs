@@ -199,7 +199,12 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
                     obs.family.key()
                 ));
             }
-            let want = rules::desired(params, obs.family, params.ufw_route_rules && route_live);
+            // The live chains are the file's unless UFW's route chain is missing live.
+            let want = if route_live || !params.ufw_route_rules {
+                file_rules.clone()
+            } else {
+                rules::desired(params, obs.family, false)
+            };
             let foreign = live::foreign_rules(live, &want);
             if !foreign.is_empty() {
                 let verb = if present { "replaced" } else { "removed" };

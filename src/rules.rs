@@ -102,10 +102,13 @@ impl Rule {
 
     /// The rule as an iptables-restore line: `-A CHAIN args...`.
     pub fn render(&self) -> String {
-        let mut line = format!("-A {}", self.chain);
+        let mut line =
+            String::with_capacity(16 + self.args.iter().map(|a| a.len() + 3).sum::<usize>());
+        line.push_str("-A ");
+        line.push_str(&self.chain);
         for arg in &self.args {
             line.push(' ');
-            line.push_str(&quote(arg));
+            quote_into(&mut line, arg);
         }
         line
     }
@@ -135,23 +138,31 @@ impl Rule {
 /// never need quoting (letters, digits and `_-./:,+!`), otherwise in double quotes with `"` and
 /// `\\` escaped, as iptables-save prints comments and log prefixes.
 pub fn quote(token: &str) -> String {
+    let mut out = String::with_capacity(token.len() + 2);
+    quote_into(&mut out, token);
+    out
+}
+
+/// `quote`, appended to `out` (rendering thousands of rules allocates once a line).
+fn quote_into(out: &mut String, token: &str) {
     let plain = !token.is_empty()
         && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:,+!".contains(c));
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-./:,+!".contains(&c));
     if plain {
-        return token.to_string();
-    }
-    let mut out = String::with_capacity(token.len() + 2);
-    out.push('"');
-    for c in token.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
+        out.push_str(token);
+        return;
     }
     out.push('"');
-    out
+    let mut last = 0;
+    for (at, c) in token.match_indices(['"', '\\']) {
+        out.push_str(&token[last..at]);
+        out.push('\\');
+        out.push_str(c);
+        last = at + c.len();
+    }
+    out.push_str(&token[last..]);
+    out.push('"');
 }
 
 /// Splits an iptables-save rule line into tokens, undoing its quoting.
