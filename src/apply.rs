@@ -21,30 +21,33 @@ pub struct Applied {
     pub backup_files: Vec<PathBuf>,
 }
 
-/// Reads one family's live filter table with `iptables-save`.
+/// Reads one family's live filter table with `iptables-save -t filter` (after applying, when
+/// only the filter table matters).
 pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
+    Ok(FilterTable::parse(&save(host, family, &["-t", "filter"])?))
+}
+
+/// Reads every table of one family with one `iptables-save`: the filter table (the chains) and
+/// the nat table (Docker's published ports) come from the same snapshot, for one process
+/// spawn and one kernel dump instead of two.
+pub fn read_tables(host: &dyn Host, family: Family) -> Result<(FilterTable, String), String> {
+    let text = save(host, family, &[])?;
+    Ok((FilterTable::parse(&text), text))
+}
+
+fn save(host: &dyn Host, family: Family, args: &[&str]) -> Result<String, String> {
     let out = host
-        .run(family.save_cmd(), &["-t", "filter"], None)
+        .run(family.save_cmd(), args, None)
         .map_err(|e| format!("cannot read the live firewall: {e:#}"))?;
     if !out.success() {
         return Err(format!(
-            "{} -t filter failed: {}; is iptables installed and are we root?",
-            family.save_cmd(),
-            out.reason()
-        ));
-    }
-    Ok(FilterTable::parse(&out.stdout))
-}
-
-/// Reads one family's nat table (Docker's published ports) with `iptables-save`.
-pub fn read_nat(host: &dyn Host, family: Family) -> Result<String, String> {
-    let out = host
-        .run(family.save_cmd(), &["-t", "nat"], None)
-        .map_err(|e| format!("cannot read the live nat table: {e:#}"))?;
-    if !out.success() {
-        return Err(format!(
-            "{} -t nat failed: {}",
-            family.save_cmd(),
+            "{} failed: {}; is iptables installed and are we root?",
+            [family.save_cmd()]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
             out.reason()
         ));
     }

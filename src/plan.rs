@@ -26,7 +26,8 @@ pub struct Observed {
     pub file: Option<Vec<u8>>,
     /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
     pub live: Option<FilterTable>,
-    /// `iptables-save -t nat` output, for the ports Docker publishes; `None` with `apply: none`.
+    /// `iptables-save` output holding the nat table, for the ports Docker publishes; `None` with
+    /// `apply: none`.
     pub nat: Option<String>,
 }
 
