@@ -10,7 +10,10 @@
 //! the port after it, from a trusted and from an untrusted source; scripts/bench.sh checks the
 //! model against the kernel's packet counters.
 //!
-//! Usage: `cargo run --release --example bench_plan -- ARGS.json REPS` prints one JSON object.
+//! Usage: `cargo run --release --example bench_plan -- ARGS.json REPS [PROBES.json]` prints one
+//! JSON object. PROBES.json, a list of `[family, proto, src, port]`, adds `probe_crossed`: the
+//! rules each of those packets crosses (bench/packets.py compares them with the kernel's
+//! counters).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -169,7 +172,32 @@ fn main() {
                    "sub_chains": folded.subs.len()}),
         );
     }
+    let mut probe_crossed = Vec::new();
+    if let Some(spec) = args.get(2) {
+        let list: Vec<(String, String, String, u16)> =
+            serde_json::from_str(&std::fs::read_to_string(spec).expect("PROBES.json")).unwrap();
+        for (family, proto, src, port) in list {
+            let family = if family == "ipv6" {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            let set = render(&params, family, true, Fold::DEFAULT);
+            let proto = if proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            };
+            let packet = Packet {
+                proto,
+                src: src.parse().expect("an address"),
+                port,
+            };
+            probe_crossed.push(walk(&set, &packet).expect("walks").1);
+        }
+    }
     let out = json!({
+        "probe_crossed": probe_crossed,
         "allow": params.allow.len(),
         "trusted": params.trusted_networks.len(),
         "plan_first_ms": stats(first),
