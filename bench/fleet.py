@@ -41,12 +41,14 @@ def on(ns, script):
     return out.stdout
 
 
-def each(script, hosts=HOSTS):
-    with ThreadPoolExecutor(max_workers=8) as pool:
+def each(script, hosts=HOSTS, workers=8):
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda ns: on(ns, script), hosts))
 
 
-ENABLE_UFW = "ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null"
+# UFW's stock default already denies incoming (/etc/default/ufw, which is the machine's own file
+# and not per host: it is never written here). One host at a time: ufw takes a global lock.
+ENABLE_UFW = "ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null"
 RESET = r"""
 cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules /etc/ufw/
 for t in iptables ip6tables; do
@@ -107,7 +109,7 @@ def main():
     with open(f"{WORK}/vars-baseline.json", "w") as f:
         json.dump({"baseline_block_v4": module_block("after.rules"),
                    "baseline_block_v6": module_block("after6.rules")}, f)
-    each(ENABLE_UFW)
+    each(ENABLE_UFW, workers=1)
     out = {"forks": FORKS, "reps": REPS, "sizes": []}
     for n in [int(s) for s in os.environ.get("FLEET_SIZES", "10 25").split()]:
         hosts = HOSTS[:n]

@@ -32,7 +32,8 @@ up() {
     ip netns exec "$ns" sh -c '
         set -e
         [ "$(readlink /etc/alternatives/iptables)" = "/usr/sbin/iptables-'"$backend"'" ]
-        ufw default deny incoming >/dev/null
+        # The stock default denies incoming (/etc/default/ufw is the machine'"'"'s file: not written).
+        grep -q "^DEFAULT_INPUT_POLICY=\"DROP\"" /etc/default/ufw
         ufw allow 22/tcp >/dev/null
         ufw --force enable >/dev/null
         # What Docker (23 and later) sets up: its chains, DOCKER-USER hooked first in FORWARD.
