@@ -393,4 +393,49 @@ mod tests {
             "*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-A DOCKER-USER -j RETURN\n-X ufw-docker-logging-deny\nCOMMIT\n"
         );
     }
+
+    #[test]
+    fn sub_chains_are_owned_compared_and_deleted_when_no_longer_wanted() {
+        let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n\
+                    :ufw-docker-logging-deny - [0:0]\n:ufw-docker-allow-tcp-0 - [0:0]\n\
+                    :ufw-docker-trust-0 - [0:0]\n:ufw-docker-something-else - [0:0]\n\
+                    -A ufw-docker-allow-tcp-0 -j RETURN\nCOMMIT\n";
+        let live = FilterTable::parse(save);
+        assert_eq!(
+            live.sub_chains(),
+            ["ufw-docker-allow-tcp-0", "ufw-docker-trust-0"],
+            "only the module's folding chains (and never the logging chain)"
+        );
+        let mut want = want("{}");
+        want.subs.insert(
+            "ufw-docker-allow-tcp-0".into(),
+            vec![Rule {
+                chain: "ufw-docker-allow-tcp-0".into(),
+                args: vec!["-j".into(), "RETURN".into()],
+            }],
+        );
+        assert!(
+            !matches(&live, &want, true),
+            "an extra sub-chain is a change"
+        );
+        let payload = set_payload(&live, &want, true);
+        assert!(
+            payload.ends_with(":ufw-docker-trust-0 - [0:0]\n-X ufw-docker-trust-0\nCOMMIT\n"),
+            "{payload}"
+        );
+        assert!(!payload.contains("-X ufw-docker-allow-tcp-0"));
+        // Absent: every sub-chain flushed and deleted before the logging chain they jump to.
+        let gone = set_payload(&live, &ChainSet::default(), false);
+        let x_sub = gone.find("-X ufw-docker-allow-tcp-0").unwrap();
+        assert!(
+            x_sub < gone.find("-X ufw-docker-logging-deny").unwrap(),
+            "{gone}"
+        );
+        assert!(!matches(&live, &ChainSet::default(), false));
+        // Rollback deletes the sub-chains a failed apply created, keeps those that were there.
+        let back = rollback_payload(&live, &["ufw-docker-allow-udp-0".to_string()]);
+        assert!(back.contains("-X ufw-docker-allow-udp-0\n"), "{back}");
+        assert!(back.contains("-A ufw-docker-allow-tcp-0 -j RETURN\n"));
+        assert!(!back.contains("-X ufw-docker-allow-tcp-0"));
+    }
 }
