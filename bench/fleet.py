@@ -29,7 +29,9 @@ BENCH = os.path.join(REPO, "bench")
 sys.path.insert(0, BENCH)
 from policies import host_policy  # noqa: E402
 
-WORK = tempfile.mkdtemp(prefix="ufwd-fleet-bench-")
+# Under scripts/bench.sh's results directory (BENCH_WORK), which its teardown removes even when
+# a run fails here; the playbook logs stay there until then.
+WORK = tempfile.mkdtemp(prefix="fleet-", dir=os.environ.get("BENCH_WORK"))
 HOSTS = open(os.path.join(HOSTS_DIR, "hosts")).read().split()
 BIN = os.path.join(REPO, "ansible/plugins/modules/ufw_docker")
 

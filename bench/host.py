@@ -23,7 +23,7 @@ import time
 BIN = sys.argv[1]
 REPS = int(sys.argv[2])
 SCALE_REPS = int(sys.argv[3]) if len(sys.argv) > 3 else max(3, REPS // 4)
-WORK = tempfile.mkdtemp(prefix="ufwd-bench-")
+WORK = tempfile.mkdtemp(prefix="host-", dir=os.environ.get("BENCH_WORK"))  # removed by bench.sh
 FILES = {"after_rules": "/etc/ufw/after.rules", "after6_rules": "/etc/ufw/after6.rules"}
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from policies import host_policy, scale_policy  # noqa: E402

@@ -28,7 +28,7 @@ from policies import scale_policy  # noqa: E402
 BIN, BENCH_PLAN, NETNS_SH, BACKEND = sys.argv[1:5]
 TAG = "%x" % (os.getpid() & 0xFFFF)
 R, C, K = f"ufwbr{TAG}", f"ufwbc{TAG}", f"ufwbk{TAG}"
-WORK = tempfile.mkdtemp(prefix="ufwd-packets-")
+WORK = tempfile.mkdtemp(prefix="packets-", dir=os.environ.get("BENCH_WORK"))  # removed by bench.sh
 
 
 def sh(*cmd, ns=None, check=True, stdin=None):

@@ -55,6 +55,8 @@ PLAN=$REPO/target/release/examples/bench_plan
 scripts/build-collection.sh --stage >/dev/null
 
 RESULTS=$(mktemp -d /tmp/ufwd-bench.XXXXXX)
+# Every helper keeps its scratch files here, removed on exit whatever happens.
+export BENCH_WORK=$RESULTS
 HOST=ufwbh$$
 FLEET=$RESULTS/fleet
 teardown() {
