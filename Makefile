@@ -5,8 +5,10 @@
 #   make test   everything CI runs: lint, static build, unit and namespace integration tests
 #   make build  the static release binary (x86_64 musl)
 #   make fuzz   bounded libFuzzer runs of the argument and after.rules parsers (FUZZ_SECONDS)
+#   make bench  the module and the role measured in network namespaces; writes BENCHMARKS.md
+#               (not a test: nothing asserts a timing)
 
-.PHONY: all build test demo deps lint fuzz
+.PHONY: all build test demo deps lint fuzz bench
 
 all: build
 
@@ -32,3 +34,6 @@ demo: build
 
 fuzz: deps
 	scripts/fuzz.sh
+
+bench: deps
+	scripts/bench.sh

@@ -21,30 +21,33 @@ pub struct Applied {
     pub backup_files: Vec<PathBuf>,
 }
 
-/// Reads one family's live filter table with `iptables-save`.
+/// Reads one family's live filter table with `iptables-save -t filter` (after applying, when
+/// only the filter table matters).
 pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
+    Ok(FilterTable::parse(&save(host, family, &["-t", "filter"])?))
+}
+
+/// Reads every table of one family with one `iptables-save`: the filter table (the chains) and
+/// the nat table (Docker's published ports) come from the same snapshot, for one process
+/// spawn and one kernel dump instead of two.
+pub fn read_tables(host: &dyn Host, family: Family) -> Result<(FilterTable, String), String> {
+    let text = save(host, family, &[])?;
+    Ok((FilterTable::parse(&text), text))
+}
+
+fn save(host: &dyn Host, family: Family, args: &[&str]) -> Result<String, String> {
     let out = host
-        .run(family.save_cmd(), &["-t", "filter"], None)
+        .run(family.save_cmd(), args, None)
         .map_err(|e| format!("cannot read the live firewall: {e:#}"))?;
     if !out.success() {
         return Err(format!(
-            "{} -t filter failed: {}; is iptables installed and are we root?",
-            family.save_cmd(),
-            out.reason()
-        ));
-    }
-    Ok(FilterTable::parse(&out.stdout))
-}
-
-/// Reads one family's nat table (Docker's published ports) with `iptables-save`.
-pub fn read_nat(host: &dyn Host, family: Family) -> Result<String, String> {
-    let out = host
-        .run(family.save_cmd(), &["-t", "nat"], None)
-        .map_err(|e| format!("cannot read the live nat table: {e:#}"))?;
-    if !out.success() {
-        return Err(format!(
-            "{} -t nat failed: {}",
-            family.save_cmd(),
+            "{} failed: {}; is iptables installed and are we root?",
+            [family.save_cmd()]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
             out.reason()
         ));
     }
@@ -82,7 +85,8 @@ pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
 #[derive(Default)]
 struct Undo {
     files: Vec<(PathBuf, Vec<u8>)>,
-    live: Vec<(Family, FilterTable)>,
+    /// Each family's chains before, and the sub-chains the plan may create there.
+    live: Vec<(Family, FilterTable, Vec<String>)>,
     reloaded: bool,
 }
 
@@ -152,9 +156,10 @@ fn run_steps(
                 .iter()
                 .filter(|f| families.contains(&f.family))
             {
-                let already = undo.live.iter().any(|(fam, _)| *fam == f.family);
+                let already = undo.live.iter().any(|(fam, _, _)| *fam == f.family);
                 if let (Some(live), false) = (&f.live_before, already) {
-                    undo.live.push((f.family, live.clone()));
+                    let created = f.file_rules.subs.keys().cloned().collect();
+                    undo.live.push((f.family, live.clone(), created));
                 }
             }
         }
@@ -223,8 +228,8 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
             errors.push(e);
         }
     }
-    for (family, before) in &undo.live {
-        let payload = live::rollback_payload(before);
+    for (family, before, created) in &undo.live {
+        let payload = live::rollback_payload(before, created);
         let cmd = family.restore_cmd();
         match host.run(
             cmd,

@@ -3,13 +3,15 @@
 //! Reads Docker's DNAT rules from `iptables-save -t nat` (both families) and evaluates a
 //! DOCKER-USER rule list, the live one ("now") or the module's ("after"), for a new connection
 //! from the public internet to each published port. Pure: text and rules in, data out. The
-//! evaluator understands the module's own rule vocabulary; a rule it does not recognise makes
-//! the verdict `unknown` rather than a guess.
+//! evaluator understands the module's own rule vocabulary, including the gotos into the
+//! sub-chains long lists are folded into (see `fold`); a rule it does not recognise makes the
+//! verdict `unknown` rather than a guess.
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::rules::{Family, Rule, DOCKER_USER, LOG_CHAIN};
+use crate::fold::{is_sub_chain, UNTRUSTED};
+use crate::rules::{ChainSet, Family, Rule, LOG_CHAIN};
 
 /// One port Docker publishes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -142,11 +144,15 @@ fn port_in(range: &str, port: u16) -> bool {
     }
 }
 
-/// Evaluates DOCKER-USER (`chain`, in order) for a new connection from the internet to the
-/// published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER first; if not,
-/// Docker's own rules accept the connection and the port is open. `route` holds UFW's
-/// `ufw route` rules, consulted where the chain jumps to them.
-pub fn evaluate(chain: &[Rule], hooked: bool, route: &[Rule], to: &Published) -> Verdict {
+/// The most gotos one evaluation follows; the module's trees are far shallower, so more means
+/// a loop the module did not make.
+const MAX_HOPS: usize = 64;
+
+/// Evaluates DOCKER-USER (in `set`, with the sub-chains it goes to) for a new connection from
+/// the internet to the published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER
+/// first; if not, Docker's own rules accept the connection and the port is open. `route` holds
+/// UFW's `ufw route` rules, consulted where the chain jumps to them.
+pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
     let proto = to.proto.as_str();
     let Ok(port) = to.host_port.parse::<u16>() else {
         return Verdict {
@@ -165,7 +171,34 @@ pub fn evaluate(chain: &[Rule], hooked: bool, route: &[Rule], to: &Published) ->
     if !hooked {
         return verdict(Reach::Open, sources, trusted);
     }
-    for rule in chain.iter().filter(|r| r.chain == DOCKER_USER) {
+    let mut chain: &[Rule] = &set.docker_user;
+    let mut hops = 0;
+    let mut i = 0;
+    while let Some(rule) = chain.get(i) {
+        i += 1;
+        if let Some(next) = arg(rule, "-g") {
+            // A goto into one of the module's trees (anything else is not ours to guess at).
+            hops += 1;
+            if !is_sub_chain(next) || has_negation(rule) || hops > MAX_HOPS {
+                return verdict(Reach::Unknown, sources, trusted);
+            }
+            if arg(rule, "--src-range").is_some() {
+                // Trusted sources: every network in the tree reaches every published port.
+                if !collect_trusted(set, next, &mut trusted, 0) {
+                    return verdict(Reach::Unknown, sources, trusted);
+                }
+                continue;
+            }
+            let goes = match arg(rule, "--ctorigdstport") {
+                Some(range) => arg(rule, "-p").is_none_or(|p| p == proto) && port_in(range, port),
+                None => rule.args.len() == 6 && next == UNTRUSTED, // tagged, unconditional
+            };
+            if goes {
+                chain = set.chain(next);
+                i = 0;
+            }
+            continue;
+        }
         let target = arg(rule, "-j").unwrap_or_default();
         let state = arg(rule, "--ctstate").unwrap_or_default();
         if state.contains("ESTABLISHED") || has_negation(rule) {
@@ -221,6 +254,29 @@ pub fn evaluate(chain: &[Rule], hooked: bool, route: &[Rule], to: &Published) ->
         }
     }
     verdict(Reach::Open, sources, trusted)
+}
+
+/// Collects the trusted networks of a folded source tree rooted at `chain`. False when the
+/// tree holds a rule the module does not write there.
+fn collect_trusted(set: &ChainSet, chain: &str, trusted: &mut Vec<String>, depth: usize) -> bool {
+    if depth > MAX_HOPS {
+        return false;
+    }
+    for rule in set.chain(chain) {
+        match (arg(rule, "-g"), arg(rule, "-j"), arg(rule, "-s")) {
+            (Some(UNTRUSTED), None, None) => {}
+            (Some(child), None, None) if arg(rule, "--src-range").is_some() => {
+                if !is_sub_chain(child) || !collect_trusted(set, child, trusted, depth + 1) {
+                    return false;
+                }
+            }
+            (None, Some("RETURN"), Some(src)) if !has_negation(rule) => {
+                trusted.push(src.to_string())
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// What UFW's route chain does with a new connection to a published port's container.
@@ -290,7 +346,7 @@ pub fn is_everyone(net: &str) -> bool {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::desired;
+    use crate::rules::{desired, DOCKER_USER};
 
     const NAT4: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
         -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
@@ -337,7 +393,11 @@ mod tests {
     }
 
     fn evaluate(chain: &[Rule], hooked: bool, proto: &str, port: u16) -> Verdict {
-        super::evaluate(chain, hooked, &[], &to(proto, port))
+        let set = ChainSet {
+            docker_user: chain.to_vec(),
+            ..ChainSet::default()
+        };
+        super::evaluate(&set, hooked, &[], &to(proto, port))
     }
 
     fn rule(chain: &str, args: &str) -> Rule {
@@ -349,7 +409,7 @@ mod tests {
 
     #[test]
     fn ufw_route_rules_are_consulted_for_the_container() {
-        let c = chain("{}");
+        let c = set("{}");
         let allow = [rule(
             "ufw-user-forward",
             "-d 172.17.0.3/32 -p tcp -m tcp --dport 80 -j ACCEPT",
@@ -387,6 +447,10 @@ mod tests {
 
     fn chain(json: &str) -> Vec<Rule> {
         desired(&parse_args(json).unwrap().params, Family::V4, true).docker_user
+    }
+
+    fn set(json: &str) -> ChainSet {
+        desired(&parse_args(json).unwrap().params, Family::V4, true)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `DOCKER-USER` chain (which Docker evaluates first and never rewrites), both live and in UFW's
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
-//! The crate is a functional core with an imperative shell: `params`, `rules`, `after_rules`,
+//! The crate is a functional core with an imperative shell: `params`, `rules`, `fold`, `after_rules`,
 //! `live`, `exposure`, `docker` and `plan` are pure; `host` is the only interface to the machine; `apply` carries out
 //! a plan through it; `module` ties one run together; `main` only speaks Ansible's protocol.
 
@@ -13,6 +13,7 @@ pub mod after_rules;
 pub mod apply;
 pub mod docker;
 pub mod exposure;
+pub mod fold;
 pub mod host;
 pub mod limit;
 pub mod live;

@@ -2,12 +2,13 @@
 //! chains and rules, and the `--noflush` payloads that set (or put back) the chains the module
 //! owns.
 //!
-//! Pure text in, data out. Only DOCKER-USER and the module's logging chain are ever written;
-//! other chains are read to learn whether Docker hooks DOCKER-USER first in FORWARD and
-//! whether UFW's `ufw route` chain exists.
+//! Pure text in, data out. Only DOCKER-USER, the module's logging chain and its folding
+//! sub-chains (`fold::is_sub_chain`) are ever written; other chains are read to learn whether
+//! Docker hooks DOCKER-USER first in FORWARD and whether UFW's `ufw route` chain exists.
 
 use std::collections::BTreeMap;
 
+use crate::fold::is_sub_chain;
 use crate::rules::{tokenize, ChainSet, Rule, DOCKER_USER, LOG_CHAIN};
 
 /// The filter table of one family.
@@ -81,12 +82,27 @@ impl FilterTable {
         self.docker_present() && !self.docker_user_hooked_first()
     }
 
-    /// The module's two chains as they are now.
+    /// The module's chains as they are now.
     pub fn owned(&self) -> ChainSet {
         ChainSet {
             docker_user: self.rules(DOCKER_USER).to_vec(),
             log_chain: self.rules(LOG_CHAIN).to_vec(),
+            subs: self
+                .chains
+                .iter()
+                .filter(|(name, _)| is_sub_chain(name))
+                .map(|(name, rules)| (name.clone(), rules.clone()))
+                .collect(),
         }
+    }
+
+    /// The names of the module's folding sub-chains that exist now.
+    pub fn sub_chains(&self) -> Vec<&str> {
+        self.chains
+            .keys()
+            .map(String::as_str)
+            .filter(|name| is_sub_chain(name))
+            .collect()
     }
 }
 
@@ -102,16 +118,43 @@ pub fn effective(rules: &[Rule]) -> &[Rule] {
     &rules[..keep]
 }
 
-/// Whether the live chains already are what the module wants.
+/// Whether the live chains already are what the module wants: the same rules in DOCKER-USER,
+/// the logging chain and exactly the wanted sub-chains, no others.
 pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     let du_same = effective(live.rules(DOCKER_USER)) == effective(&want.docker_user);
+    let subs_same = live.sub_chains().len() == want.subs.len()
+        && want
+            .subs
+            .iter()
+            .all(|(name, rules)| live.has_chain(name) && live.rules(name) == rules.as_slice());
     if present {
         du_same
+            && subs_same
             && live.has_chain(LOG_CHAIN)
             && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
             && !live.needs_hook()
     } else {
-        du_same && !live.has_chain(LOG_CHAIN)
+        du_same && !live.has_chain(LOG_CHAIN) && live.sub_chains().is_empty()
+    }
+}
+
+/// Sub-chains that exist live but that `want` does not hold: left by a longer policy, they
+/// are flushed and deleted.
+pub fn stale_sub_chains<'a>(live: &'a FilterTable, want: &ChainSet) -> Vec<&'a str> {
+    live.sub_chains()
+        .into_iter()
+        .filter(|name| !want.subs.contains_key(*name))
+        .collect()
+}
+
+/// Flushes and deletes `chains`: appended before COMMIT, after every rule that referred to them
+/// was flushed by its chain's declaration.
+fn delete_chains(out: &mut String, chains: &[&str]) {
+    for chain in chains {
+        out.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    for chain in chains {
+        out.push_str(&format!("-X {chain}\n"));
     }
 }
 
@@ -144,12 +187,20 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
             hook.push_str(&format!("-I FORWARD 1 -j {DOCKER_USER}\n"));
             out.insert_str(out.len() - "COMMIT\n".len(), &hook);
         }
+        let stale = stale_sub_chains(before, want);
+        if !stale.is_empty() {
+            let mut gone = String::new();
+            delete_chains(&mut gone, &stale);
+            out.insert_str(out.len() - "COMMIT\n".len(), &gone);
+        }
         return out;
     }
     let mut out = String::from("*filter\n");
     if before.has_chain(DOCKER_USER) {
         out.push_str(&format!(":{DOCKER_USER} - [0:0]\n"));
     }
+    // Sub-chains go before the logging chain: their rules jump to it.
+    delete_chains(&mut out, &before.sub_chains());
     if before.has_chain(LOG_CHAIN) {
         // Flush before delete: a chain must be empty and unreferenced to go.
         out.push_str(&format!(":{LOG_CHAIN} - [0:0]\n-X {LOG_CHAIN}\n"));
@@ -159,18 +210,30 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
 }
 
 /// The payload that puts the module's chains back exactly as they were in `before`, used to
-/// roll back a failed apply.
-pub fn rollback_payload(before: &FilterTable) -> String {
+/// roll back a failed apply. `created` names the sub-chains the failed apply may have made;
+/// those that did not exist before are deleted.
+pub fn rollback_payload(before: &FilterTable, created: &[String]) -> String {
     let mut out = String::from("*filter\n");
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    let old = before.sub_chains();
+    for chain in &old {
+        out.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    let new: Vec<&str> = created
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !before.has_chain(c))
+        .collect();
     for rule in before
         .rules(DOCKER_USER)
         .iter()
+        .chain(old.iter().flat_map(|c| before.rules(c)))
         .chain(before.rules(LOG_CHAIN))
     {
         out.push_str(&rule.render());
         out.push('\n');
     }
+    delete_chains(&mut out, &new);
     if !before.has_chain(LOG_CHAIN) {
         out.push_str(&format!("-X {LOG_CHAIN}\n"));
     }
@@ -324,10 +387,55 @@ mod tests {
     #[test]
     fn rollback_recreates_the_previous_chains() {
         let live = FilterTable::parse(DOCKER_SAVE);
-        let payload = rollback_payload(&live);
+        let payload = rollback_payload(&live, &[]);
         assert_eq!(
             payload,
             "*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-A DOCKER-USER -j RETURN\n-X ufw-docker-logging-deny\nCOMMIT\n"
         );
+    }
+
+    #[test]
+    fn sub_chains_are_owned_compared_and_deleted_when_no_longer_wanted() {
+        let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n\
+                    :ufw-docker-logging-deny - [0:0]\n:ufw-docker-allow-tcp-0 - [0:0]\n\
+                    :ufw-docker-trust-0 - [0:0]\n:ufw-docker-something-else - [0:0]\n\
+                    -A ufw-docker-allow-tcp-0 -j RETURN\nCOMMIT\n";
+        let live = FilterTable::parse(save);
+        assert_eq!(
+            live.sub_chains(),
+            ["ufw-docker-allow-tcp-0", "ufw-docker-trust-0"],
+            "only the module's folding chains (and never the logging chain)"
+        );
+        let mut want = want("{}");
+        want.subs.insert(
+            "ufw-docker-allow-tcp-0".into(),
+            vec![Rule {
+                chain: "ufw-docker-allow-tcp-0".into(),
+                args: vec!["-j".into(), "RETURN".into()],
+            }],
+        );
+        assert!(
+            !matches(&live, &want, true),
+            "an extra sub-chain is a change"
+        );
+        let payload = set_payload(&live, &want, true);
+        assert!(
+            payload.ends_with(":ufw-docker-trust-0 - [0:0]\n-X ufw-docker-trust-0\nCOMMIT\n"),
+            "{payload}"
+        );
+        assert!(!payload.contains("-X ufw-docker-allow-tcp-0"));
+        // Absent: every sub-chain flushed and deleted before the logging chain they jump to.
+        let gone = set_payload(&live, &ChainSet::default(), false);
+        let x_sub = gone.find("-X ufw-docker-allow-tcp-0").unwrap();
+        assert!(
+            x_sub < gone.find("-X ufw-docker-logging-deny").unwrap(),
+            "{gone}"
+        );
+        assert!(!matches(&live, &ChainSet::default(), false));
+        // Rollback deletes the sub-chains a failed apply created, keeps those that were there.
+        let back = rollback_payload(&live, &["ufw-docker-allow-udp-0".to_string()]);
+        assert!(back.contains("-X ufw-docker-allow-udp-0\n"), "{back}");
+        assert!(back.contains("-A ufw-docker-allow-tcp-0 -j RETURN\n"));
+        assert!(!back.contains("-X ufw-docker-allow-tcp-0"));
     }
 }

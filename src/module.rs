@@ -68,16 +68,16 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         }
     }
 
-    if params.state == State::Present && params.apply != ApplyMode::None {
-        if let Err(msg) = ensure_docker_has_docker_user(host) {
-            return Outcome::failure(msg);
-        }
-    }
-
     let observed = match observe(host, params, &families) {
         Ok(o) => o,
         Err(msg) => return Outcome::failure(msg),
     };
+
+    if params.state == State::Present && params.apply != ApplyMode::None {
+        if let Err(msg) = ensure_docker_has_docker_user(host, &observed) {
+            return Outcome::failure(msg);
+        }
+    }
     let plan = match plan::plan(params, &observed) {
         Ok(p) => p,
         Err(msg) => return Outcome::failure(msg),
@@ -129,10 +129,10 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
             };
             let (live, nat) = match params.apply {
                 ApplyMode::None => (None, None),
-                ApplyMode::Live | ApplyMode::Reload => (
-                    Some(apply::read_live(host, family)?),
-                    Some(apply::read_nat(host, family)?),
-                ),
+                ApplyMode::Live | ApplyMode::Reload => {
+                    let (live, all) = apply::read_tables(host, family)?;
+                    (Some(live), Some(all))
+                }
             };
             Ok(Observed {
                 family,
@@ -145,17 +145,26 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
         .collect()
 }
 
-/// Fails when Docker programs nftables directly: it has no DOCKER-USER chain to fill.
-fn ensure_docker_has_docker_user(host: &dyn Host) -> Result<(), String> {
-    let nft = host
-        .run("nft", &["list", "tables"], None)
-        .ok()
-        .filter(|o| o.success())
-        .map(|o| o.stdout);
+/// Fails when Docker programs nftables directly: it has no DOCKER-USER chain to fill. Where
+/// Docker's own iptables chains are loaded and daemon.json does not ask for nftables, Docker
+/// runs its iptables backend and `nft list tables` (a process spawn on every run) is skipped.
+fn ensure_docker_has_docker_user(host: &dyn Host, observed: &[Observed]) -> Result<(), String> {
     let daemon_json = host
         .read(std::path::Path::new("/etc/docker/daemon.json"))
         .ok()
         .flatten();
+    let iptables_docker = observed
+        .iter()
+        .any(|o| o.live.as_ref().is_some_and(|l| l.docker_present()));
+    let nft = if iptables_docker && docker::nftables_backend(None, daemon_json.as_deref()).is_none()
+    {
+        None
+    } else {
+        host.run("nft", &["list", "tables"], None)
+            .ok()
+            .filter(|o| o.success())
+            .map(|o| o.stdout)
+    };
     match docker::nftables_backend(nft.as_deref(), daemon_json.as_deref()) {
         Some(reason) => Err(docker::nftables_message(&reason)),
         None => Ok(()),
@@ -167,6 +176,20 @@ fn family_path(params: &Params, family: Family) -> &std::path::Path {
         Family::V4 => &params.after_rules,
         Family::V6 => &params.after6_rules,
     }
+}
+
+/// The chains the module owns after this run: DOCKER-USER, the logging chain, and the
+/// sub-chains long lists are folded into (in any family).
+fn chains(plan: &Plan) -> Vec<String> {
+    let mut names = vec![rules::DOCKER_USER.to_string(), rules::LOG_CHAIN.to_string()];
+    for f in &plan.families {
+        for name in f.file_rules.subs.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
 }
 
 fn result(
@@ -202,7 +225,7 @@ fn result(
         "backup_files": backup_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),
         "rules": rules_by_family,
-        "chains": [rules::DOCKER_USER, rules::LOG_CHAIN],
+        "chains": chains(plan),
         "published": plan.published,
         "unrecognised_dnat": plan.unrecognised,
         "warnings": warnings,

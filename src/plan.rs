@@ -26,7 +26,8 @@ pub struct Observed {
     pub file: Option<Vec<u8>>,
     /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
     pub live: Option<FilterTable>,
-    /// `iptables-save -t nat` output, for the ports Docker publishes; `None` with `apply: none`.
+    /// `iptables-save` output holding the nat table, for the ports Docker publishes; `None` with
+    /// `apply: none`.
     pub nat: Option<String>,
 }
 
@@ -199,7 +200,12 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
                     obs.family.key()
                 ));
             }
-            let want = rules::desired(params, obs.family, params.ufw_route_rules && route_live);
+            // The live chains are the file's unless UFW's route chain is missing live.
+            let want = if route_live || !params.ufw_route_rules {
+                file_rules.clone()
+            } else {
+                rules::desired(params, obs.family, false)
+            };
             let foreign = live::foreign_rules(live, &want);
             if !foreign.is_empty() {
                 let verb = if present { "replaced" } else { "removed" };
@@ -234,10 +240,11 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             }
             if let Some(nat) = &obs.nat {
                 let (ports, other) = exposure::parse_published(obs.family, nat);
+                let live_set = live.owned();
                 published.extend(
                     ports
                         .into_iter()
-                        .map(|port| report(live, &want, obs.family, present, port)),
+                        .map(|port| report(live, &live_set, &want, obs.family, present, port)),
                 );
                 unrecognised.extend(other);
             }
@@ -284,23 +291,19 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
 /// sets; the module hooks it first where Docker runs).
 fn report(
     live: &FilterTable,
+    live_set: &ChainSet,
     want: &ChainSet,
     family: Family,
     present: bool,
     port: Published,
 ) -> PublishedPort {
     let route = live.rules(family.ufw_route_chain());
-    let now = exposure::evaluate(
-        live.rules(DOCKER_USER),
-        live.docker_user_hooked_first(),
-        route,
-        &port,
-    );
+    let now = exposure::evaluate(live_set, live.docker_user_hooked_first(), route, &port);
     let hooked_after = live.docker_user_hooked_first() || live.docker_present();
     let after = if present {
-        exposure::evaluate(&want.docker_user, hooked_after, route, &port)
+        exposure::evaluate(want, hooked_after, route, &port)
     } else {
-        exposure::evaluate(&[], true, route, &port)
+        exposure::evaluate(&ChainSet::default(), true, route, &port)
     };
     PublishedPort {
         port,
@@ -378,11 +381,19 @@ fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
         (ApplyMode::None, _) => Vec::new(),
         (ApplyMode::Live, _) => families.iter().filter_map(restore).collect(),
         (ApplyMode::Reload, State::Present) => {
-            if families.iter().any(FamilyPlan::changes) {
-                vec![Command::UfwReload]
-            } else {
-                Vec::new()
+            if !families.iter().any(FamilyPlan::changes) {
+                return Vec::new();
             }
+            // A reload loads the block but leaves alone sub-chains a longer policy folded
+            // into: the live payload, which deletes them, runs after it where there are any.
+            let stale = |f: &&FamilyPlan| {
+                f.live_before
+                    .as_ref()
+                    .is_some_and(|l| !live::stale_sub_chains(l, &f.file_rules).is_empty())
+            };
+            let mut cmds = vec![Command::UfwReload];
+            cmds.extend(families.iter().filter(stale).filter_map(restore));
+            cmds
         }
         (ApplyMode::Reload, State::Absent) => {
             // A reload loads the files without the block but leaves DOCKER-USER as it was:

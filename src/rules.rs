@@ -19,9 +19,12 @@
 //!    created later) goes to the logging chain and is dropped;
 //! 7. everything else (traffic that has nothing to do with Docker) returns.
 
+use std::collections::BTreeMap;
+
 use ipnet::IpNet;
 
-use crate::params::{Params, State};
+use crate::fold::{self, Fold, PortRule};
+use crate::params::{Params, Proto, State};
 
 /// The chain Docker jumps to first from FORWARD and never rewrites.
 pub const DOCKER_USER: &str = "DOCKER-USER";
@@ -74,7 +77,7 @@ impl Family {
         }
     }
 
-    fn holds(self, net: &IpNet) -> bool {
+    pub fn holds(self, net: &IpNet) -> bool {
         matches!(
             (self, net),
             (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
@@ -90,7 +93,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn new(chain: &str, args: &[&str]) -> Rule {
+    pub fn new(chain: &str, args: &[&str]) -> Rule {
         Rule {
             chain: chain.to_string(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -99,10 +102,13 @@ impl Rule {
 
     /// The rule as an iptables-restore line: `-A CHAIN args...`.
     pub fn render(&self) -> String {
-        let mut line = format!("-A {}", self.chain);
+        let mut line =
+            String::with_capacity(16 + self.args.iter().map(|a| a.len() + 3).sum::<usize>());
+        line.push_str("-A ");
+        line.push_str(&self.chain);
         for arg in &self.args {
             line.push(' ');
-            line.push_str(&quote(arg));
+            quote_into(&mut line, arg);
         }
         line
     }
@@ -132,23 +138,31 @@ impl Rule {
 /// never need quoting (letters, digits and `_-./:,+!`), otherwise in double quotes with `"` and
 /// `\\` escaped, as iptables-save prints comments and log prefixes.
 pub fn quote(token: &str) -> String {
+    let mut out = String::with_capacity(token.len() + 2);
+    quote_into(&mut out, token);
+    out
+}
+
+/// `quote`, appended to `out` (rendering thousands of rules allocates once a line).
+fn quote_into(out: &mut String, token: &str) {
     let plain = !token.is_empty()
         && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:,+!".contains(c));
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-./:,+!".contains(&c));
     if plain {
-        return token.to_string();
-    }
-    let mut out = String::with_capacity(token.len() + 2);
-    out.push('"');
-    for c in token.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
+        out.push_str(token);
+        return;
     }
     out.push('"');
-    out
+    let mut last = 0;
+    for (at, c) in token.match_indices(['"', '\\']) {
+        out.push_str(&token[last..at]);
+        out.push('\\');
+        out.push_str(c);
+        last = at + c.len();
+    }
+    out.push_str(&token[last..]);
+    out.push('"');
 }
 
 /// Splits an iptables-save rule line into tokens, undoing its quoting.
@@ -187,38 +201,64 @@ pub fn tokenize(line: &str) -> Vec<String> {
     tokens
 }
 
-/// The rules of one family, for both chains the module owns.
+/// The rules of one family, for every chain the module owns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChainSet {
     pub docker_user: Vec<Rule>,
     pub log_chain: Vec<Rule>,
+    /// The sub-chains long lists are folded into (see `fold`), by name; empty for short lists.
+    pub subs: BTreeMap<String, Vec<Rule>>,
 }
 
 impl ChainSet {
-    /// All rules, DOCKER-USER first, rendered as restore lines.
+    /// All rules, DOCKER-USER first, then the sub-chains, then the logging chain, rendered as
+    /// restore lines.
     pub fn lines(&self) -> Vec<String> {
         self.docker_user
             .iter()
+            .chain(self.subs.values().flatten())
             .chain(&self.log_chain)
             .map(Rule::render)
             .collect()
     }
+
+    /// The rules of one of the module's chains (none for a chain it does not hold).
+    pub fn chain(&self, name: &str) -> &[Rule] {
+        match name {
+            DOCKER_USER => &self.docker_user,
+            LOG_CHAIN => &self.log_chain,
+            _ => self.subs.get(name).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Every chain the module owns in this set, DOCKER-USER aside.
+    pub fn owned_chains(&self) -> Vec<&str> {
+        let mut names = vec![LOG_CHAIN];
+        names.extend(self.subs.keys().map(String::as_str));
+        names
+    }
 }
 
 /// Builds the module's rules for one family. `route_jump` says whether to consult UFW's
-/// `ufw route` chain (it must exist where the rules are loaded).
+/// `ufw route` chain (it must exist where the rules are loaded). Long lists are folded.
 pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
+    render(params, family, route_jump, Fold::DEFAULT)
+}
+
+/// `desired` with an explicit folding rule (tests compare `Fold::NEVER` with folded sets).
+pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> ChainSet {
     if params.state == State::Absent {
         return ChainSet::default();
     }
     let mut du = Vec::new();
-    let tagged = |args: &[&str], what: &str| -> Rule {
-        let mut rule = Rule::new(DOCKER_USER, args);
+    let tagged_in = |chain: &str, args: &[&str], what: &str| -> Rule {
+        let mut rule = Rule::new(chain, args);
         rule.args
             .extend(["-m", "comment", "--comment"].map(String::from));
         rule.args.push(format!("{TAG}: {what}"));
         rule
     };
+    let tagged = |args: &[&str], what: &str| tagged_in(DOCKER_USER, args, what);
     let with_target = |mut rule: Rule, target: &str| -> Rule {
         rule.args.push("-j".into());
         rule.args.push(target.into());
@@ -244,40 +284,62 @@ pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
             "RETURN",
         ));
     }
-    for net in params.trusted_networks.iter().filter(|n| family.holds(n)) {
-        du.push(with_target(
-            tagged(&["-s", &net.to_string()], "trusted"),
-            "RETURN",
+
+    let mut subs = BTreeMap::new();
+    // Where the rules after the trusted networks go: DOCKER-USER, or the chain a folded
+    // trusted tree falls through to.
+    let mut tail_chain = DOCKER_USER;
+    let trusted: Vec<IpNet> = params
+        .trusted_networks
+        .iter()
+        .filter(|n| family.holds(n))
+        .copied()
+        .collect();
+    let trusted = if trusted.len() > fold.at {
+        fold::aggregate(&trusted)
+    } else {
+        trusted
+    };
+    if trusted.len() > fold.at {
+        du.extend(fold::trusted_tree(
+            &trusted,
+            fold.fanout,
+            DOCKER_USER,
+            &mut subs,
         ));
+        du.push(fold::to_untrusted(DOCKER_USER));
+        tail_chain = fold::UNTRUSTED;
+    } else {
+        du.extend(trusted.iter().map(|n| fold::trusted_rule(DOCKER_USER, n)));
     }
-    for allow in &params.allow {
-        let port = allow.port.to_string();
-        let mut what = format!("allow {port}/{}", allow.proto.as_str());
-        if let Some(comment) = &allow.comment {
-            what.push(' ');
-            what.push_str(comment);
+
+    let mut tail = Vec::new();
+    let allows = port_rules(params, family);
+    if allows.len() > fold.at {
+        let merged = fold::merge_ports(&allows);
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let mine: Vec<PortRule> = merged
+                .iter()
+                .filter(|r| r.proto == proto)
+                .cloned()
+                .collect();
+            if mine.len() > fold.at {
+                tail.extend(fold::port_tree(
+                    proto,
+                    &mine,
+                    fold.fanout,
+                    tail_chain,
+                    &mut subs,
+                ));
+            } else {
+                tail.extend(mine.iter().map(|r| r.rule(tail_chain)));
+            }
         }
-        let matches = [
-            "-p",
-            allow.proto.as_str(),
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "DNAT",
-            "--ctorigdstport",
-            &port,
-        ];
-        if allow.from.is_empty() {
-            du.push(with_target(tagged(&matches, &what), "RETURN"));
-        }
-        for src in allow.from.iter().filter(|n| family.holds(n)) {
-            let src = src.to_string();
-            let mut args = vec!["-s", &src];
-            args.extend(matches);
-            du.push(with_target(tagged(&args, &what), "RETURN"));
-        }
+    } else {
+        tail.extend(allows.iter().map(|r| r.rule(tail_chain)));
     }
-    du.push(with_target(
+    let tagged = |args: &[&str], what: &str| tagged_in(tail_chain, args, what);
+    tail.push(with_target(
         tagged(
             &["-m", "conntrack", "--ctstate", "DNAT"],
             "block published ports",
@@ -285,12 +347,17 @@ pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
         LOG_CHAIN,
     ));
     for bridge in DOCKER_BRIDGES {
-        du.push(with_target(
+        tail.push(with_target(
             tagged(&["-o", bridge], "block routed to containers"),
             LOG_CHAIN,
         ));
     }
-    du.push(Rule::new(DOCKER_USER, &["-j", "RETURN"]));
+    tail.push(Rule::new(tail_chain, &["-j", "RETURN"]));
+    if tail_chain == DOCKER_USER {
+        du.extend(tail);
+    } else {
+        subs.insert(tail_chain.to_string(), tail);
+    }
 
     let mut log_chain = Vec::new();
     if params.log {
@@ -315,7 +382,39 @@ pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
     ChainSet {
         docker_user: du,
         log_chain,
+        subs,
     }
+}
+
+/// The family's `allow` rules in the order of the entries: one per entry without `from`, one
+/// per source of this family otherwise.
+fn port_rules(params: &Params, family: Family) -> Vec<PortRule> {
+    let mut out = Vec::new();
+    for allow in &params.allow {
+        let mut what = format!("allow {}/{}", allow.port, allow.proto.as_str());
+        if let Some(comment) = &allow.comment {
+            what.push(' ');
+            what.push_str(comment);
+        }
+        let rule = |src: Option<IpNet>| PortRule {
+            proto: allow.proto,
+            src,
+            lo: allow.port.start,
+            hi: allow.port.end,
+            what: what.clone(),
+        };
+        if allow.from.is_empty() {
+            out.push(rule(None));
+        }
+        out.extend(
+            allow
+                .from
+                .iter()
+                .filter(|n| family.holds(n))
+                .map(|n| rule(Some(*n))),
+        );
+    }
+    out
 }
 
 /// The `*filter` section declaring the module's chains and holding its rules. Declaring a chain
@@ -329,6 +428,9 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    for chain in set.subs.keys() {
+        out.push_str(&format!(":{chain} - [0:0]\n"));
+    }
     for line in set.lines() {
         out.push_str(&line);
         out.push('\n');

@@ -3,6 +3,8 @@
 /// Fault injection: full and read-only file systems, symlinks, the xtables lock, concurrent
 /// runs, SIGKILL at many points.
 mod faults;
+/// Long lists folded into sub-chains: a thousand entries apply, rerun, shrink and go.
+mod folding;
 /// Namespaces, fixtures, and running the module with an args file.
 mod harness;
 /// Real iptables (nft and legacy) in throwaway namespaces: check mode, apply, idempotence,

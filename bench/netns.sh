@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# netns.sh: one bench host in a network namespace, for bench/host.py and the packet counters.
+#
+# Why it exists: the module must be measured on a host with its own firewall, its own UFW
+# (enabled, so `ufw reload` is the real thing) and Docker's chains in place, without touching
+# the machine's own firewall or /etc/ufw. `ip netns exec NS` bind-mounts /etc/netns/NS/ufw over
+# /etc/ufw and /etc/netns/NS/alternatives over /etc/alternatives, where iptables is pinned to
+# one backend: other work on this machine switches the global alternatives (nft <-> legacy),
+# which must not change the backend in the middle of a measurement.
+#
+# usage: bench/netns.sh up NS nft|legacy   |   bench/netns.sh down NS
+set -euo pipefail
+
+die() { echo "netns.sh: $*" >&2; exit 1; }
+
+up() {
+    local ns=$1 backend=$2 t
+    [[ $backend == nft || $backend == legacy ]] || die "backend must be nft or legacy"
+    [[ ! -e /run/netns/$ns ]] || die "namespace $ns exists (down it first)"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    rm -rf "/etc/netns/$ns"
+    mkdir -p "/etc/netns/$ns"
+    cp -a /etc/ufw "/etc/netns/$ns/ufw"
+    cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules "/etc/netns/$ns/ufw/"
+    cp -a /etc/alternatives "/etc/netns/$ns/alternatives"
+    for t in iptables ip6tables; do
+        ln -sfn "/usr/sbin/$t-$backend" "/etc/netns/$ns/alternatives/$t"
+        ln -sfn "/usr/sbin/$t-$backend-restore" "/etc/netns/$ns/alternatives/$t-restore"
+        ln -sfn "/usr/sbin/$t-$backend-save" "/etc/netns/$ns/alternatives/$t-save"
+    done
+    ip netns exec "$ns" sh -c '
+        set -e
+        [ "$(readlink /etc/alternatives/iptables)" = "/usr/sbin/iptables-'"$backend"'" ]
+        # The stock default denies incoming (/etc/default/ufw is the machine'"'"'s file: not written).
+        grep -q "^DEFAULT_INPUT_POLICY=\"DROP\"" /etc/default/ufw
+        ufw allow 22/tcp >/dev/null
+        ufw --force enable >/dev/null
+        # What Docker (23 and later) sets up: its chains, DOCKER-USER hooked first in FORWARD.
+        for t in iptables ip6tables; do
+            $t -N DOCKER
+            $t -N DOCKER-USER
+            $t -I FORWARD 1 -j DOCKER-USER
+        done'
+}
+
+down() {
+    local ns=$1
+    if [[ -e /run/netns/$ns ]]; then
+        local pids
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
+        ip netns del "$ns"
+    fi
+    rm -rf "/etc/netns/$ns"
+}
+
+case ${1:-} in
+up) (($# == 3)) || die "usage: netns.sh up NS nft|legacy"; up "$2" "$3" ;;
+down) (($# == 2)) || die "usage: netns.sh down NS"; down "$2" ;;
+*) die "usage: netns.sh up NS nft|legacy | netns.sh down NS" ;;
+esac

@@ -1,0 +1,591 @@
+//! Folding long `allow` and `trusted_networks` lists so that a new packet crosses O(log n) rules
+//! in DOCKER-USER instead of one rule per entry.
+//!
+//! Why: every rule in DOCKER-USER is evaluated, in order, for every new connection forwarded
+//! to a container. With a thousand entries that is a thousand rule evaluations per SYN. Small
+//! lists (up to `Fold::at` rules of a kind) render exactly as before; longer ones are folded:
+//!
+//! - `allow` rules with the same protocol and source whose published ports touch or overlap are
+//!   merged into one `--ctorigdstport lo:hi` range (conntrack's original destination port is
+//!   the published host port; `multiport` would match the container port after DNAT, so it is
+//!   not used);
+//! - trusted networks are aggregated into the fewest CIDRs that cover exactly the same
+//!   addresses;
+//! - what is still longer than `Fold::at` becomes a balanced tree of sub-chains that the module
+//!   owns, dispatched by port range (`--ctorigdstport lo:hi`) or source range
+//!   (`-m iprange --src-range a-b`), at most `Fold::fanout` rules per chain.
+//!
+//! The tree uses `-g` (goto), not `-j`: a `RETURN` in a chain entered by goto returns from
+//! DOCKER-USER itself, to FORWARD, exactly like the `RETURN` of a flat allow rule. A port
+//! sub-tree is entered only by new DNAT connections of its protocol whose port lies in its
+//! range, and every one of its chains ends with the same block rule the flat chain has after
+//! its allow rules, so nothing falls off a chain by accident. A source sub-tree ends in a goto
+//! to `ufw-docker-untrusted`, which holds the rest of what DOCKER-USER would hold. Ranges of
+//! siblings never overlap, so each packet follows one path.
+//!
+//! Pure: rules in, rules out. Only chains named by `is_sub_chain` are created.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use crate::params::Proto;
+use crate::rules::{Rule, LOG_CHAIN, TAG};
+
+/// Prefix of the port sub-chains (`ufw-docker-allow-tcp-0`, ...).
+pub const ALLOW_PREFIX: &str = "ufw-docker-allow-";
+/// Prefix of the trusted-source sub-chains (`ufw-docker-trust-0`, ...).
+pub const TRUST_PREFIX: &str = "ufw-docker-trust-";
+/// What DOCKER-USER holds after the trusted networks, when they are folded into a tree.
+pub const UNTRUSTED: &str = "ufw-docker-untrusted";
+
+/// Whether the module owns `chain` as one of its folding sub-chains.
+pub fn is_sub_chain(chain: &str) -> bool {
+    chain == UNTRUSTED || chain.starts_with(ALLOW_PREFIX) || chain.starts_with(TRUST_PREFIX)
+}
+
+/// When and how wide to fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    /// Lists of more rules than this (of one kind, in one family) are folded.
+    pub at: usize,
+    /// The most rules one sub-chain holds (its fallthrough rule aside).
+    pub fanout: usize,
+}
+
+impl Fold {
+    /// What the module uses: a list of up to 16 rules stays flat.
+    pub const DEFAULT: Fold = Fold { at: 16, fanout: 8 };
+    /// Never folds: the flat rendering, one rule per entry (for comparisons in tests).
+    pub const NEVER: Fold = Fold {
+        at: usize::MAX,
+        fanout: usize::MAX,
+    };
+}
+
+/// One `allow` rule: a protocol, an optional source, a published port range, and the text of
+/// its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    pub proto: Proto,
+    pub src: Option<IpNet>,
+    pub lo: u16,
+    pub hi: u16,
+    pub what: String,
+}
+
+impl PortRule {
+    /// The rule in `chain`, rendered as the flat chain always had it.
+    pub fn rule(&self, chain: &str) -> Rule {
+        let mut args = Vec::new();
+        if let Some(src) = &self.src {
+            args.extend(["-s".to_string(), src.to_string()]);
+        }
+        args.extend(
+            [
+                "-p",
+                self.proto.as_str(),
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "--ctorigdstport",
+            ]
+            .map(String::from),
+        );
+        args.push(port_range(self.lo, self.hi));
+        tag(&mut args, &self.what);
+        target(chain, args, "-j", "RETURN")
+    }
+}
+
+/// `lo` or `lo:hi`, as iptables prints a port range.
+pub fn port_range(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}:{hi}")
+    }
+}
+
+fn tag(args: &mut Vec<String>, what: &str) {
+    args.extend(["-m", "comment", "--comment"].map(String::from));
+    args.push(format!("{TAG}: {what}"));
+}
+
+fn target(chain: &str, mut args: Vec<String>, how: &str, to: &str) -> Rule {
+    args.push(how.to_string());
+    args.push(to.to_string());
+    Rule {
+        chain: chain.to_string(),
+        args,
+    }
+}
+
+/// The rule that ends every port sub-chain: what DOCKER-USER does after its allow rules.
+fn block(chain: &str) -> Rule {
+    let mut args = ["-m", "conntrack", "--ctstate", "DNAT"]
+        .map(String::from)
+        .to_vec();
+    tag(&mut args, "block published ports");
+    target(chain, args, "-j", LOG_CHAIN)
+}
+
+/// Merges rules of the same protocol and source whose port ranges overlap or touch. Rules
+/// that merge with nothing keep their comment; merged ones say how many entries they hold.
+/// The result is sorted by protocol, source and port.
+pub fn merge_ports(rules: &[PortRule]) -> Vec<PortRule> {
+    let mut groups: BTreeMap<(Proto, Option<IpNet>), Vec<&PortRule>> = BTreeMap::new();
+    for r in rules {
+        groups.entry((r.proto, r.src)).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for ((proto, src), mut group) in groups {
+        group.sort_by_key(|r| (r.lo, r.hi));
+        let mut run: Vec<&PortRule> = Vec::new();
+        let mut hi = 0u16;
+        let flush = |run: &mut Vec<&PortRule>, hi: u16, out: &mut Vec<PortRule>| {
+            let Some(first) = run.first() else { return };
+            let merged = if run.len() == 1 {
+                (*first).clone()
+            } else {
+                PortRule {
+                    proto,
+                    src,
+                    lo: first.lo,
+                    hi,
+                    what: format!(
+                        "allow {}/{} ({} entries)",
+                        port_range(first.lo, hi),
+                        proto.as_str(),
+                        run.len()
+                    ),
+                }
+            };
+            out.push(merged);
+            run.clear();
+        };
+        for r in group {
+            if !run.is_empty() && u32::from(r.lo) > u32::from(hi) + 1 {
+                flush(&mut run, hi, &mut out);
+            }
+            hi = if run.is_empty() { r.hi } else { hi.max(r.hi) };
+            run.push(r);
+        }
+        flush(&mut run, hi, &mut out);
+    }
+    out
+}
+
+/// The fewest networks covering exactly the addresses of `nets`, sorted.
+pub fn aggregate(nets: &[IpNet]) -> Vec<IpNet> {
+    IpNet::aggregate(&nets.to_vec())
+}
+
+/// A node of a tree level: the range it covers (inclusive, as text for the dispatch match)
+/// and its chain.
+struct Item<K> {
+    lo: K,
+    hi: K,
+    chain: String,
+}
+
+/// Builds the levels above `items` until at most `fanout` remain; those are returned for the
+/// entry chain to dispatch to. `dispatch` makes the rule that sends a covered packet from a
+/// chain to a child; `fallthrough` ends each new chain.
+fn levels<K: Copy>(
+    mut items: Vec<Item<K>>,
+    fanout: usize,
+    name: &mut dyn FnMut() -> String,
+    dispatch: &dyn Fn(&str, &Item<K>) -> Rule,
+    fallthrough: &dyn Fn(&str) -> Rule,
+    subs: &mut BTreeMap<String, Vec<Rule>>,
+) -> Vec<Item<K>> {
+    while items.len() > fanout {
+        let mut up = Vec::new();
+        for chunk in items.chunks(fanout) {
+            let chain = name();
+            let mut rules: Vec<Rule> = chunk.iter().map(|c| dispatch(&chain, c)).collect();
+            rules.push(fallthrough(&chain));
+            subs.insert(chain.clone(), rules);
+            up.push(Item {
+                lo: chunk[0].lo,
+                hi: chunk[chunk.len() - 1].hi,
+                chain,
+            });
+        }
+        items = up;
+    }
+    items
+}
+
+/// Folds the allow rules of one protocol (already merged) into a tree of sub-chains. Returns
+/// the dispatch rules for `entry` (DOCKER-USER or `ufw-docker-untrusted`), at most `fanout`.
+pub fn port_tree(
+    proto: Proto,
+    rules: &[PortRule],
+    fanout: usize,
+    entry: &str,
+    subs: &mut BTreeMap<String, Vec<Rule>>,
+) -> Vec<Rule> {
+    let mut sorted: Vec<&PortRule> = rules.iter().filter(|r| r.proto == proto).collect();
+    sorted.sort_by_key(|r| (r.lo, r.hi));
+    let mut counter = 0usize;
+    let mut name = || {
+        let n = format!("{ALLOW_PREFIX}{}-{counter}", proto.as_str());
+        counter += 1;
+        n
+    };
+    // Leaves: runs of at least `fanout` rules (more only where ranges overlap), so that the
+    // ranges of two leaves never overlap and a port is looked up in one leaf only.
+    let mut leaves: Vec<(Vec<&PortRule>, u16)> = Vec::new();
+    for r in sorted {
+        match leaves.last_mut() {
+            Some((leaf, hi)) if leaf.len() < fanout || r.lo <= *hi => {
+                leaf.push(r);
+                *hi = (*hi).max(r.hi);
+            }
+            _ => leaves.push((vec![r], r.hi)),
+        }
+    }
+    let mut items = Vec::new();
+    for (leaf, hi) in leaves {
+        let chain = name();
+        let mut chain_rules: Vec<Rule> = leaf.iter().map(|r| r.rule(&chain)).collect();
+        chain_rules.push(block(&chain));
+        let lo = leaf[0].lo;
+        subs.insert(chain.clone(), chain_rules);
+        items.push(Item { lo, hi, chain });
+    }
+    let p = proto.as_str();
+    let inner = |from: &str, c: &Item<u16>| {
+        let args = ["-p", p, "-m", "conntrack", "--ctorigdstport"]
+            .map(String::from)
+            .to_vec();
+        let mut args = args;
+        args.push(port_range(c.lo, c.hi));
+        target(from, args, "-g", &c.chain)
+    };
+    let top = levels(items, fanout, &mut name, &inner, &block, subs);
+    top.iter()
+        .map(|c| {
+            let mut args = [
+                "-p",
+                p,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "--ctorigdstport",
+            ]
+            .map(String::from)
+            .to_vec();
+            let range = port_range(c.lo, c.hi);
+            args.push(range.clone());
+            tag(&mut args, &format!("allow {range}/{p} (folded)"));
+            target(entry, args, "-g", &c.chain)
+        })
+        .collect()
+}
+
+/// Folds trusted networks (aggregated, sorted, disjoint) into a tree of sub-chains dispatched
+/// by source range. Returns the dispatch rules for DOCKER-USER; the caller ends DOCKER-USER
+/// with a goto to `ufw-docker-untrusted`, which every sub-chain ends with too.
+pub fn trusted_tree(
+    nets: &[IpNet],
+    fanout: usize,
+    entry: &str,
+    subs: &mut BTreeMap<String, Vec<Rule>>,
+) -> Vec<Rule> {
+    let mut counter = 0usize;
+    let mut name = || {
+        let n = format!("{TRUST_PREFIX}{counter}");
+        counter += 1;
+        n
+    };
+    let untrusted = to_untrusted;
+    let mut items = Vec::new();
+    for chunk in nets.chunks(fanout) {
+        let chain = name();
+        let mut rules: Vec<Rule> = chunk.iter().map(|n| trusted_rule(&chain, n)).collect();
+        rules.push(untrusted(&chain));
+        subs.insert(chain.clone(), rules);
+        items.push(Item {
+            lo: chunk[0].network(),
+            hi: chunk[chunk.len() - 1].broadcast(),
+            chain,
+        });
+    }
+    let range = |c: &Item<std::net::IpAddr>| format!("{}-{}", c.lo, c.hi);
+    let inner = |from: &str, c: &Item<std::net::IpAddr>| {
+        let mut args = ["-m", "iprange", "--src-range"].map(String::from).to_vec();
+        args.push(range(c));
+        target(from, args, "-g", &c.chain)
+    };
+    let top = levels(items, fanout, &mut name, &inner, &untrusted, subs);
+    top.iter()
+        .map(|c| {
+            let mut args = ["-m", "iprange", "--src-range"].map(String::from).to_vec();
+            args.push(range(c));
+            tag(&mut args, "trusted (folded)");
+            target(entry, args, "-g", &c.chain)
+        })
+        .collect()
+}
+
+/// A trusted network's rule, as the flat chain has it.
+pub fn trusted_rule(chain: &str, net: &IpNet) -> Rule {
+    let mut args = vec!["-s".to_string(), net.to_string()];
+    tag(&mut args, "trusted");
+    target(chain, args, "-j", "RETURN")
+}
+
+/// The goto that ends DOCKER-USER when its remainder moved to `ufw-docker-untrusted`.
+pub fn to_untrusted(chain: &str) -> Rule {
+    let mut args = Vec::new();
+    tag(&mut args, "not trusted");
+    target(chain, args, "-g", UNTRUSTED)
+}
+
+/// A new connection forwarded to a published port, as DOCKER-USER sees it: from outside
+/// (not from a Docker bridge), DNATed, to a container on `docker0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    pub proto: Proto,
+    pub src: std::net::IpAddr,
+    /// The published (original destination) port.
+    pub port: u16,
+}
+
+/// Where a packet's walk through the module's chains ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Returned from DOCKER-USER: Docker's chains take it (accepted).
+    Returned,
+    /// Sent to the logging chain: dropped.
+    Blocked,
+}
+
+/// Walks `set` for `packet` the way the kernel does, counting every rule evaluated in
+/// DOCKER-USER and the sub-chains (UFW's route chain is taken as empty). This is what "rules a
+/// packet crosses" means in BENCHMARKS.md. `None` for a rule outside the module's vocabulary.
+pub fn walk(set: &crate::rules::ChainSet, packet: &Packet) -> Option<(Fate, usize)> {
+    let mut chain = crate::rules::DOCKER_USER.to_string();
+    let mut crossed = 0;
+    let mut i = 0;
+    loop {
+        let Some(rule) = set.chain(&chain).get(i) else {
+            return Some((Fate::Returned, crossed)); // The end of a chain entered by goto.
+        };
+        i += 1;
+        crossed += 1;
+        if !rule_matches(rule, packet)? {
+            continue;
+        }
+        let value = |flag: &str| {
+            rule.args
+                .windows(2)
+                .find(|w| w[0] == flag)
+                .map(|w| w[1].as_str())
+        };
+        match (value("-j"), value("-g")) {
+            (Some("RETURN"), _) => return Some((Fate::Returned, crossed)),
+            (Some(LOG_CHAIN), _) => return Some((Fate::Blocked, crossed)),
+            (Some(t), _) if t.ends_with("-user-forward") => {} // An empty route chain.
+            (None, Some(next)) if is_sub_chain(next) => {
+                chain = next.to_string();
+                i = 0;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Whether every match of `rule` holds for `packet`; `None` for a match the walker does not
+/// know.
+fn rule_matches(rule: &Rule, packet: &Packet) -> Option<bool> {
+    let mut ok = true;
+    let mut args = rule.args.iter().map(String::as_str);
+    while let Some(flag) = args.next() {
+        match flag {
+            "-j" | "-g" => break,
+            "-m" => {
+                args.next();
+            }
+            "--comment" => {
+                args.next();
+            }
+            "-p" => ok &= args.next()? == packet.proto.as_str(),
+            "-i" => {
+                args.next();
+                ok = false; // From outside, never from a Docker bridge.
+            }
+            "-o" => ok &= args.next()? == "docker0", // To a container on the default bridge.
+            "-s" => {
+                let net: IpNet = args.next()?.parse().ok()?;
+                ok &= net.contains(&packet.src);
+            }
+            "--ctstate" => ok &= args.next()?.split(',').any(|s| s == "DNAT"),
+            "--ctorigdstport" => {
+                let range = args.next()?;
+                let (lo, hi) = range.split_once(':').unwrap_or((range, range));
+                let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
+                ok &= lo <= packet.port && packet.port <= hi;
+            }
+            "--src-range" => {
+                let (lo, hi) = args.next()?.split_once('-')?;
+                let (lo, hi): (std::net::IpAddr, std::net::IpAddr) =
+                    (lo.parse().ok()?, hi.parse().ok()?);
+                ok &= lo <= packet.src && packet.src <= hi;
+            }
+            _ => return None,
+        }
+    }
+    Some(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parse_args;
+    use crate::rules::{render, ChainSet, Family};
+
+    fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
+        let params = parse_args(&json.to_string()).unwrap().params;
+        render(&params, Family::V4, true, fold)
+    }
+
+    fn allow_ports(n: u16) -> serde_json::Value {
+        let allow: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({"port": 10000 + 2 * i}))
+            .collect();
+        serde_json::json!({ "allow": allow })
+    }
+
+    fn tcp(port: u16) -> Packet {
+        Packet {
+            proto: Proto::Tcp,
+            src: "203.0.113.9".parse().unwrap(),
+            port,
+        }
+    }
+
+    /// The most rules any packet to an allowed port, or just past one, crosses.
+    fn worst(set: &ChainSet, n: u16) -> usize {
+        (0..n)
+            .flat_map(|i| [10000 + 2 * i, 10001 + 2 * i])
+            .map(|p| walk(set, &tcp(p)).unwrap().1)
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn sixteen_rules_stay_flat_and_seventeen_fold() {
+        assert!(set(&allow_ports(16), Fold::DEFAULT).subs.is_empty());
+        let folded = set(&allow_ports(17), Fold::DEFAULT);
+        assert!(!folded.subs.is_empty());
+        assert!(
+            folded.subs.keys().all(|c| c.len() <= 28),
+            "iptables' chain name limit"
+        );
+    }
+
+    #[test]
+    fn the_path_grows_with_the_log_of_the_list() {
+        let mut crossed = Vec::new();
+        for n in [10u16, 100, 1000] {
+            let flat = set(&allow_ports(n), Fold::NEVER);
+            let folded = set(&allow_ports(n), Fold::DEFAULT);
+            let (f, t) = (worst(&flat, n), worst(&folded, n));
+            assert!(f >= usize::from(n), "flat crosses every entry: {f}");
+            crossed.push(t);
+        }
+        // 10 stays flat; 100 and 1000 fold into trees two and three levels deep.
+        assert!(crossed[0] <= 16, "{crossed:?}");
+        assert!(crossed[2] <= 40, "{crossed:?}");
+        assert!(crossed[2] - crossed[1] <= 12, "{crossed:?}");
+    }
+
+    #[test]
+    fn touching_and_overlapping_ports_merge_only_with_the_same_proto_and_source() {
+        let r = |proto, src: Option<&str>, lo, hi| PortRule {
+            proto,
+            src: src.map(|s| s.parse().unwrap()),
+            lo,
+            hi,
+            what: format!("allow {lo}"),
+        };
+        let merged = merge_ports(&[
+            r(Proto::Tcp, None, 80, 80),
+            r(Proto::Tcp, None, 81, 90),
+            r(Proto::Tcp, None, 85, 86),
+            r(Proto::Tcp, None, 92, 92),
+            r(Proto::Udp, None, 81, 81),
+            r(Proto::Tcp, Some("198.51.100.0/24"), 82, 82),
+        ]);
+        let got: Vec<_> = merged
+            .iter()
+            .map(|m| (m.proto, m.src.is_some(), m.lo, m.hi))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Proto::Tcp, false, 80, 90),
+                (Proto::Tcp, false, 92, 92),
+                (Proto::Tcp, true, 82, 82),
+                (Proto::Udp, false, 81, 81),
+            ]
+        );
+        assert_eq!(merged[0].what, "allow 80:90/tcp (3 entries)");
+        assert_eq!(merged[1].what, "allow 92", "a lone rule keeps its comment");
+    }
+
+    #[test]
+    fn a_trusted_tree_returns_trusted_sources_and_blocks_the_rest() {
+        let trusted: Vec<String> = (0..100)
+            .map(|i| format!("203.0.113.{}/32", 2 * i))
+            .collect();
+        let json = serde_json::json!({"allow": [{"port": 80}], "trusted_networks": trusted});
+        let folded = set(&json, Fold::DEFAULT);
+        assert!(folded.subs.contains_key(UNTRUSTED));
+        let from = |src: &str, port| Packet {
+            src: src.parse().unwrap(),
+            ..tcp(port)
+        };
+        assert_eq!(
+            walk(&folded, &from("203.0.113.198", 22)).unwrap().0,
+            Fate::Returned
+        );
+        assert_eq!(
+            walk(&folded, &from("203.0.113.199", 22)).unwrap().0,
+            Fate::Blocked
+        );
+        assert_eq!(
+            walk(&folded, &from("203.0.113.199", 80)).unwrap().0,
+            Fate::Returned
+        );
+        assert_eq!(
+            walk(&folded, &from("198.51.100.1", 22)).unwrap().0,
+            Fate::Blocked
+        );
+        let (_, crossed) = walk(&folded, &from("203.0.113.197", 22)).unwrap();
+        assert!(crossed < 40, "{crossed}");
+        // The report still names every trusted network.
+        let v = crate::exposure::evaluate(
+            &folded,
+            true,
+            &[],
+            &crate::exposure::Published {
+                family: "ipv4",
+                proto: "tcp".into(),
+                host_address: None,
+                host_port: "22".into(),
+                container_address: "172.17.0.2".into(),
+                container_port: "22".into(),
+                bridge: Some("docker0".into()),
+            },
+        );
+        assert_eq!(v.reach, crate::exposure::Reach::Blocked);
+        assert_eq!(v.trusted.len(), 100);
+    }
+}
