@@ -138,6 +138,9 @@ impl Netns {
         let etc = PathBuf::from(format!("/etc/netns/{}", self.name));
         fs::create_dir_all(&etc).unwrap();
         sh(&format!("cp -a {} {}/ufw", src.display(), etc.display()));
+        // `ufw default ...` writes /etc/default/ufw: the namespace gets its own /etc/default, so
+        // that tests running at once never write the machine's.
+        sh(&format!("cp -a /etc/default {}/default", etc.display()));
         self.etc_dir = Some(etc);
         self
     }

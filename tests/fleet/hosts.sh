@@ -29,7 +29,8 @@
 # after6.rules, plus a file `fleet-host` holding NS, which create reads back over SSH to prove
 # that the session sees that host's /etc/ufw. Each host's /etc/alternatives
 # (= /etc/netns/NS/alternatives) pins iptables and ip6tables to FLEET_IPTABLES, whatever the root
-# namespace's alternatives are switched to meanwhile. Run a command "on" host NS from the
+# namespace's alternatives are switched to meanwhile; its /etc/default (= /etc/netns/NS/default)
+# is a copy, so `ufw default ...` never writes the machine's. Run a command "on" host NS from the
 # controller with `ip netns exec NS CMD` (same view as an SSH session).
 set -euo pipefail
 
@@ -117,6 +118,9 @@ create() {
         # This host's /etc/alternatives, with iptables pinned to one backend: other work on this
         # machine switches the root's alternatives (nft <-> legacy), which must not change the
         # firewall backend of a host in the middle of a run.
+        # Its own /etc/default: `ufw default ...` (the role's ufw_docker_enable_ufw) writes
+        # /etc/default/ufw, which must never be the machine's.
+        cp -a /etc/default "/etc/netns/$ns/default"
         cp -a /etc/alternatives "/etc/netns/$ns/alternatives"
         for t in iptables ip6tables; do
             ln -sfn "/usr/sbin/$t-$backend" "/etc/netns/$ns/alternatives/$t"

@@ -303,6 +303,8 @@ impl Lab {
         let _ = fs::remove_dir_all(&etc);
         fs::create_dir_all(&etc).unwrap();
         sh(&format!("cp -a /etc/ufw {}/ufw", etc.display()));
+        // Its own /etc/default too: `ufw default deny incoming` writes /etc/default/ufw.
+        sh(&format!("cp -a /etc/default {}/default", etc.display()));
         if self.ufw {
             self.host_sh("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
         }
