@@ -140,6 +140,8 @@ boot() { # NS STATE FLEETDIR
     [[ $state != /tmp/* && $fleet != /tmp/* ]] || die "STATE and FLEETDIR must not be under /tmp (the host has its own)"
     [[ -e /run/netns/$ns && -d /etc/netns/$ns ]] || die "no fleet host $ns"
     alive "$(pid1 "$state")" && die "host $ns is already booted (pid $(pid1 "$state"))"
+    [[ -n $(hierarchies) ]] ||
+        die "no cgroup hierarchy mounted under /sys/fs/cgroup/NAME: this script knows the hybrid (v1 and unified) layout only"
     mkdir -p "$state"
     write_units "$ns" "$state" "$fleet"
     # hosts.sh's sshd of this host gives way to the systemd one (same config, same address).
