@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use crate::params::Proto;
-use crate::rules::{Rule, LOG_CHAIN, TAG};
+use crate::rules::{block_published, tagged, Rule, LOG_CHAIN};
 
 /// Prefix of the port sub-chains (`ufw-docker-allow-tcp-0`, ...).
 pub const ALLOW_PREFIX: &str = "ufw-docker-allow-";
@@ -94,8 +94,7 @@ impl PortRule {
             .map(String::from),
         );
         args.push(port_range(self.lo, self.hi));
-        tag(&mut args, &self.what);
-        target(chain, args, "-j", "RETURN")
+        tagged(chain, &args, &self.what, "-j", "RETURN")
     }
 }
 
@@ -108,11 +107,7 @@ pub fn port_range(lo: u16, hi: u16) -> String {
     }
 }
 
-fn tag(args: &mut Vec<String>, what: &str) {
-    args.extend(["-m", "comment", "--comment"].map(String::from));
-    args.push(format!("{TAG}: {what}"));
-}
-
+/// An untagged rule of a sub-chain: `args`, then `how to` (the tree's inner dispatch rules).
 fn target(chain: &str, mut args: Vec<String>, how: &str, to: &str) -> Rule {
     args.push(how.to_string());
     args.push(to.to_string());
@@ -120,15 +115,6 @@ fn target(chain: &str, mut args: Vec<String>, how: &str, to: &str) -> Rule {
         chain: chain.to_string(),
         args,
     }
-}
-
-/// The rule that ends every port sub-chain: what DOCKER-USER does after its allow rules.
-fn block(chain: &str) -> Rule {
-    let mut args = ["-m", "conntrack", "--ctstate", "DNAT"]
-        .map(String::from)
-        .to_vec();
-    tag(&mut args, "block published ports");
-    target(chain, args, "-j", LOG_CHAIN)
 }
 
 /// Merges rules of the same protocol and source whose port ranges overlap or touch. Rules
@@ -252,21 +238,20 @@ pub fn port_tree(
     for (leaf, hi) in leaves {
         let chain = name();
         let mut chain_rules: Vec<Rule> = leaf.iter().map(|r| r.rule(&chain)).collect();
-        chain_rules.push(block(&chain));
+        chain_rules.push(block_published(&chain));
         let lo = leaf[0].lo;
         subs.insert(chain.clone(), chain_rules);
         items.push(Item { lo, hi, chain });
     }
     let p = proto.as_str();
     let inner = |from: &str, c: &Item<u16>| {
-        let args = ["-p", p, "-m", "conntrack", "--ctorigdstport"]
+        let mut args = ["-p", p, "-m", "conntrack", "--ctorigdstport"]
             .map(String::from)
             .to_vec();
-        let mut args = args;
         args.push(port_range(c.lo, c.hi));
         target(from, args, "-g", &c.chain)
     };
-    let top = levels(items, fanout, &mut name, &inner, &block, subs);
+    let top = levels(items, fanout, &mut name, &inner, &block_published, subs);
     top.iter()
         .map(|c| {
             let mut args = [
@@ -282,8 +267,13 @@ pub fn port_tree(
             .to_vec();
             let range = port_range(c.lo, c.hi);
             args.push(range.clone());
-            tag(&mut args, &format!("allow {range}/{p} (folded)"));
-            target(entry, args, "-g", &c.chain)
+            tagged(
+                entry,
+                &args,
+                &format!("allow {range}/{p} (folded)"),
+                "-g",
+                &c.chain,
+            )
         })
         .collect()
 }
@@ -325,26 +315,26 @@ pub fn trusted_tree(
     let top = levels(items, fanout, &mut name, &inner, &untrusted, subs);
     top.iter()
         .map(|c| {
-            let mut args = ["-m", "iprange", "--src-range"].map(String::from).to_vec();
-            args.push(range(c));
-            tag(&mut args, "trusted (folded)");
-            target(entry, args, "-g", &c.chain)
+            tagged(
+                entry,
+                &["-m", "iprange", "--src-range", &range(c)],
+                "trusted (folded)",
+                "-g",
+                &c.chain,
+            )
         })
         .collect()
 }
 
 /// A trusted network's rule, as the flat chain has it.
 pub fn trusted_rule(chain: &str, net: &IpNet) -> Rule {
-    let mut args = vec!["-s".to_string(), net.to_string()];
-    tag(&mut args, "trusted");
-    target(chain, args, "-j", "RETURN")
+    tagged(chain, &["-s", &net.to_string()], "trusted", "-j", "RETURN")
 }
 
 /// The goto that ends DOCKER-USER when its remainder moved to `ufw-docker-untrusted`.
 pub fn to_untrusted(chain: &str) -> Rule {
-    let mut args = Vec::new();
-    tag(&mut args, "not trusted");
-    target(chain, args, "-g", UNTRUSTED)
+    let none: &[&str] = &[];
+    tagged(chain, none, "not trusted", "-g", UNTRUSTED)
 }
 
 /// A new connection forwarded to a published port, as DOCKER-USER sees it: from outside

@@ -134,6 +134,31 @@ impl Rule {
     }
 }
 
+/// A rule of the module in `chain`: `args`, the module's comment (`ufw-docker: what`), then
+/// `how target` (`-j RETURN`, `-g CHAIN`, ...). Every tagged rule, flat or folded, is built here.
+pub fn tagged<S: AsRef<str>>(chain: &str, args: &[S], what: &str, how: &str, target: &str) -> Rule {
+    let mut all: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    all.extend(["-m", "comment", "--comment"].map(String::from));
+    all.push(format!("{TAG}: {what}"));
+    all.extend([how.to_string(), target.to_string()]);
+    Rule {
+        chain: chain.to_string(),
+        args: all,
+    }
+}
+
+/// What follows the allow rules, in DOCKER-USER or in a folded port sub-chain: every other new
+/// connection Docker DNATed goes to the logging chain.
+pub fn block_published(chain: &str) -> Rule {
+    tagged(
+        chain,
+        &["-m", "conntrack", "--ctstate", "DNAT"],
+        "block published ports",
+        "-j",
+        LOG_CHAIN,
+    )
+}
+
 /// Quotes a token for iptables-restore input: bare when it is made only of characters that
 /// never need quoting (letters, digits and `_-./:,+!`), otherwise in double quotes with `"` and
 /// `\\` escaped, as iptables-save prints comments and log prefixes.
@@ -230,13 +255,6 @@ impl ChainSet {
             _ => self.subs.get(name).map_or(&[], Vec::as_slice),
         }
     }
-
-    /// Every chain the module owns in this set, DOCKER-USER aside.
-    pub fn owned_chains(&self) -> Vec<&str> {
-        let mut names = vec![LOG_CHAIN];
-        names.extend(self.subs.keys().map(String::as_str));
-        names
-    }
 }
 
 /// Builds the module's rules for one family. `route_jump` says whether to consult UFW's
@@ -250,37 +268,29 @@ pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> 
     if params.state == State::Absent {
         return ChainSet::default();
     }
-    let mut du = Vec::new();
-    let tagged_in = |chain: &str, args: &[&str], what: &str| -> Rule {
-        let mut rule = Rule::new(chain, args);
-        rule.args
-            .extend(["-m", "comment", "--comment"].map(String::from));
-        rule.args.push(format!("{TAG}: {what}"));
-        rule
-    };
-    let tagged = |args: &[&str], what: &str| tagged_in(DOCKER_USER, args, what);
-    let with_target = |mut rule: Rule, target: &str| -> Rule {
-        rule.args.push("-j".into());
-        rule.args.push(target.into());
-        rule
-    };
-
-    du.push(with_target(
-        tagged(
-            &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
-            "replies",
-        ),
+    let mut du = vec![tagged(
+        DOCKER_USER,
+        &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
+        "replies",
+        "-j",
         "RETURN",
-    ));
+    )];
     if route_jump {
-        du.push(with_target(
-            tagged(&[], "ufw route rules"),
+        let none: &[&str] = &[];
+        du.push(tagged(
+            DOCKER_USER,
+            none,
+            "ufw route rules",
+            "-j",
             family.ufw_route_chain(),
         ));
     }
     for bridge in DOCKER_BRIDGES {
-        du.push(with_target(
-            tagged(&["-i", bridge], "from containers"),
+        du.push(tagged(
+            DOCKER_USER,
+            &["-i", bridge],
+            "from containers",
+            "-j",
             "RETURN",
         ));
     }
@@ -338,17 +348,13 @@ pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> 
     } else {
         tail.extend(allows.iter().map(|r| r.rule(tail_chain)));
     }
-    let tagged = |args: &[&str], what: &str| tagged_in(tail_chain, args, what);
-    tail.push(with_target(
-        tagged(
-            &["-m", "conntrack", "--ctstate", "DNAT"],
-            "block published ports",
-        ),
-        LOG_CHAIN,
-    ));
+    tail.push(block_published(tail_chain));
     for bridge in DOCKER_BRIDGES {
-        tail.push(with_target(
-            tagged(&["-o", bridge], "block routed to containers"),
+        tail.push(tagged(
+            tail_chain,
+            &["-o", bridge],
+            "block routed to containers",
+            "-j",
             LOG_CHAIN,
         ));
     }
