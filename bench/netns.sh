@@ -4,35 +4,29 @@
 # Why it exists: the module must be measured on a host with its own firewall, its own UFW
 # (enabled, so `ufw reload` is the real thing) and Docker's chains in place, without touching
 # the machine's own firewall or /etc/ufw. `ip netns exec NS` bind-mounts /etc/netns/NS/ufw over
-# /etc/ufw and /etc/netns/NS/alternatives over /etc/alternatives, where iptables is pinned to
-# one backend: other work on this machine switches the global alternatives (nft <-> legacy),
-# which must not change the backend in the middle of a measurement.
+# /etc/ufw, /etc/netns/NS/default over /etc/default and /etc/netns/NS/alternatives over
+# /etc/alternatives, where iptables is pinned to one backend (tests/fleet/etc-netns.sh): other
+# work on this machine switches the global alternatives (nft <-> legacy), which must not change
+# the backend in the middle of a measurement.
 #
 # usage: bench/netns.sh up NS nft|legacy   |   bench/netns.sh down NS
 set -euo pipefail
+# shellcheck source=tests/fleet/etc-netns.sh
+. "$(dirname "$0")/../tests/fleet/etc-netns.sh"
 
 die() { echo "netns.sh: $*" >&2; exit 1; }
 
 up() {
-    local ns=$1 backend=$2 t
+    local ns=$1 backend=$2
     [[ $backend == nft || $backend == legacy ]] || die "backend must be nft or legacy"
     [[ ! -e /run/netns/$ns ]] || die "namespace $ns exists (down it first)"
     ip netns add "$ns"
     ip -n "$ns" link set lo up
-    rm -rf "/etc/netns/$ns"
-    mkdir -p "/etc/netns/$ns"
-    cp -a /etc/ufw "/etc/netns/$ns/ufw"
-    cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules "/etc/netns/$ns/ufw/"
-    cp -a /etc/alternatives "/etc/netns/$ns/alternatives"
-    for t in iptables ip6tables; do
-        ln -sfn "/usr/sbin/$t-$backend" "/etc/netns/$ns/alternatives/$t"
-        ln -sfn "/usr/sbin/$t-$backend-restore" "/etc/netns/$ns/alternatives/$t-restore"
-        ln -sfn "/usr/sbin/$t-$backend-save" "/etc/netns/$ns/alternatives/$t-save"
-    done
+    etc_netns "$ns" "$backend" # its own /etc/ufw, /etc/default, /etc/alternatives
     ip netns exec "$ns" sh -c '
         set -e
         [ "$(readlink /etc/alternatives/iptables)" = "/usr/sbin/iptables-'"$backend"'" ]
-        # The stock default denies incoming (/etc/default/ufw is the machine'"'"'s file: not written).
+        # The stock default denies incoming (/etc/default/ufw: this host'"'"'s copy, only read).
         grep -q "^DEFAULT_INPUT_POLICY=\"DROP\"" /etc/default/ufw
         ufw allow 22/tcp >/dev/null
         ufw --force enable >/dev/null

@@ -35,6 +35,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/fleet/etc-netns.sh
+. "$HERE/etc-netns.sh"
 die() { echo "hosts.sh: $*" >&2; exit 1; }
 log() { echo "hosts.sh: $*" >&2; }
 
@@ -108,25 +110,11 @@ create() {
         ip -n "$ns" route add default via "$net.1"
         ip -n "$ns" -6 route add default via "$net6::1"
 
-        # This host's /etc/ufw: `ip netns exec` bind-mounts /etc/netns/NS/ufw over /etc/ufw.
-        rm -rf "/etc/netns/$ns"
-        mkdir -p "/etc/netns/$ns"
-        cp -a /etc/ufw "/etc/netns/$ns/ufw"
-        cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules "/etc/netns/$ns/ufw/"
+        # This host's /etc/ufw, /etc/default and /etc/alternatives (tests/fleet/etc-netns.sh),
+        # with UFW not enabled and a marker naming the host.
+        etc_netns "$ns" "$backend"
         sed -i 's/^ENABLED=.*/ENABLED=no/' "/etc/netns/$ns/ufw/ufw.conf"
         echo "$ns" >"/etc/netns/$ns/ufw/fleet-host"
-        # This host's /etc/alternatives, with iptables pinned to one backend: other work on this
-        # machine switches the root's alternatives (nft <-> legacy), which must not change the
-        # firewall backend of a host in the middle of a run.
-        # Its own /etc/default: `ufw default ...` (the role's ufw_docker_enable_ufw) writes
-        # /etc/default/ufw, which must never be the machine's.
-        cp -a /etc/default "/etc/netns/$ns/default"
-        cp -a /etc/alternatives "/etc/netns/$ns/alternatives"
-        for t in iptables ip6tables; do
-            ln -sfn "/usr/sbin/$t-$backend" "/etc/netns/$ns/alternatives/$t"
-            ln -sfn "/usr/sbin/$t-$backend-restore" "/etc/netns/$ns/alternatives/$t-restore"
-            ln -sfn "/usr/sbin/$t-$backend-save" "/etc/netns/$ns/alternatives/$t-save"
-        done
 
         mkdir -p "$dir/$ns"
         ssh-keygen -q -t ed25519 -N '' -C "$ns" -f "$dir/$ns/ssh_host_ed25519_key"
