@@ -103,19 +103,11 @@ ignored_h3() { # the preview's failure on h3 is printed, then ignored
         grep -q '^\.\.\.ignoring$'
 }
 check "the preview reports h3's broken block and goes on" ignored_h3
-exposure_table() { # the preview's table: h1's published 8080, and h2 with no published port
-    python3 - "$DIR/preview.log" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-show = text.split("Show what the internet reaches now and after this run.", 1)[1].split("TASK [", 1)[0]
-h1 = re.search(r'ok: \[h1\] => \{\s*"msg": \[(.*?)\]', show, re.S)
-h2 = re.search(r'ok: \[h2\] => \{\s*"msg": \[(.*?)\]', show, re.S)
-ok = (h1 and re.search(r'"  ipv4 tcp \*:8080 +172\.17\.0\.2:80 +open +open"', h1.group(1))
-      and h2 and "no port is published by Docker on this host" in h2.group(1))
-sys.exit(0 if ok else print(show) or 1)
-PY
-}
-check "the preview prints each host's exposure table" exposure_table
+table="$REPO/tests/fleet/exposure-table.py"
+check "the preview prints h1's exposure table (its published 8080)" \
+    "$table" "$DIR/preview.log" h1 '^  ipv4 tcp \*:8080 +172\.17\.0\.2:80 +open +open$'
+check "the preview prints h2's exposure table (nothing published)" \
+    "$table" "$DIR/preview.log" h2 '^no port is published by Docker on this host$'
 for i in 1 2 3 4 5; do check "the preview changed nothing on h$i" untouched "$i"; done
 
 # 2. The rollout: batches [h1] [h2 h3] [h4 h5]; h3 fails, so the play ends after batch 2.

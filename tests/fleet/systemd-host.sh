@@ -196,7 +196,7 @@ contained() { # STATE
     extra=$(run "$1" systemctl list-units --type=service,socket,automount,timer,path --state=active --no-legend --plain |
         awk '{print $1}' | grep -vxE '(docker|sshd-fleet|ufw-docker)\.service' || true)
     [[ -z $extra ]] && return 0
-    log "units active on the host that must not be: $(echo $extra)"
+    log "units active on the host that must not be: ${extra//$'\n'/ }"
     return 1
 }
 

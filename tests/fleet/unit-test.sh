@@ -105,18 +105,6 @@ role() { # LOG [EXTRA-VARS [OPTION...]]: the role against h1
     (cd "$DIR" && ANSIBLE_FORCE_COLOR=0 ansible-playbook -i "$FLEET/inventory.ini" "$DIR/play.yml" \
         ${extra:+-e "$extra"} "$@" >"$DIR/$log" 2>&1)
 }
-exposure_table() { # LOG: the dry run's table, 8080 open and staying open, 8081 open until the run
-    python3 - "$DIR/$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-show = text.split("Show what the internet reaches now and after this run.", 1)[1].split("TASK [", 1)[0]
-print(show, end="")
-rows = re.findall(r'^\s+"(.*)",?$', show, re.M)
-want = [r"^  ipv4 tcp \*:8080 +\S+:80 +open +open$", r"^  ipv6 tcp \*:8080 +\S+:80 +open +open$",
-        r"^\* ipv4 tcp \*:8081 +\S+:81 +open +blocked$", r"^\* ipv6 tcp \*:8081 +\S+:81 +open +blocked$"]
-sys.exit(0 if all(any(re.match(w, r) for r in rows) for w in want) else 1)
-PY
-}
 recap_changed() { grep -oP '^h1 +: ok=\d+ +changed=\K\d+' "$DIR/$1"; }
 unit_is() { # LOAD-STATE ENABLED ACTIVE, as systemd reports them (waiting up to 10 s while the
     # unit is still activating)
@@ -140,7 +128,10 @@ our_rules() { # number of the module's DOCKER-USER rules, both families
 }
 
 check "a dry run (--check --diff) succeeds" role check.log "" --check --diff
-check "the dry run prints the exposure table: 8080 stays open, 8081 would be blocked" exposure_table check.log
+check "the dry run prints the exposure table: 8080 stays open, 8081 would be blocked" \
+    "$REPO/tests/fleet/exposure-table.py" "$DIR/check.log" h1 \
+    '^  ipv4 tcp \*:8080 +\S+:80 +open +open$' '^  ipv6 tcp \*:8080 +\S+:80 +open +open$' \
+    '^\* ipv4 tcp \*:8081 +\S+:81 +open +blocked$' '^\* ipv6 tcp \*:8081 +\S+:81 +open +blocked$'
 check "the dry run changed nothing: 8080 and 8081 still open" ports_are open open
 check "the role applies (rc 0)" role apply.log
 check "ufw-docker.service is enabled and active" unit_is loaded enabled active
