@@ -9,6 +9,9 @@
 #   . .venv/bin/activate           # then: ansible-lint, molecule, ansible-playbook, ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Callers capture stdout for the path (-p): everything else this script and its tools print goes
+# to stderr, so an install on a fresh machine cannot leak into that path.
+exec 3>&1 1>&2
 
 if [ "$(id -u)" != 0 ]; then
     echo "scripts/ansible-venv.sh: run as root (apt-get)" >&2
@@ -62,5 +65,5 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$PWD/ansible" ]; then
 fi
 
 if [ "${1:-}" = -p ]; then
-    echo "$PWD/$venv"
+    echo "$PWD/$venv" >&3
 fi
