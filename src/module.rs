@@ -73,6 +73,11 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         Err(msg) => return Outcome::failure(msg),
     };
 
+    let unit_present = match host.read(&params.unit_path) {
+        Ok(found) => found.is_some(),
+        Err(e) => return Outcome::failure(format!("unit_path: {e:#}")),
+    };
+
     if params.state == State::Present && params.apply != ApplyMode::None {
         if let Err(msg) = ensure_docker_has_docker_user(host, &observed) {
             return Outcome::failure(msg);
@@ -108,6 +113,7 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
             &plan,
             parsed.invocation.diff,
             check_mode,
+            unit_present,
             backup_files,
             warnings,
         ),
@@ -197,6 +203,7 @@ fn result(
     plan: &Plan,
     want_diff: bool,
     check_mode: bool,
+    unit_present: bool,
     backup_files: Vec<std::path::PathBuf>,
     warnings: Vec<String>,
 ) -> Value {
@@ -229,6 +236,7 @@ fn result(
         "published": plan.published,
         "unrecognised_dnat": plan.unrecognised,
         "warnings": warnings,
+        "unit_present": unit_present,
     });
     if want_diff {
         out["diff"] = json!(plan.diff);

@@ -29,6 +29,7 @@ const SUPPORTED: &[&str] = &[
     "state",
     "after_rules",
     "after6_rules",
+    "unit_path",
     "ipv6",
     "allow",
     "trusted_networks",
@@ -140,6 +141,10 @@ pub struct Params {
     pub state: State,
     pub after_rules: PathBuf,
     pub after6_rules: PathBuf,
+    /// The role's `ufw-docker.service`, which the iptables backend installs. The module never
+    /// writes it; it reports whether it exists (`unit_present`), so that the role can remove a
+    /// unit an earlier run left without a task of its own on every host.
+    pub unit_path: PathBuf,
     pub ipv6: bool,
     pub allow: Vec<Allow>,
     pub trusted_networks: Vec<IpNet>,
@@ -226,6 +231,11 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     };
     let after_rules = path_param("after_rules", get("after_rules"), "/etc/ufw/after.rules")?;
     let after6_rules = path_param("after6_rules", get("after6_rules"), "/etc/ufw/after6.rules")?;
+    let unit_path = path_param(
+        "unit_path",
+        get("unit_path"),
+        "/etc/systemd/system/ufw-docker.service",
+    )?;
     let bool_param = |k: &str, default: bool| get(k).map_or(Ok(default), |v| to_bool(k, v));
     let ipv6 = bool_param("ipv6", true)?;
     let backend = match get("backend").map(|v| to_str("backend", v)).transpose()? {
@@ -292,6 +302,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             state,
             after_rules,
             after6_rules,
+            unit_path,
             ipv6,
             allow,
             trusted_networks,
@@ -629,6 +640,10 @@ mod tests {
         assert_eq!(p.state, State::Present);
         assert_eq!(p.after_rules, PathBuf::from("/etc/ufw/after.rules"));
         assert_eq!(p.after6_rules, PathBuf::from("/etc/ufw/after6.rules"));
+        assert_eq!(
+            p.unit_path,
+            PathBuf::from("/etc/systemd/system/ufw-docker.service")
+        );
         assert!(p.ipv6 && p.ufw_route_rules && p.log && p.validate && !p.backup);
         assert_eq!(p.log_prefix, "[UFW DOCKER BLOCK] ");
         assert_eq!(p.log_limit.to_string(), "3/min");

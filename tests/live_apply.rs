@@ -488,6 +488,41 @@ fn backend_iptables_manages_the_chain_and_no_file() {
 }
 
 #[test]
+fn unit_present_reports_the_roles_unit_and_leaves_it_alone() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let unit = ns.path("ufw-docker.service");
+    let args = json!({
+        "backend": "iptables", "unit_path": unit,
+        "after_rules": ns.path("absent/after.rules"), "after6_rules": ns.path("absent/after6.rules"),
+    });
+    let check = with(args.clone(), json!({"_ansible_check_mode": true}));
+    assert_eq!(ns.module(check.clone()).json["unit_present"], false);
+    assert!(!unit.exists());
+
+    let text = "[Unit]\nDescription=left by an earlier run\n";
+    fs::write(&unit, text).unwrap();
+    assert_eq!(ns.module(check).json["unit_present"], true);
+    let run = ns.module(args.clone());
+    assert!(run.ok());
+    assert_eq!(run.json["unit_present"], true);
+    let gone = ns.module(with(args.clone(), json!({"state": "absent"})));
+    gone.ok();
+    assert_eq!(gone.json["unit_present"], true);
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        text,
+        "the module never writes the unit"
+    );
+
+    // A path that cannot be read is a clear failure, before anything is applied.
+    let before = ns.save_all();
+    let odd = ns.module(with(args, json!({"unit_path": ns.path("")})));
+    odd.fails_with("unit_path");
+    assert_eq!(ns.save_all(), before);
+}
+
+#[test]
 fn dockers_nftables_backend_is_refused_with_what_to_do() {
     let ns = Netns::new(Backend::Nft);
     ns.rule_files();
