@@ -15,6 +15,9 @@ cg=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'ufwd-sd-*' 2>/dev/null || tr
 [ -z "$cg" ] || problems+=("cgroups of systemd test hosts: $(echo $cg)")
 unit_dirs=$(ls -d /var/tmp/ufwd-unit.* 2>/dev/null || true)
 [ -z "$unit_dirs" ] || problems+=("systemd test host state: $(echo $unit_dirs)")
+# The fleet hosts each have their own /var/cache: the action plugin's cache must not reach the
+# machine's.
+[ ! -e /var/cache/ufw-docker ] || problems+=("this machine's /var/cache/ufw-docker (a fleet host's cache leaked)")
 procs=""
 for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue

@@ -10,7 +10,9 @@
 #     nothing on any host;
 #   - the rollout fails, and stops at the second batch: h1 (batch 1) and h2 (batch 2) are
 #     converged, h3's files are byte-identical and its DOCKER-USER empty, and h4 and h5
-#     (batch 3) are untouched: files byte-identical, no DOCKER-USER rules.
+#     (batch 3) are untouched: files byte-identical, no DOCKER-USER rules, no cached build;
+#   - the action plugin's cache on h1: one build named by its hash, a rerun in one SSH command
+#     copying nothing, a damaged build copied again.
 # Each check prints PASS or FAIL; the last line is "N passed, N failed"; the exit code is 0 only
 # when nothing failed. The hosts are always torn down (KEEP=1 keeps the state dir and logs).
 #
@@ -73,8 +75,12 @@ docker_user_rules() { # HOSTNUMBER -> number of live DOCKER-USER rules, both fam
 declare -A BEFORE
 for i in 1 2 3 4 5; do BEFORE[$i]=$(fingerprint "$i"); done
 
-untouched() { # HOSTNUMBER: files byte-identical to before, no DOCKER-USER rules
-    [[ $(fingerprint "$1") == "${BEFORE[$1]}" ]] && [[ $(docker_user_rules "$1") == 0 ]]
+cached() { # HOSTNUMBER -> the files in the host's cache of module builds (its own /var/cache)
+    ls -A "$DIR/${NS[$1 - 1]}/var-cache/ufw-docker" 2>/dev/null | paste -sd' '
+}
+untouched() { # HOSTNUMBER: files byte-identical to before, no DOCKER-USER rules, no cached build
+    [[ $(fingerprint "$1") == "${BEFORE[$1]}" ]] && [[ $(docker_user_rules "$1") == 0 ]] &&
+        [[ -z $(cached "$1") ]]
 }
 converged() { # HOSTNUMBER: one complete block in each file, the allowed port live in both families
     local f
@@ -136,6 +142,28 @@ check "h3's files are byte-identical to before" test "$(fingerprint 3)" = "${BEF
 check "h3's DOCKER-USER is empty" test "$(docker_user_rules 3)" = 0
 check "h4 (batch 3) is untouched" untouched 4
 check "h5 (batch 3) is untouched" untouched 5
+
+# 3. The action plugin's cache: the rollout left h1 the x86_64 build, named by its SHA-256; a run
+# then costs one SSH command; a damaged build is noticed by its hash and copied again.
+BUILD_SHA=$(sha256sum "$REPO/ansible/plugins/modules/ufw_docker" | cut -d' ' -f1)
+check "h1 holds one cached build, named by its SHA-256" test "$(cached 1)" = "ufw_docker-$BUILD_SHA"
+module_on_h1() { # LOG: the module alone on h1, same policy as the role's, -vvv
+    ANSIBLE_FORCE_COLOR=0 ansible -i "$INV" h1 -m ufw_docker.ufw_docker.ufw_docker -vvv \
+        -a '{"allow": "{{ ufw_docker_allow }}", "trusted_networks": "{{ ufw_docker_trusted_networks }}"}' \
+        -e "@$REPO/tests/fleet/fleet-vars.yml" >"$DIR/$1" 2>&1
+}
+ssh_commands() { grep -c '^<[0-9.]*> SSH: EXEC ' "$DIR/$1"; }
+ssh_puts() { grep -c '^<[0-9.]*> PUT ' "$DIR/$1"; }
+check "a rerun on h1 succeeds with nothing to change" module_on_h1 cached.log
+check "  (changed: false)" grep -q '^h1 | SUCCESS' "$DIR/cached.log"
+check "  in one SSH command, copying nothing" test "$(ssh_commands cached.log) $(ssh_puts cached.log)" = "1 0"
+H1_BUILD=$DIR/${NS[0]}/var-cache/ufw-docker/ufw_docker-$BUILD_SHA
+build_intact() { [[ $(cached 1) == "ufw_docker-$BUILD_SHA" ]] && echo "$BUILD_SHA  $H1_BUILD" | sha256sum -c --status; }
+printf x >>"$H1_BUILD"
+check "with its cached build damaged, a run on h1 still succeeds" module_on_h1 damaged.log
+check "  (changed: false)" grep -q '^h1 | SUCCESS' "$DIR/damaged.log"
+check "  copying the build once more" test "$(ssh_puts damaged.log)" = 1
+check "  and caching it again, intact" build_intact
 
 if ((FAIL)); then
     say "the rollout did not behave as it must; see $DIR/rollout.log (rerun with KEEP=1 to keep it)"

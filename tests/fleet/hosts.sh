@@ -139,8 +139,14 @@ MaxSessions 50
 Subsystem sftp /usr/lib/openssh/sftp-server
 CONF
         /usr/sbin/sshd -t -f "$dir/$ns/sshd_config" || die "sshd rejects $dir/$ns/sshd_config"
-        # sshd forks into the background; its sessions inherit this netns and mount namespace.
-        ip netns exec "$ns" /usr/sbin/sshd -f "$dir/$ns/sshd_config" -E "$dir/$ns/sshd.log"
+        # sshd forks into the background; its sessions inherit this netns and mount namespace,
+        # where the host also has its own /var/cache (the module's action plugin caches its
+        # build there): `ip netns exec` runs it in a mount namespace of its own, a slave of
+        # this machine's, so the bind mount stays in there.
+        mkdir -p "$dir/$ns/var-cache"
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        ip netns exec "$ns" sh -c 'mount --bind "$1" /var/cache && exec /usr/sbin/sshd -f "$2" -E "$3"' \
+            sh "$dir/$ns/var-cache" "$dir/$ns/sshd_config" "$dir/$ns/sshd.log"
         echo "h$i ansible_host=$ip fleet_ipv6=$net6::$((10 + i)) fleet_netns=$ns" >>"$inv"
     done
     cat >>"$inv" <<INV

@@ -116,6 +116,9 @@ inside() { # NS STATE
     # As `ip netns exec` does: the host's own /etc/ufw and /etc/alternatives (hosts.sh).
     for d in /etc/netns/"$ns"/*; do mount --bind "$d" "/etc/${d##*/}"; done
     mount --bind "$state/units" /etc/systemd/system
+    # Its own /var/cache, where the module's action plugin keeps its build (like hosts.sh).
+    mkdir -p "$state/var-cache"
+    mount --bind "$state/var-cache" /var/cache
     mount -t tmpfs -o mode=0755 tmpfs /run
     mount -t tmpfs -o mode=1777 tmpfs /tmp
     mkdir -p /run/netns

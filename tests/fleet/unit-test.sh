@@ -13,7 +13,8 @@
 #   - `systemctl restart docker` restarts ufw-docker.service (PartOf), which reruns the module;
 #   - a reboot (every process killed, the firewall flushed, systemd booted again) comes back
 #     with the policy, applied by the unit alone;
-#   - `state: absent` removes the unit, its binary and arguments, and the rules: 8081 is open
+#   - `state: absent` removes the unit, its binary and arguments, the action plugin's cached
+#     build (which the dry run never wrote and the first run did), and the rules: 8081 is open
 #     again.
 # Each check prints PASS or FAIL; the exit code is 0 only when nothing failed. Everything is torn
 # down at the end (KEEP=1 keeps the state dir and logs).
@@ -133,6 +134,7 @@ check "the dry run prints the exposure table: 8080 stays open, 8081 would be blo
     '^  ipv4 tcp \*:8080 +\S+:80 +open +open$' '^  ipv6 tcp \*:8080 +\S+:80 +open +open$' \
     '^\* ipv4 tcp \*:8081 +\S+:81 +open +blocked$' '^\* ipv6 tcp \*:8081 +\S+:81 +open +blocked$'
 check "the dry run changed nothing: 8080 and 8081 still open" ports_are open open
+check "the dry run cached no module build on the host" test ! -e "$STATE/var-cache/ufw-docker"
 check "the role applies (rc 0)" role apply.log
 check "ufw-docker.service is enabled and active" unit_is loaded enabled active
 check "the host runs only its own services (no boot service of the distribution)" "$SD" contained "$H1" "$STATE"
@@ -141,6 +143,9 @@ check "the unit, its binary and its arguments are in place" test -f "$STATE/unit
 unit_property_has() { # PROPERTY WORD
     on1 systemctl show -p "$1" --value ufw-docker.service | tr ' ' '\n' | grep -qx "$2"
 }
+BUILD_SHA=$(sha256sum "$REPO/ansible/plugins/modules/ufw_docker" | cut -d' ' -f1)
+check "the action plugin cached the module build on the host, named by its hash" \
+    test "$(ls -A "$STATE/var-cache/ufw-docker")" = "ufw_docker-$BUILD_SHA"
 check "the unit runs after docker.service" unit_property_has After docker.service
 check "the unit is part of docker.service" unit_property_has PartOf docker.service
 check "the unit is wanted by docker.service (enabled)" unit_property_has WantedBy docker.service
@@ -166,6 +171,7 @@ check "the unit is gone" unit_is not-found "" inactive
 check "the unit, its binary and its arguments are removed" test ! -e "$STATE/units/ufw-docker.service" \
     -a ! -e "$STATE/usr-local-upper/lib/ufw-docker" -a ! -e "$STATE/etc-upper/ufw-docker"
 check "no rule of the module is left" test "$(our_rules)" = 0
+check "the cache of module builds is removed too" test ! -e "$STATE/var-cache/ufw-docker"
 check "after state: absent, 8080 and 8081 are open again (Docker's default)" ports_are open open
 
 if ((FAIL)); then
