@@ -6,7 +6,8 @@ Why it exists: on a fleet, what an operator waits for is ansible-playbook's wall
 is mostly SSH round trips and what each task copies to each host. Both roles carry the same
 rules (the baseline's block is the module's own rendering), start from the same stock hosts
 with UFW enabled, and take turns going first in each repetition. Timed: the first apply
-(from stock files and empty chains) and the no-op rerun right after it. A third playbook runs
+(from stock files, empty chains and, for ours, no build in the host's cache) and the no-op rerun
+right after it. A third playbook runs
 the module alone (bench/fleet-module.yml), to tell the module's cost from the role's.
 
 usage: bench/fleet.py REPO HOSTS_DIR REPS FORKS   (as root, the venv's bin first on PATH;
@@ -48,8 +49,8 @@ def each(script, hosts=HOSTS, workers=8):
         list(pool.map(lambda ns: on(ns, script), hosts))
 
 
-# UFW's stock default already denies incoming (/etc/default/ufw, which is the machine's own file
-# and not per host: it is never written here). One host at a time: ufw takes a global lock.
+# UFW's stock default already denies incoming (each host's own copy of /etc/default/ufw, never
+# written here). One host at a time: ufw takes a global lock.
 ENABLE_UFW = "ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null"
 RESET = r"""
 cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules /etc/ufw/
@@ -121,6 +122,8 @@ def main():
             order = roles[rep % 3:] + roles[:rep % 3]
             for role in order:
                 each(RESET, hosts)
+                for ns in hosts:  # a first apply finds no cached build either
+                    shutil.rmtree(os.path.join(HOSTS_DIR, ns, "var-cache", "ufw-docker"), ignore_errors=True)
                 dt, changed = playbook(role, n)
                 if changed < n:
                     raise SystemExit(f"fleet: {role}'s first apply changed {changed} tasks on {n} hosts")
