@@ -22,6 +22,9 @@ yamllint --strict ansible molecule tests/fleet .ansible-lint .yamllint
 step "role variables: defaults, argument_specs and README agree"
 "$venv/bin/python" scripts/check-role-vars.py
 
+step "the action plugin's shell commands (cache miss, copy, hit, damage, dry run, absent)"
+"$venv/bin/python" -B tests/fleet/action-plugin-test.py
+
 step "the collection: x86_64 and aarch64 static builds, qemu-user proof, galaxy tarball"
 tarball=$(scripts/build-collection.sh)
 scratch=$(mktemp -d)

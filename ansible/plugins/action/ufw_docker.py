@@ -87,6 +87,17 @@ def _digest(path):
     return _DIGESTS[key]
 
 
+def _marker(res, marker):
+    """What follows MARKER on a line of its own in the command's output, or None. The marker may
+    come after other lines: a login shell's start-up files can print anything first, as they can
+    before a module's JSON."""
+    for line in reversed(res.get('stdout', '').splitlines()):
+        line = line.strip()
+        if line.startswith(marker + ' ') or line == marker:
+            return line[len(marker):].strip()
+    return None
+
+
 def _unknown_arch_msg(arch):
     return (
         "ufw_docker: no build for architecture '%s' of this host; the collection "
@@ -168,14 +179,14 @@ class ActionModule(ActionBase):
 
         res = self._low_level_execute_command(
             self._script(fact, builds, payload, env, purge=purge), sudoable=True)
-        out = res.get('stdout', '').strip()
-        if out.startswith(UNKNOWN_ARCH):
-            return dict(failed=True, msg=_unknown_arch_msg(out[len(UNKNOWN_ARCH):].strip()))
-        if not out.startswith(MISS):
+        unknown, missing = _marker(res, UNKNOWN_ARCH), _marker(res, MISS)
+        if unknown is not None:
+            return dict(failed=True, msg=_unknown_arch_msg(unknown))
+        if missing is None:
             return self._parse(res)
 
         # The build is not cached (or is stale): copy it, then cache it and run it in one go.
-        arch = out[len(MISS):].strip()
+        arch = missing
         if arch not in BUILDS:
             return dict(failed=True, msg=_unknown_arch_msg(arch))
         local = builds[BUILDS[arch]]
