@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::host::Host;
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
-use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
+use crate::plan::{Command, Plan, XTABLES_WAIT};
 use crate::rules::{self, Family};
 
 /// What the apply step did.
@@ -55,58 +55,30 @@ fn save(host: &dyn Host, family: Family, args: &[&str]) -> Result<String, String
 }
 
 /// Test-loads the rules of every family that changes with `iptables-restore --test`. Runs in
-/// check mode too: it changes nothing, and it catches a rule the kernel would refuse. The
-/// families' test-loads are independent and run side by side.
+/// check mode too: it changes nothing, and it catches a rule the kernel would refuse.
 pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
-    let families: Vec<_> = plan
-        .families
-        .iter()
-        .filter(|f| f.validate_payload.is_some())
-        .collect();
-    side_by_side(&families, |f| validate_family(host, f))
-        .into_iter()
-        .collect()
-}
-
-fn validate_family(host: &dyn Host, f: &FamilyPlan) -> Result<(), String> {
-    let payload = f.validate_payload.as_deref().unwrap_or_default();
-    let cmd = f.family.restore_cmd();
-    let out = host
-        .run(
-            cmd,
-            &["-w", XTABLES_WAIT, "--test", "--noflush"],
-            Some(payload.as_bytes()),
-        )
-        .map_err(|e| format!("cannot validate the rules: {e:#}"))?;
-    if !out.success() {
-        return Err(format!(
-            "{cmd} --test rejected the rules for {}: {}. Nothing was written. The rules \
-             were:\n{payload}",
-            f.path.display(),
-            out.reason()
-        ));
+    for f in &plan.families {
+        let Some(payload) = &f.validate_payload else {
+            continue;
+        };
+        let cmd = f.family.restore_cmd();
+        let out = host
+            .run(
+                cmd,
+                &["-w", XTABLES_WAIT, "--test", "--noflush"],
+                Some(payload.as_bytes()),
+            )
+            .map_err(|e| format!("cannot validate the rules: {e:#}"))?;
+        if !out.success() {
+            return Err(format!(
+                "{cmd} --test rejected the rules for {}: {}. Nothing was written. The rules \
+                 were:\n{payload}",
+                f.path.display(),
+                out.reason()
+            ));
+        }
     }
     Ok(())
-}
-
-/// Runs `job` on every item, each on a thread of its own, and returns the results in the
-/// items' order. For the families' read-only steps: IPv4 and IPv6 are separate tables and
-/// separate programs, so nothing orders them (legacy iptables serialises them on its own lock).
-fn side_by_side<I: Sync, T: Send>(items: &[I], job: impl Fn(&I) -> T + Sync) -> Vec<T> {
-    let job = &job;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .iter()
-            .map(|item| s.spawn(move || job(item)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
 }
 
 /// Everything changed so far, to be undone on failure.
@@ -222,12 +194,10 @@ fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
 /// Reads the chains back and checks they are what the plan wanted.
 fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
     let present = params.state == State::Present;
-    let families: Vec<_> = plan
-        .families
-        .iter()
-        .filter(|f| f.live_before.is_some())
-        .collect();
-    side_by_side(&families, |f| {
+    for f in &plan.families {
+        if f.live_before.is_none() {
+            continue;
+        }
         let now = read_live(host, f.family)?;
         let route = params.ufw_route_rules && now.has_chain(f.family.ufw_route_chain());
         let want = rules::desired(params, f.family, route);
@@ -239,10 +209,8 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
                 live::chain_text(&now.owned())
             ));
         }
-        Ok(())
-    })
-    .into_iter()
-    .collect()
+    }
+    Ok(())
 }
 
 /// Undoes what was done, newest first. Returns what was restored.
@@ -279,39 +247,5 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         Ok(restored)
     } else {
         Err(errors.join("; "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::side_by_side;
-    use std::sync::{mpsc, Mutex};
-    use std::time::Duration;
-
-    #[test]
-    fn side_by_side_keeps_the_order_of_the_items() {
-        let out = side_by_side(&[3, 1, 2], |n| n * 10);
-        assert_eq!(out, vec![30, 10, 20]);
-        assert!(side_by_side(&[] as &[u8], |n| *n).is_empty());
-    }
-
-    #[test]
-    fn side_by_side_runs_the_jobs_at_once() {
-        // Each job tells the other it started, then waits to hear from the other. Run one after
-        // the other, the first would hear nothing (the timeout only keeps a failure from hanging).
-        let (first_says, second_hears) = mpsc::channel();
-        let (second_says, first_hears) = mpsc::channel();
-        let ends = [
-            (Mutex::new(first_says), Mutex::new(first_hears)),
-            (Mutex::new(second_says), Mutex::new(second_hears)),
-        ];
-        let met = side_by_side(&ends, |(tell, hear)| {
-            tell.lock().unwrap().send(()).unwrap();
-            hear.lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(30))
-                .is_ok()
-        });
-        assert_eq!(met, vec![true, true]);
     }
 }

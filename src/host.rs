@@ -44,9 +44,8 @@ impl Output {
     }
 }
 
-/// Everything the module does to the machine. `Sync`, because the two families' read-only steps
-/// (test-loads, read-backs) run side by side.
-pub trait Host: Sync {
+/// Everything the module does to the machine.
+pub trait Host {
     /// The file's bytes, or `None` when it does not exist.
     fn read(&self, path: &Path) -> Result<Option<Vec<u8>>>;
     /// Replaces the file (through a symlink, if it is one) so that a reader sees the old or the
