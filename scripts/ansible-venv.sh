@@ -18,28 +18,9 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-venv openssh-server openssh-client)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "ansible-venv: installing ${missing[*]}"
-    apt-get update -qq
-    # policy-rc.d 101: installing openssh-server must not start a system sshd; the test hosts
-    # start their own, one per network namespace.
-    created_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    status=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null || status=$?
-    [ "$created_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
-    [ "$status" = 0 ] || exit "$status"
-fi
+# openssh-server is installed without starting a system sshd (apt-ensure.sh): the test hosts
+# start their own, one per network namespace.
+scripts/apt-ensure.sh ansible-venv python3-venv openssh-server openssh-client
 
 venv=.venv
 req=ansible/requirements.txt

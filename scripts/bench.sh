@@ -39,14 +39,7 @@ say() { echo "bench: $*" >&2; }
 
 # What it needs: the firewall tools and musl target, GNU time and file, the Ansible venv.
 scripts/deps.sh aarch64-unknown-linux-musl >&2
-missing=()
-for p in time file python3 openssh-client; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-ensure.sh bench time file python3 openssh-client
 VENV=$(scripts/ansible-venv.sh -p)
 
 BIN=$REPO/$(scripts/build.sh)

@@ -29,11 +29,7 @@ fi
 # The aarch64 build, run the way Ansible runs a binary module (arguments as a JSON file), in
 # check mode on scratch copies of the stock rules, under qemu-user: it must print one JSON object
 # saying what it would change. qemu-user is installed when missing; the proof is never skipped.
-if ! command -v qemu-aarch64 >/dev/null; then
-    echo "build-collection: installing qemu-user (to run the aarch64 build)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
-fi
+command -v qemu-aarch64 >/dev/null || scripts/apt-ensure.sh build-collection qemu-user
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cp tests/data/after.rules tests/data/after6.rules "$scratch/"

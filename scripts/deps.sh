@@ -9,16 +9,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(iptables nftables ufw iproute2 conntrack procps util-linux kmod ca-certificates file)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "deps: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-ensure.sh" deps iptables nftables ufw iproute2 conntrack procps util-linux kmod \
+    ca-certificates file
 
 for target in x86_64-unknown-linux-musl "$@"; do
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"

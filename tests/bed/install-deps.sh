@@ -26,27 +26,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 [[ $(id -u) == 0 ]] || { echo "install-deps.sh: run as root" >&2; exit 1; }
 
-# 1. bookworm packages (only when something is missing: apt-get update is slow).
-PKGS=(iptables ufw docker.io containerd runc tini busybox-static iproute2 conntrack
-      procps util-linux kmod debian-archive-keyring)
-missing=()
-for p in "${PKGS[@]}"; do
-    [[ $(dpkg-query -W -f '${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-done
-if (( ${#missing[@]} )); then
-    echo "install-deps.sh: installing ${missing[*]}"
-    apt-get update -qq
-    # policy-rc.d 101: do not start docker/containerd services on a systemd
-    # machine; the bed starts its own daemons per netns.
-    created_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { (( created_policy )) && rm -f /usr/sbin/policy-rc.d; exit 1; }
-    if (( created_policy )); then rm -f /usr/sbin/policy-rc.d; fi
-fi
+# 1. bookworm packages (only when something is missing: apt-get update is slow). Installing
+# starts no docker/containerd service (scripts/apt-ensure.sh): the bed starts its own daemons
+# per netns.
+"$(dirname "$0")/../../scripts/apt-ensure.sh" install-deps.sh iptables ufw docker.io containerd \
+    runc tini busybox-static iproute2 conntrack procps util-linux kmod debian-archive-keyring
 
 # 2. the mirror the machine already uses for bookworm (deb822 or one-line format).
 mirror=""
