@@ -5,9 +5,11 @@
 set -uo pipefail
 
 problems=()
-ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)' || true)
+# The names the tests give their namespaces (and so their /etc/netns copies).
+names='^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)'
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "$names" || true)
 [ -z "$ns" ] || problems+=("namespaces: $(echo $ns)")
-etc=$(ls /etc/netns 2>/dev/null | grep -E '^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)' || true)
+etc=$(ls /etc/netns 2>/dev/null | grep -E "$names" || true)
 [ -z "$etc" ] || problems+=("/etc/netns copies: $(echo $etc)")
 mounts=$(grep -E '/run/ufwd-(lab|bed)|/etc/netns/' /proc/mounts || true)
 [ -z "$mounts" ] || problems+=("mounts: $mounts")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`, called by .ci/run): lint, the static release build,
 # the unit tests, the integration tests against real iptables, UFW and Docker in network
-# namespaces, and the Ansible role (scripts/test-role.sh: lint, collection, molecule, fleet). It needs root and never skips: a machine where namespaces cannot be created
-# fails here, loudly.
+# namespaces, and the Ansible role (scripts/test-role.sh: lint, collection, molecule, fleet). It
+# needs root and never skips: a machine where namespaces cannot be created fails here, loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
