@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # Builds the ufw_docker.ufw_docker collection: the static ufw_docker binary for x86_64 and
-# aarch64, copied into ansible/plugins/modules/ (ufw_docker and ufw_docker_aarch64; not in git),
-# then `ansible-galaxy collection build` into dist/. Proves the aarch64 build runs under
-# qemu-user (installed when missing).
+# aarch64, copied into ansible/bin/ (ufw_docker-x86_64 and ufw_docker-aarch64; not in git: the
+# action plugin runs them, plugins/modules/ufw_docker.py documents them), then
+# `ansible-galaxy collection build` into dist/. Proves the aarch64 build runs under qemu-user
+# (installed when missing).
 #
 #   scripts/build-collection.sh            # binaries, qemu proof, dist/ufw_docker-ufw_docker-*.tar.gz
 #   scripts/build-collection.sh --stage    # binaries into the collection only (molecule, fleet)
 #
-# Prints the path of the tarball (or of the staged modules directory with --stage).
+# Prints the path of the tarball (or of the staged bin/ directory with --stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-build}
 case $mode in build | --stage) ;; *) echo "usage: scripts/build-collection.sh [--stage]" >&2; exit 2 ;; esac
 
-modules=ansible/plugins/modules
+bindir=ansible/bin
 scripts/deps.sh aarch64-unknown-linux-musl >&2
 x86=$(scripts/build.sh x86_64-unknown-linux-musl)
 arm=$(scripts/build.sh aarch64-unknown-linux-musl)
-install -m 0755 "$x86" "$modules/ufw_docker.tmp" && mv -f "$modules/ufw_docker.tmp" "$modules/ufw_docker"
-install -m 0755 "$arm" "$modules/ufw_docker_aarch64.tmp" && mv -f "$modules/ufw_docker_aarch64.tmp" "$modules/ufw_docker_aarch64"
+mkdir -p "$bindir"
+install -m 0755 "$x86" "$bindir/ufw_docker-x86_64.tmp" && mv -f "$bindir/ufw_docker-x86_64.tmp" "$bindir/ufw_docker-x86_64"
+install -m 0755 "$arm" "$bindir/ufw_docker-aarch64.tmp" && mv -f "$bindir/ufw_docker-aarch64.tmp" "$bindir/ufw_docker-aarch64"
 
 if [ "$mode" = --stage ]; then
-    echo "$modules"
+    echo "$bindir"
     exit 0
 fi
 
@@ -35,15 +37,15 @@ trap 'rm -rf "$scratch"' EXIT
 cp tests/data/after.rules tests/data/after6.rules "$scratch/"
 printf '{"apply":"none","after_rules":"%s/after.rules","after6_rules":"%s/after6.rules","_ansible_check_mode":true}\n' \
     "$scratch" "$scratch" >"$scratch/args.json"
-if ! qemu-aarch64 "$modules/ufw_docker_aarch64" "$scratch/args.json" >"$scratch/out.json" ||
+if ! qemu-aarch64 "$bindir/ufw_docker-aarch64" "$scratch/args.json" >"$scratch/out.json" ||
     ! /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["changed"] is True and "failed" not in d, d' \
         "$scratch/out.json"; then
     echo "build-collection: the aarch64 build did not answer with JSON under qemu-aarch64:" >&2
     cat "$scratch/out.json" >&2
     exit 1
 fi
-file "$modules/ufw_docker_aarch64" | grep -q 'ARM aarch64.*statically linked' ||
-    { echo "build-collection: the aarch64 build is not a static aarch64 executable: $(file "$modules/ufw_docker_aarch64")" >&2; exit 1; }
+file "$bindir/ufw_docker-aarch64" | grep -q 'ARM aarch64.*statically linked' ||
+    { echo "build-collection: the aarch64 build is not a static aarch64 executable: $(file "$bindir/ufw_docker-aarch64")" >&2; exit 1; }
 echo "build-collection: aarch64 build (static) answers under qemu-aarch64: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msg"])' "$scratch/out.json")" >&2
 
 venv=$(scripts/ansible-venv.sh -p)

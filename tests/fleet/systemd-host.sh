@@ -22,10 +22,12 @@
 #   systemd-host.sh exec NS STATE CMD...     CMD inside the booted host (its mounts, /run, PIDs)
 #   systemd-host.sh contained NS STATE       fails when the host runs any service but its own
 #
-# STATE must not be under /tmp: the host has a /tmp of its own.
+# STATE must not be under /tmp: the host has a /tmp of its own (into which the checkout holding
+# this script is bound again when it lives under /tmp, so that a clone anywhere works).
 set -euo pipefail
 
 SELF=$(realpath "$0")
+REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
 die() { echo "systemd-host.sh: $*" >&2; exit 1; }
 log() { echo "systemd-host.sh: $*" >&2; }
 
@@ -120,7 +122,17 @@ inside() { # NS STATE
     mkdir -p "$state/var-cache"
     mount --bind "$state/var-cache" /var/cache
     mount -t tmpfs -o mode=0755 tmpfs /run
+    # The host's own /tmp would hide a checkout under /tmp (the tests run its scripts and test
+    # server inside the host): keep the checkout at its path, on top of the new /tmp.
+    if [[ $REPO == /tmp/* ]]; then
+        mkdir -p "$state/checkout"
+        mount --bind "$REPO" "$state/checkout"
+    fi
     mount -t tmpfs -o mode=1777 tmpfs /tmp
+    if [[ $REPO == /tmp/* ]]; then
+        mkdir -p "$REPO"
+        mount --bind "$state/checkout" "$REPO"
+    fi
     mkdir -p /run/netns
     mount -t proc proc /proc
     # cgroupfs mounted inside the cgroup namespace: rooted at the host's ufwd-sd-NS cgroups.

@@ -1,29 +1,30 @@
 # -*- coding: utf-8 -*-
-# Copyright: ufw-docker maintainers
-# MIT License (see the LICENSE of the project)
-"""Runs the build of the ufw_docker binary module that matches the managed host's CPU, in one
-SSH round trip when the host already holds that build.
+# Copyright: (c) 2026, ufw-docker contributors
+# MIT License (see LICENSE in the collection's root or https://opensource.org/licenses/MIT)
+"""Runs the static build of the ufw_docker module that matches the managed host's CPU, after
+checking its SHA-256, in one SSH round trip when the host already holds that build.
 
-Why it exists: a binary module is one executable per architecture, while a task should say
-``ufw_docker`` whatever the host is. The collection ships ``plugins/modules/ufw_docker`` (the
-static x86_64 build) and ``plugins/modules/ufw_docker_aarch64`` (the static aarch64 build); this
-action plugin, which Ansible runs for every ``ufw_docker`` task, picks one by the host's
-architecture. Check mode, diff mode and the arguments pass through untouched; this file never
-interprets the module's parameters (validation belongs to the binary), except that
+Why it exists: the module is one static executable per architecture (``bin/ufw_docker-x86_64``
+and ``bin/ufw_docker-aarch64`` in this collection; ``plugins/modules/ufw_docker.py`` holds only
+its documentation and argument spec), while a task should say ``ufw_docker`` whatever the host
+is. This action plugin, which Ansible runs for every ``ufw_docker`` task, picks the build by the
+host's architecture. Check mode, diff mode and the arguments pass through untouched; this file
+never interprets the module's parameters (validation belongs to the binary), except that
 ``state: absent`` also removes the cache below.
 
-And it keeps a run cheap. Ansible's way to run a binary module costs several round trips per host
-(make a temporary directory, copy the 0.7 MiB build, copy the arguments, run, remove), every run.
-Here the host keeps the build in ``/var/cache/ufw-docker`` (root's, mode 0700), named by its
-SHA-256. One shell command finds the architecture (``uname -m``, or the gathered fact), checks the
-cached build's hash with ``sha256sum``, and runs it with the arguments on standard input from a
-here-document. Only when the build is missing, stale or damaged does the plugin copy it, once,
-and run that copy in the same command that caches it. A dry run (check mode) caches nothing. An
-unknown architecture fails before anything is copied.
+Root runs only code it has just verified. The host keeps the build in ``/var/cache/ufw-docker``
+(root's, mode 0700), named by its SHA-256. One shell command, run as root (become), finds the
+architecture (``uname -m``, or the gathered fact), checks the cached build's hash with
+``sha256sum`` and runs it. Only when the build is missing, stale or damaged does the plugin copy
+it to the remote user's temporary directory; root then copies it into its own directory, checks
+that copy's hash, and runs that copy, never the file the remote user could still change. A dry
+run (check mode) caches nothing. An unknown architecture fails before anything is copied.
 
-Where this cannot apply (a non-POSIX shell, arguments larger than ``MAX_INLINE_ARGS``, a task
-with ``no_log`` (the command, arguments included, shows at -vvv), an ansible-core without the
-pieces it uses), the plugin runs the build Ansible's usual way.
+The arguments reach the build on its standard input (the connection's ``in_data``, as Ansible's
+pipelining sends a module), never on a command line that other local users can read in ``ps``.
+Where the connection cannot send standard input (``su`` become, a connection without
+pipelining), they go as a file in the remote user's private (0700) temporary directory, as
+Ansible's own module runs do.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import shlex
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.vars.clean import remove_internal_keys
+from ansible_collections.ufw_docker.ufw_docker.plugins.module_utils.argument_spec import ARGUMENT_SPEC
 
 try:  # ansible-core 2.19 and later
     from ansible.module_utils.common.json import Direction, get_module_encoder
@@ -53,29 +55,33 @@ except ImportError:  # pragma: no cover - older ansible-core
 
 display = Display()
 
-COLLECTION = 'ufw_docker.ufw_docker'
+MODULE = 'ufw_docker.ufw_docker.ufw_docker'
 
-# `uname -m` spellings (and the fact's) of each supported CPU, to the module built for it.
-BUILDS = {
-    'x86_64': 'ufw_docker',
-    'amd64': 'ufw_docker',
-    'aarch64': 'ufw_docker_aarch64',
-    'arm64': 'ufw_docker_aarch64',
+# `uname -m` spellings (and the fact's) of each supported CPU, to the architecture of its build.
+ARCHES = {
+    'x86_64': 'x86_64',
+    'amd64': 'x86_64',
+    'aarch64': 'aarch64',
+    'arm64': 'aarch64',
 }
+
+# The builds, in the collection's bin/ (two directories above this file's plugins/action/).
+BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'bin')
 
 CACHE_DIR = '/var/cache/ufw-docker'
 
-# The arguments travel inside the command line (a here-document), and Linux caps one argument
-# at 128 KiB. Their JSON carries no single quote (written as \u0027), so quoting the command for
-# `sh -c` and for become does not grow it. Larger arguments go Ansible's usual way, as a file.
-MAX_INLINE_ARGS = 64 * 1024
-
 MISS = 'UFW_DOCKER_CACHE_MISS'
 UNKNOWN_ARCH = 'UFW_DOCKER_UNKNOWN_ARCH'
-EOF_MARK = 'UFW_DOCKER_ARGS'
+BAD_COPY = 'UFW_DOCKER_BAD_COPY'
+SETUP_FAILED = 'UFW_DOCKER_SETUP_FAILED'
 
 # Hash of each build on the controller, by (path, size, mtime): read once per controller process.
 _DIGESTS = {}
+
+
+def build_path(arch):
+    """The controller's build for ARCH (a value of ARCHES)."""
+    return os.path.join(BIN_DIR, 'ufw_docker-' + arch)
 
 
 def _digest(path):
@@ -106,11 +112,78 @@ def _unknown_arch_msg(arch):
     )
 
 
+def script(arch, digests, env='', args_file=None, upload=None, cache=False, tmpdir=None,
+           purge=False):
+    """The POSIX shell command, run as root, that runs the build on the host.
+
+    ``digests`` maps each architecture of ARCHES to its build's SHA-256. The build reads its
+    arguments from ``args_file``, else from standard input.
+
+    Without ``upload``: run the cached build if its hash is right, else print MISS and the
+    architecture. With ``upload`` (the copy in the remote user's ``tmpdir``): copy it into the
+    cache directory as root, check that copy's hash (BAD_COPY when it is wrong), then keep it as
+    the cached build when ``cache`` (older builds removed), and run that checked copy; a copy not
+    cached is removed after the run, with the cache directory if this run made it. ``tmpdir`` is
+    removed. ``purge`` removes the cache after a successful run."""
+    q = shlex.quote
+    lines = [
+        'umask 077',
+        'd=%s' % q(CACHE_DIR),
+        'a=%s' % (q(arch) if arch else '"$(uname -m)"'),
+        'case "$a" in',
+    ]
+    for spelling, name in sorted(ARCHES.items()):
+        sha = digests[name]
+        lines.append('  %s) s=%s f="$d/ufw_docker-%s" ;;' % (spelling, sha, sha))
+    lines += [
+        '  *) echo %s "$a"; exit 0 ;;' % UNKNOWN_ARCH,
+        'esac',
+        # A regular file (not a link) whose content has the expected hash.
+        'ok() { [ -f "$1" ] && [ ! -L "$1" ] && printf \'%s  %s\\n\' "$s" "$1" | sha256sum -c --status; }',
+        # The cache directory is root's own: a directory, not a link, owned by root.
+        'safe() { [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ]; }',
+    ]
+    if upload is None:
+        lines.append('{ safe && ok "$f"; } || { echo %s "$a"; exit 0; }' % MISS)
+        lines.append('r="$f"')
+    else:
+        lines += [
+            'fail() { echo %s "$*"; exit 1; }' % SETUP_FAILED,
+            'made=',
+            '[ -e "$d" ] || { mkdir -m 0700 "$d" && made=1; } || fail "cannot create $d"',
+            'safe || fail "$d is not a directory owned by root"',
+            'chmod 0700 "$d" || fail "cannot make $d private (0700)"',
+            'n="$d/.new.$$"',
+            '{ rm -f "$n" && cp %s "$n"; } || fail "cannot copy the build into $d"' % q(upload),
+            'ok "$n" || { rm -f "$n"; rm -rf %s; echo %s "$a"; exit 0; }' % (q(tmpdir), BAD_COPY),
+            'chmod 0700 "$n" || fail "cannot make $n executable"',
+        ]
+        if cache:
+            lines += [
+                'mv -f "$n" "$f" || fail "cannot rename $n to $f"',
+                'for o in "$d"/ufw_docker-*; do [ "$o" = "$f" ] || rm -f "$o"; done',
+                'r="$f"',
+            ]
+        else:
+            lines.append('r="$n"')
+    run = '"$r"' + (' %s' % q(args_file) if args_file else '')
+    lines.append('%s%s' % (env + ' ' if env else '', run))
+    lines.append('rc=$?')
+    if upload is not None and not cache:
+        lines.append('rm -f "$n"; [ -z "$made" ] || rmdir "$d"')
+    if tmpdir:
+        lines.append('rm -rf %s' % q(tmpdir))
+    if purge:
+        lines.append('[ "$rc" != 0 ] || rm -rf "$d"')
+    lines.append('exit "$rc"')
+    return '\n'.join(lines)
+
+
 class ActionModule(ActionBase):
-    """Picks the ufw_docker build for the host's architecture and runs it."""
+    """Picks the ufw_docker build for the host's architecture, verifies it, and runs it."""
 
     # False: Ansible would otherwise make a temporary directory on the host before run(), a
-    # round trip the cached way does not need (it makes one itself when it copies the build).
+    # round trip the cached build does not need (the plugin makes one itself when it copies).
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = False
@@ -118,140 +191,97 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-
-        fact = self._fact_architecture(task_vars)
-        if fact is not None and fact not in BUILDS:
-            result.update(failed=True, msg=_unknown_arch_msg(fact))
-            return result
-
-        data = self._run_cached(fact, task_vars)
-        if data is None:
-            data = self._run_classic(fact, task_vars)
-        result.update(data)
+        result.update(self._run(task_vars))
         return result
 
-    # -- the usual way ---------------------------------------------------------------------
-
-    def _run_classic(self, fact, task_vars):
-        """Ansible's own transfer-and-run, for what the cached way does not cover."""
-        arch = fact
-        if arch is None:
-            res = self._low_level_execute_command('uname -m', sudoable=False)
-            arch = res.get('stdout', '').strip()
-            if res.get('rc') != 0 or not arch:
-                return dict(failed=True, msg=(
-                    "ufw_docker: could not tell the host's architecture: `uname -m` failed "
-                    "(rc=%s): %s; gather facts (ansible_facts['architecture']) or check the "
-                    "connection" % (res.get('rc'), (res.get('stderr') or arch).strip())))
-        if arch not in BUILDS:
-            return dict(failed=True, msg=_unknown_arch_msg(arch))
-        return self._execute_module(module_name='%s.%s' % (COLLECTION, BUILDS[arch]),
-                                    module_args=self._task.args, task_vars=task_vars)
-
-    # -- the cached way --------------------------------------------------------------------
-
-    def _run_cached(self, fact, task_vars):
-        """Runs the build from the host's cache (copying it there first if needed); None when
-        this way does not apply and the usual one must run instead."""
+    def _run(self, task_vars):
+        # The options and their types, checked here before anything reaches the host (the build
+        # checks them again, with every value rule, on the host). Raises AnsibleActionFail.
+        self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         if getattr(self._connection._shell, 'SHELL_FAMILY', None) != 'sh':
-            display.vvv('ufw_docker: not a POSIX shell; running the module the usual way')
-            return None
-        if self._task.no_log:
-            # The arguments would be in the command, which -vvv prints.
-            return None
+            return dict(failed=True, msg=(
+                "ufw_docker: the host's shell is not a POSIX shell; the module runs on Linux "
+                "hosts through /bin/sh only"))
+        fact = self._fact_architecture(task_vars)
+        if fact is not None and fact not in ARCHES:
+            return dict(failed=True, msg=_unknown_arch_msg(fact))
         try:
-            builds = {name: self._module_path(name) for name in set(BUILDS.values())}
-            args = dict(self._task.args)
-            self._update_module_args('%s.%s' % (COLLECTION, BUILDS['x86_64']), args, task_vars)
-            # JSON strings may spell ' as \u0027: then the command needs no quote escaping.
-            payload = _encode_args(args).replace("'", '\\u0027')
-        except Exception as e:  # pylint: disable=broad-except
-            display.vvv('ufw_docker: %s; running the module the usual way' % e)
-            return None
-        if len(payload) > MAX_INLINE_ARGS or '\n' in payload:
-            display.vvv('ufw_docker: %d bytes of arguments; running the module the usual way'
-                        % len(payload))
-            return None
+            digests = {arch: _digest(build_path(arch)) for arch in set(ARCHES.values())}
+        except OSError as e:
+            return dict(failed=True, msg=(
+                "ufw_docker: the collection lacks its build %s (%s); install the collection "
+                "from its release tarball" % (e.filename, e.strerror)))
 
+        args = dict(self._task.args)
+        self._update_module_args(MODULE, args, task_vars)
+        payload = _encode_args(args)
         check_mode = bool(self._task.check_mode)
-        purge = not check_mode and self._task.args.get('state') == 'absent'
-        env = self._compute_environment_string()
+        common = dict(env=self._compute_environment_string(),
+                      purge=not check_mode and self._task.args.get('state') == 'absent')
 
-        res = self._low_level_execute_command(
-            self._script(fact, builds, payload, env, purge=purge), sudoable=True)
+        args_file = None
+        if not self._stdin_reaches_root():
+            # The arguments go as a file in the remote user's private temporary directory.
+            args_file = self._shell_join(self._tmpdir(), 'args')
+            self._transfer_data(args_file, payload)
+            common.update(args_file=args_file, tmpdir=self._tmpdir())
+
+        res = self._exec(script(fact, digests, **common), payload, args_file)
         unknown, missing = _marker(res, UNKNOWN_ARCH), _marker(res, MISS)
         if unknown is not None:
             return dict(failed=True, msg=_unknown_arch_msg(unknown))
         if missing is None:
-            return self._parse(res)
+            return self._finish(res, common)
 
-        # The build is not cached (or is stale): copy it, then cache it and run it in one go.
-        arch = missing
-        if arch not in BUILDS:
-            return dict(failed=True, msg=_unknown_arch_msg(arch))
-        local = builds[BUILDS[arch]]
-        self._make_tmp_path()
-        tmpdir = self._connection._shell.tmpdir
-        remote = self._connection._shell.join_path(tmpdir, BUILDS[arch])
-        self._transfer_file(local, remote)
-        res = self._low_level_execute_command(
-            self._script(arch, builds, payload, env, purge=purge, upload=remote,
-                         cache=not check_mode and not purge, tmpdir=tmpdir),
-            sudoable=True)
-        if res.get('stdout', '').strip():
-            # The command removed the temporary directory itself.
-            self._connection._shell.tmpdir = None
+        # The build is not cached (or is stale or damaged): copy it, then root checks, caches
+        # and runs its own copy in one go.
+        arch = ARCHES.get(missing)
+        if arch is None:
+            return dict(failed=True, msg=_unknown_arch_msg(missing))
+        upload = self._shell_join(self._tmpdir(), 'ufw_docker')
+        self._transfer_file(build_path(arch), upload)
+        common.update(upload=upload, tmpdir=self._tmpdir(),
+                      cache=not check_mode and not common['purge'])
+        res = self._exec(script(arch, digests, **common), payload, args_file)
+        if _marker(res, BAD_COPY) is not None:
+            self._connection._shell.tmpdir = None  # the command removed it
+            return dict(failed=True, msg=(
+                "ufw_docker: the build copied to the host does not have the SHA-256 of the "
+                "controller's %s (%s); nothing was run. The copy was damaged or replaced on its "
+                "way; check the connection and the remote user's temporary directory"
+                % (build_path(arch), digests[arch])))
+        return self._finish(res, common)
+
+    def _tmpdir(self):
+        """The remote user's temporary directory of this task, made on first use."""
+        if self._connection._shell.tmpdir is None:
+            self._make_tmp_path()
+        return self._connection._shell.tmpdir
+
+    def _shell_join(self, *parts):
+        return self._connection._shell.join_path(*parts)
+
+    def _finish(self, res, common):
+        """The result of a command that ran the build (or failed to set it up)."""
+        setup_failed = _marker(res, SETUP_FAILED)
+        if setup_failed is not None:
+            return dict(failed=True, rc=res.get('rc'), stderr=res.get('stderr', ''), msg=(
+                "ufw_docker: %s on the host, as root; nothing was run (%s)"
+                % (setup_failed, res.get('stderr', '').strip() or 'no error output')))
+        if common.get('tmpdir'):
+            self._connection._shell.tmpdir = None  # the command removed it
         return self._parse(res)
 
-    def _module_path(self, name):
-        found = self._shared_loader_obj.module_loader.find_plugin_with_context(
-            '%s.%s' % (COLLECTION, name), collection_list=self._task.collections)
-        if not found.resolved or not found.plugin_resolved_path:
-            raise LookupError(name)
-        return found.plugin_resolved_path
+    def _stdin_reaches_root(self):
+        """Whether the connection can give the command standard input through become, as
+        Ansible's pipelining does (ansible.plugins.action.ActionBase._is_pipelining_enabled)."""
+        become = self._connection.become if self._play_context.become else None
+        return bool(getattr(self._connection, 'has_pipelining', False)) and \
+            (become is None or become.name != 'su')
 
-    @staticmethod
-    def _script(arch, builds, payload, env, purge, upload=None, cache=False, tmpdir=None):
-        """The POSIX shell command that runs the build on the host.
-
-        Without ``upload``: run the cached build if its hash is right, else print MISS and the
-        architecture. With ``upload`` (the copied build): cache it when ``cache`` (verified, then
-        renamed into place, older builds removed) and run the cached copy, else run the upload;
-        then remove ``tmpdir``. ``purge`` removes the cache after a successful run."""
-        q = shlex.quote
-        lines = ['umask 077', 'd=%s' % q(CACHE_DIR)]
-        arch_expr = q(arch) if arch else '"$(uname -m)"'
-        lines.append('a=%s' % arch_expr)
-        lines.append('case "$a" in')
-        for spelling, name in sorted(BUILDS.items()):
-            sha = _digest(builds[name])
-            lines.append('  %s) s=%s f="$d/%s-%s" ;;' % (spelling, sha, name, sha))
-        lines.append('  *) echo %s "$a"; exit 0 ;;' % UNKNOWN_ARCH)
-        lines.append('esac')
-        lines.append('ok() { [ -f "$1" ] && printf \'%s  %s\\n\' "$s" "$1" | sha256sum -c --status >/dev/null 2>&1; }')
-        if upload is None:
-            lines.append('ok "$f" || { echo %s "$a"; exit 0; }' % MISS)
-            lines.append('r="$f"')
-        else:
-            lines.append('u=%s' % q(upload))
-            lines.append('r="$u"')
-            if cache:
-                lines.append(
-                    'if mkdir -p "$d" && chmod 0700 "$d" && cp "$u" "$d/.new.$$" && ok "$d/.new.$$" '
-                    '&& chmod 0700 "$d/.new.$$" && mv -f "$d/.new.$$" "$f"; then '
-                    'for o in "$d"/ufw_docker*; do [ "$o" = "$f" ] || rm -f "$o"; done; r="$f"; '
-                    'else rm -f "$d/.new.$$"; fi 2>/dev/null')
-            lines.append('[ "$r" = "$f" ] || chmod u+x "$u"')
-        lines.append('%s"$r" /dev/stdin <<\'%s\'' % (env + ' ' if env else '', EOF_MARK))
-        lines.append(payload)
-        lines.append(EOF_MARK)
-        lines.append('rc=$?')
-        if tmpdir:
-            lines.append('rm -rf %s' % q(tmpdir))
-        if purge:
-            lines.append('[ "$rc" != 0 ] || rm -rf "$d"')
-        lines.append('exit "$rc"')
-        return '\n'.join(lines)
+    def _exec(self, cmd, payload, args_file):
+        return self._low_level_execute_command(
+            cmd, sudoable=True, in_data=None if args_file else payload)
 
     def _parse(self, res):
         """The module's JSON result, parsed and cleaned as ``_execute_module`` does."""
@@ -267,3 +297,19 @@ class ActionModule(ActionBase):
         facts = task_vars.get('ansible_facts') or {}
         arch = facts.get('architecture') or task_vars.get('ansible_architecture')
         return str(arch) if arch else None
+
+
+def main():
+    """Validates a task's arguments as a Python module's AnsibleModule would, and nothing else.
+
+    Never called by Ansible. ansible-lint's ``args`` rule looks a task's action up among action
+    plugins first (ansiblelint.utils.load_plugin: ``action_loader.find_plugin_with_context``,
+    then ``module_loader``), loads that file, and validates the task's options by calling its
+    ``main()`` with ``AnsibleModule`` patched (ansiblelint/rules/args.py,
+    ``ArgsRule.matchtask``); an action plugin without ``main()`` is skipped ("skip validation
+    for module options that are implemented as action plugin"). This one has nothing to hide
+    from that check: its options are exactly the module's, so a misspelt option or a wrong type
+    in a playbook is a lint error, not a surprise on the host."""
+    from ansible.module_utils.basic import AnsibleModule  # looked up now: the linter patches it
+
+    AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)

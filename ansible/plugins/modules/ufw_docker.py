@@ -1,0 +1,325 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ufw-docker contributors
+# MIT License (see LICENSE in the collection's root or https://opensource.org/licenses/MIT)
+"""The ufw_docker module's documentation and argument spec, for Ansible's tools.
+
+Why it exists: the module itself is a static binary (bin/ufw_docker-x86_64 and
+bin/ufw_docker-aarch64 in this collection), run on the managed host by the action plugin
+plugins/action/ufw_docker.py, which needs no Python there. Ansible's tools only know Python
+modules: ansible-doc lists and shows this file, Galaxy indexes it, ansible-test sanity checks its
+documentation against ARGUMENT_SPEC (plugins/module_utils/argument_spec.py, shared with the
+action plugin). Keep DOCUMENTATION, ARGUMENT_SPEC and the binary's parameters (src/params.rs) in
+step.
+
+main() never manages a firewall: if this file is ever run as a module (the action plugin
+bypassed), it validates the arguments and fails with a message saying so.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ufw_docker
+short_description: Keep ports published by Docker behind UFW
+version_added: 0.1.0
+description:
+  - C(docker run -p 8080:80) makes Docker insert DNAT and FORWARD rules that run before UFW's
+    chains, so a host with C(ufw default deny incoming) still serves every published port.
+  - This module writes the fix into the iptables C(DOCKER-USER) chain, which Docker evaluates
+    first and never rewrites, and into a managed block of C(/etc/ufw/after.rules) and
+    C(after6.rules), so that it survives C(ufw reload) and reboots.
+  - In C(DOCKER-USER), in this order, replies to established connections return; C(ufw route)
+    rules decide (optional); traffic from Docker bridges returns; O(trusted_networks) return;
+    each O(allow) entry returns (matched on the original, published destination port); every
+    other DNATed connection, or one routed into a Docker bridge, is logged (rate-limited) and
+    dropped; everything else returns.
+  - The module owns C(DOCKER-USER), C(ufw-docker-logging-deny) and, for lists of more than 16
+    rules of a kind, the sub-chains it folds them into (C(ufw-docker-allow-*),
+    C(ufw-docker-trust-*), C(ufw-docker-untrusted)), so that the number of rules a new
+    connection crosses grows with the logarithm of the list's length, not with the length.
+    It never writes INPUT, UFW's chains or text outside its markers in the after.rules files.
+  - A binary module that needs no Python on the managed host. The collection carries a static
+    x86_64 and a static aarch64 build; its action plugin runs the one matching the host's
+    architecture, after checking its SHA-256.
+author:
+  - ufw-docker contributors (!UNKNOWN)
+options:
+  state:
+    description:
+      - V(present) writes the block and the chains.
+      - V(absent) removes the block from both files and empties the chains live.
+    type: str
+    choices: [present, absent]
+    default: present
+  after_rules:
+    description:
+      - The IPv4 file to manage.
+    type: path
+    default: /etc/ufw/after.rules
+  after6_rules:
+    description:
+      - The IPv6 file to manage.
+    type: path
+    default: /etc/ufw/after6.rules
+  unit_path:
+    description:
+      - Where the role's C(ufw-docker.service) lives (installed for O(backend=iptables)).
+      - The module only looks whether it exists and returns RV(unit_present); it never writes
+        it.
+    type: path
+    default: /etc/systemd/system/ufw-docker.service
+  ipv6:
+    description:
+      - Also manage O(after6_rules) and ip6tables.
+      - Warns and skips on a host without IPv6.
+    type: bool
+    default: true
+  allow:
+    description:
+      - Published ports open to the public.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      port:
+        description:
+          - The published (host) port, a number or a range V(start:end).
+        type: raw
+        required: true
+      proto:
+        description:
+          - The protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+      from:
+        description:
+          - Source CIDRs, IPv4 and/or IPv6, that may reach the port.
+          - Anywhere when not set.
+        type: list
+        elements: str
+      comment:
+        description:
+          - A comment carried into the rule.
+        type: str
+  trusted_networks:
+    description:
+      - Source CIDRs that may reach every published port (a LAN, a VPN).
+    type: list
+    elements: str
+    default: []
+  ufw_route_rules:
+    description:
+      - Let C(ufw route allow ...) rules decide first.
+    type: bool
+    default: true
+  log:
+    description:
+      - Log dropped connections (rate-limited).
+    type: bool
+    default: true
+  log_prefix:
+    description:
+      - Prefix of those log lines.
+      - At most 29 printable characters, no quotes.
+    type: str
+    default: "[UFW DOCKER BLOCK] "
+  log_limit:
+    description:
+      - Rate of those log lines, as iptables' C(limit) takes it (C(N/second|minute|hour|day)).
+    type: str
+    default: 3/min
+  apply:
+    description:
+      - V(live) runs one atomic C(iptables-restore --noflush) per family of only the module's
+        chains.
+      - V(reload) runs C(ufw reload).
+      - V(none) writes the files only.
+    type: str
+    choices: [live, reload, none]
+    default: live
+  backup:
+    description:
+      - Keep a copy of each file before changing it (C(after.rules.PID.YYYY-MM-DD@HH:MM:SS~)).
+    type: bool
+    default: false
+  validate:
+    description:
+      - Test-load the rules with C(iptables-restore --test) before anything is written.
+    type: bool
+    default: true
+  backend:
+    description:
+      - V(ufw) keeps the policy in O(after_rules)/O(after6_rules) as well as in the live chains.
+      - V(iptables) is for hosts without UFW, live chains only; it requires O(apply=live) and
+        never consults C(ufw route) rules. Nothing makes the chains survive a reboot or a
+        Docker restart by itself; the role reruns the module after Docker starts.
+    type: str
+    choices: [ufw, iptables]
+    default: ufw
+notes:
+  - Values are coerced as Ansible's own modules do (V("yes"), V("true"), V(1) are true; V("80")
+    is a port). Unknown parameters fail with Ansible's "Unsupported parameters" message.
+  - The block sits between C(# BEGIN UFW-DOCKER MANAGED BLOCK sha256=...) and
+    C(# END UFW-DOCKER MANAGED BLOCK); the hash detects hand edits (warned, then restored).
+    Unbalanced markers or two blocks fail the task with nothing written.
+  - Docker's nftables firewall backend has no C(DOCKER-USER) chain; this module is for Docker's
+    iptables backend (the default).
+  - Runs on one host are serialised by a lock (C(/run/ufw_docker.lock)).
+  - The action plugin keeps the build in C(/var/cache/ufw-docker) on the host, named by its
+    SHA-256, and runs it from there in one SSH command; it copies the build only when it is
+    missing, stale or damaged. Check mode caches nothing; O(state=absent) removes the cache.
+  - The arguments reach the build on its standard input, never on a command line.
+requirements:
+  - iptables and ip6tables (nft or legacy) on the managed host
+  - UFW for O(apply=reload) and O(ufw_route_rules)
+attributes:
+  check_mode:
+    support: full
+    description: Plans and reports C(changed), C(diff) and C(commands) without writing.
+  diff_mode:
+    support: full
+    description: One entry per file and per family's live chain.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux, x86_64 or aarch64.
+seealso:
+  - name: Docker and iptables
+    description: Docker's documentation of DOCKER-USER.
+    link: https://docs.docker.com/engine/network/packet-filtering-firewalls/
+"""
+
+EXAMPLES = r"""
+- name: Keep Docker's published ports behind UFW.
+  ufw_docker.ufw_docker.ufw_docker:
+    allow:
+      - port: 443
+        comment: public web
+      - port: 8443
+        from: [198.51.100.0/24, 2001:db8:100::/48]
+        comment: admin from the office
+      - port: "60000:60100"
+        proto: udp
+        comment: mosh
+    trusted_networks:
+      - 10.20.0.0/16        # the site VPN, not all of 10/8
+
+- name: Write the files only, for an image build where the firewall is not running.
+  ufw_docker.ufw_docker.ufw_docker:
+    apply: none
+    allow: [{port: 80}]
+
+- name: Remove the protection (files back to what they were, chains emptied).
+  ufw_docker.ufw_docker.ufw_docker:
+    state: absent
+
+- name: Log less, through UFW's own reload instead of a live restore.
+  ufw_docker.ufw_docker.ufw_docker:
+    log_limit: 1/minute
+    log_prefix: "[DOCKER DROP] "
+    apply: reload
+    backup: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a file or a live chain changed (or would, in check mode).
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: What changed, or that everything already was as requested.
+  returned: always
+  type: str
+  sample: "would change: /etc/ufw/after.rules, /etc/ufw/after6.rules"
+check_mode:
+  description:
+    - Whether this run only planned (check mode, at the play, task or command line level).
+  returned: always
+  type: bool
+  sample: false
+diff:
+  description:
+    - With C(--diff), one entry per file and per family's live chain, C(before)/C(after) with
+      headers.
+  returned: when diff mode is on
+  type: list
+  elements: dict
+commands:
+  description: The mutating commands that ran (or would run in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["iptables-restore --noflush", "ip6tables-restore --noflush"]
+rules:
+  description: The rules per family, as iptables-restore lines.
+  returned: always
+  type: dict
+  contains:
+    ipv4:
+      description: The IPv4 rules.
+      type: list
+      elements: str
+      returned: always
+    ipv6:
+      description: The IPv6 rules (empty when O(ipv6) is off).
+      type: list
+      elements: str
+      returned: always
+  sample:
+    ipv4:
+      - -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "ufw-docker: replies" -j RETURN
+backup_files:
+  description: Paths of the backups made.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/ufw/after.rules.4242.2026-01-01@12:00:00~"]
+published:
+  description:
+    - The exposure report, every port Docker publishes (read from its nat DNAT rules, both
+      families) with C(family), C(proto), C(host_address) (absent for all addresses),
+      C(host_port), C(container_address), C(container_port), C(bridge), and who on the
+      internet reaches it C(now) and C(after) the run.
+    - C(open), C(restricted) (to C(sources)), C(blocked), or C(unknown) (a rule the module does
+      not recognise decides); C(trusted) lists the networks that reach it anyway.
+  returned: always
+  type: list
+  elements: dict
+unrecognised_dnat:
+  description: DNAT rules that are not Docker's (ports published by something else), verbatim.
+  returned: always
+  type: list
+  elements: str
+warnings:
+  description:
+    - Hand edits replaced, the ufw-docker script's block adopted, foreign rules in DOCKER-USER,
+      DOCKER-USER not hooked first in FORWARD, UFW not loaded, no IPv6.
+  returned: always
+  type: list
+  elements: str
+unit_present:
+  description:
+    - Whether O(unit_path) exists, so that the role can remove a unit an earlier run left
+      (after a switch to O(backend=ufw) or O(state=absent)) without another task per host.
+  returned: always
+  type: bool
+  sample: false
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ufw_docker.ufw_docker.plugins.module_utils.argument_spec import ARGUMENT_SPEC
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(msg=(
+        'ufw_docker runs through its action plugin (ufw_docker.ufw_docker.ufw_docker), which '
+        'runs the static build for the host; this Python file holds only its documentation and '
+        'argument spec. Call the module by its full name from the collection, not a copy of '
+        'this file.'))
+
+
+if __name__ == '__main__':
+    main()
