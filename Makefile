@@ -7,8 +7,11 @@
 #   make fuzz   bounded libFuzzer runs of the argument and after.rules parsers (FUZZ_SECONDS)
 #   make bench  the module and the role measured in network namespaces; writes BENCHMARKS.md
 #               (not a test: nothing asserts a timing)
+#   make release  dist/: the collection tarball, both static binaries, their third-party
+#               licenses and SHA256SUMS, checked (UFW_DOCKER_REPOSITORY: the public https address)
+#   make compat the collection on every ansible-core from 2.15 to 2.20 (docs, sanity, the role)
 
-.PHONY: all build test demo deps lint fuzz bench
+.PHONY: all build test demo deps lint fuzz bench release compat
 
 all: build
 
@@ -37,3 +40,6 @@ fuzz: deps
 
 bench: deps
 	scripts/bench.sh
+
+release:
+	scripts/release.sh

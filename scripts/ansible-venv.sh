@@ -2,8 +2,9 @@
 # Creates the controller side of the Ansible role as root on Debian or Ubuntu: a virtualenv at
 # .venv (from /usr/bin/python3, never a pyenv shim) with the pinned tools of
 # ansible/requirements.txt and the collection in ansible/ linked into it, plus the OpenSSH
-# server and client that the molecule and fleet test hosts run. Idempotent and quiet when
-# everything is already there; prints the venv's path with -p.
+# server and client that the molecule and fleet test hosts run, and sudo (their user `fleet`
+# becomes root with it). Idempotent and quiet when everything is already there; prints the
+# venv's path with -p.
 #
 #   scripts/ansible-venv.sh        # make sure it is all there
 #   . .venv/bin/activate           # then: ansible-lint, molecule, ansible-playbook, ...
@@ -20,7 +21,7 @@ fi
 
 # openssh-server is installed without starting a system sshd (apt-ensure.sh): the test hosts
 # start their own, one per network namespace.
-scripts/apt-ensure.sh ansible-venv python3-venv openssh-server openssh-client
+scripts/apt-ensure.sh ansible-venv python3-venv openssh-server openssh-client sudo
 
 venv=.venv
 req=ansible/requirements.txt

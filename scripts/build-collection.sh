@@ -48,8 +48,21 @@ file "$bindir/ufw_docker-aarch64" | grep -q 'ARM aarch64.*statically linked' ||
     { echo "build-collection: the aarch64 build is not a static aarch64 executable: $(file "$bindir/ufw_docker-aarch64")" >&2; exit 1; }
 echo "build-collection: aarch64 build (static) answers under qemu-aarch64: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msg"])' "$scratch/out.json")" >&2
 
+# The collection is built from a staged copy of ansible/ that adds what has one home elsewhere:
+# the LICENSE of the repository, the licenses of the crates compiled into the builds, and the
+# address of the repository the tarball is built from (Galaxy requires one; galaxy.yml in git
+# has none, because no address is true of every clone).
+stage="$scratch/ufw_docker"
+cp -a ansible "$stage"
+install -m 0644 LICENSE "$stage/LICENSE"
+scripts/licenses.sh --list "$stage/THIRD-PARTY-LICENSES.md" >&2
+repository=$(scripts/repository-url.sh)
+printf '# Added by scripts/build-collection.sh: the repository this tarball was built from.\nrepository: %s\n' \
+    "$repository" >>"$stage/galaxy.yml"
+echo "build-collection: repository: $repository" >&2
+
 venv=$(scripts/ansible-venv.sh -p)
 mkdir -p dist
-"$venv/bin/ansible-galaxy" collection build ansible --output-path dist --force >&2
+"$venv/bin/ansible-galaxy" collection build "$stage" --output-path dist --force >&2
 version=$(awk '$1 == "version:" {print $2}' ansible/galaxy.yml)
 echo "dist/ufw_docker-ufw_docker-$version.tar.gz"

@@ -7,7 +7,7 @@
 #      returns, and `ansible-doc -l` lists it with nothing on stderr (no warning);
 #   3. ansible-lint, with the configuration the README gives users, fails a user's playbook with
 #      a misspelt option (alow) and a wrong type (backup: maybe), and passes the corrected one;
-#   4. Galaxy's own import check (galaxy-importer, from PyPI, in its own venv) ends without an
+#   4. Galaxy's own import check (galaxy-importer, from PyPI, in the venv) ends without an
 #      ERROR;
 #   5. `ansible-test sanity` on the installed collection (scripts/sanity.sh).
 # Why it exists: each of these failed once on a tarball that every other test passed.
@@ -107,3 +107,31 @@ grep 'args\[module\]' "$scratch/lint.out" | sed 's/^/  /'
     fail "ansible-lint fails the corrected playbook"
 }
 say "ansible-lint passes the corrected playbook"
+
+# 4. Galaxy's own import check, as Galaxy runs it on an upload (ansible-doc and ansible-lint from
+# the venv on PATH). Its result file says what Galaxy's content list will show.
+(cd "$scratch" && "$venv/bin/python" -m galaxy_importer.main "$tarball") >"$scratch/importer.log" 2>&1 || {
+    cat "$scratch/importer.log" >&2
+    fail "galaxy-importer failed"
+}
+if grep -q 'ERROR' "$scratch/importer.log"; then
+    cat "$scratch/importer.log" >&2
+    fail "galaxy-importer reported an ERROR"
+fi
+"$venv/bin/python" - "$scratch/importer_result.json" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+blob = result["docs_blob"]
+assert blob["collection_readme"]["name"] == "README.md", blob["collection_readme"]
+by_type = {(c["content_type"], c["content_name"]): c for c in blob["contents"]}
+module = by_type[("module", "ufw_docker")]["doc_strings"]
+for option in ("state", "allow", "trusted_networks", "backend", "apply"):
+    assert option in module["doc"]["options"], option
+assert ("role", "ufw_docker") in by_type and ("action", "ufw_docker") in by_type, sorted(by_type)
+assert result["requires_ansible"], result["requires_ansible"]
+EOF
+say "galaxy-importer accepts the tarball; Galaxy's content list shows the module with its docs:"
+sed -n '/^Importing with/,/^Importer processing/p' "$scratch/importer.log" | sed 's/^/  /'
+
+# 5. ansible-test sanity, on the collection installed from the tarball.
+scripts/sanity.sh "$tarball"

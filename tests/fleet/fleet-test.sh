@@ -12,7 +12,10 @@
 #     converged, h3's files are byte-identical and its DOCKER-USER empty, and h4 and h5
 #     (batch 3) are untouched: files byte-identical, no DOCKER-USER rules, no cached build;
 #   - the action plugin's cache on h1: one build named by its hash, a rerun in one SSH command
-#     copying nothing, a damaged build copied again.
+#     copying nothing, a damaged build copied again;
+#   - on h4, as real fleets run it: logged in as the user `fleet` with sudo (become), a dry run
+#     that touches nothing, a real run, a rerun in one SSH command; the arguments reach the
+#     module on stdin, never in a command line.
 # Each check prints PASS or FAIL; the last line is "N passed, N failed"; the exit code is 0 only
 # when nothing failed. The hosts are always torn down (KEEP=1 keeps the state dir and logs).
 #
@@ -164,6 +167,37 @@ check "with its cached build damaged, a run on h1 still succeeds" module_on_h1 d
 check "  (changed: false)" grep -q '^h1 | SUCCESS' "$DIR/damaged.log"
 check "  copying the build once more" test "$(ssh_puts damaged.log)" = 1
 check "  and caching it again, intact" build_intact
+
+# 4. As real fleets run it: logged in as the user `fleet`, root through sudo (become), on h4,
+# which nothing touched so far. The arguments reach the module on stdin through sudo: a word of
+# them (the allow entry's comment) is in the rules the module returns, never in a command the
+# connection ran (the -vvv log shows each one).
+module_on_h4() { # LOG [OPTION...]: the module on h4 as `fleet` with sudo, -vvv
+    local log=$1
+    shift
+    # extra vars: the inventory's ansible_user=root would win over -u
+    ANSIBLE_FORCE_COLOR=0 ansible -i "$INV" h4 -e ansible_user=fleet --become -m ufw_docker.ufw_docker.ufw_docker -vvv \
+        -a '{"allow": [{"port": 8080, "comment": "canary-f7c1"}]}' "$@" >"$DIR/$log" 2>&1
+}
+as_fleet_with_sudo() { # LOG: the log shows an SSH session of `fleet` and a sudo to root
+    grep -q 'ESTABLISH SSH CONNECTION FOR USER: fleet' "$DIR/$1" && grep -q "^<[0-9.]*> SSH: EXEC .*sudo -H -S -n  *-u root" "$DIR/$1"
+}
+args_stay_off_commands() { # LOG: the comment is in the result, in no command
+    grep -q 'canary-f7c1' "$DIR/$1" && ! grep '^<[0-9.]*> SSH: EXEC ' "$DIR/$1" | grep -q 'canary-f7c1'
+}
+check "as fleet with sudo, a dry run on h4 succeeds, saying it would change" module_on_h4 become-check.log --check
+check "  (CHANGED), logged in as fleet, root through sudo" \
+    eval 'grep -q "^h4 | CHANGED" "$DIR/become-check.log" && as_fleet_with_sudo become-check.log'
+check "  and h4 is untouched (no cached build either)" untouched 4
+check "as fleet with sudo, a real run converges h4" module_on_h4 become-apply.log
+check "  (CHANGED), the allowed port live in both families and in both files" \
+    eval 'grep -q "^h4 | CHANGED" "$DIR/become-apply.log" && converged 4'
+check "  the arguments went on stdin: in the result, in no command" args_stay_off_commands become-apply.log
+check "  the cached build is root's (0700, root-owned directory)" \
+    test "$(stat -c '%U %a' "$DIR/${NS[3]}/var-cache/ufw-docker")" = "root 700"
+check "a rerun as fleet with sudo changes nothing" module_on_h4 become-rerun.log
+check "  (SUCCESS), in one SSH command, copying nothing" \
+    eval 'grep -q "^h4 | SUCCESS" "$DIR/become-rerun.log" && test "$(ssh_commands become-rerun.log) $(ssh_puts become-rerun.log)" = "1 0"'
 
 if ((FAIL)); then
     say "the rollout did not behave as it must; see $DIR/rollout.log (rerun with KEEP=1 to keep it)"

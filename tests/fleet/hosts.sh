@@ -23,7 +23,8 @@
 #               hex digits); host i is the namespace ${FLEET_NAME}h$i
 #
 # DIR then holds: inventory.ini (group `fleet`, hosts h1..hN, with ansible_host, the key, the
-# interpreter and fleet_netns), id_ed25519 (the controller's key), hosts (one namespace per line),
+# interpreter and fleet_netns; Ansible logs in as root, or as the user `fleet` with
+# `-u fleet --become`: every host has that user, with the same key and NOPASSWD sudo), id_ed25519 (the controller's key), hosts (one namespace per line),
 # bridge, and per namespace NS/{sshd_config,ssh_host_ed25519_key,sshd.pid,sshd.log}. Each host's
 # /etc/ufw (= /etc/netns/NS/ufw) is a copy of /etc/ufw with the package's stock after.rules and
 # after6.rules, plus a file `fleet-host` holding NS, which create reads back over SSH to prove
@@ -47,6 +48,24 @@ ssh_opts() { # DIR -> the ssh options the controller uses
 # A pid is one of our sshds when its command line names the config file we wrote for it.
 our_sshd() { # PID CONFIG
     [[ -n $1 && -r /proc/$1/cmdline ]] && [[ $(tr '\0' ' ' <"/proc/$1/cmdline") == *"-f $2"* ]]
+}
+
+# The user `fleet` of host NS, as real fleets log in: the controller's key, no password, and
+# NOPASSWD sudo (Ansible's become). It exists on that host only: its own /etc/passwd, shadow,
+# group and sudoers.d (bind-mounted by `ip netns exec`, as etc_netns's are); its home is HOME.
+FLEET_UID=61000
+fleet_user() { # NS HOME
+    local etc=/etc/netns/$1
+    cp -a /etc/passwd /etc/shadow /etc/group "$etc/"
+    echo "fleet:x:$FLEET_UID:$FLEET_UID:fleet test user:$2:/bin/sh" >>"$etc/passwd"
+    # '*': no password, yet not locked ('!'), which sshd with UsePAM no would refuse.
+    echo 'fleet:*:20000:0:99999:7:::' >>"$etc/shadow"
+    echo "fleet:x:$FLEET_UID:" >>"$etc/group"
+    cp -a /etc/sudoers.d "$etc/sudoers.d"
+    echo 'fleet ALL=(ALL:ALL) NOPASSWD: ALL' >"$etc/sudoers.d/fleet"
+    chmod 0440 "$etc/sudoers.d/fleet"
+    mkdir -p "$2"
+    chown "$FLEET_UID:$FLEET_UID" "$2"
 }
 
 create() {
@@ -115,6 +134,7 @@ create() {
         etc_netns "$ns" "$backend"
         sed -i 's/^ENABLED=.*/ENABLED=no/' "/etc/netns/$ns/ufw/ufw.conf"
         echo "$ns" >"/etc/netns/$ns/ufw/fleet-host"
+        fleet_user "$ns" "$dir/$ns/home"
 
         mkdir -p "$dir/$ns"
         ssh-keygen -q -t ed25519 -N '' -C "$ns" -f "$dir/$ns/ssh_host_ed25519_key"
@@ -172,6 +192,10 @@ INV
         done
         [[ $got == "$ns"$'\n'*"inet $ip/24"*$'\n'"/usr/sbin/iptables-$backend" ]] ||
             die "ssh root@$ip does not see host $ns's /etc/ufw, address and iptables backend (got: ${got:-no answer}; see $dir/$ns/sshd.log)"
+        # shellcheck disable=SC2086 # the options are words
+        got=$(ssh $opts "fleet@$ip" 'id -un; sudo -n id -un; sudo -n cat /etc/ufw/fleet-host' 2>&1) || true
+        [[ $got == "fleet"$'\n'"root"$'\n'"$ns" ]] ||
+            die "ssh fleet@$ip cannot become root with sudo on host $ns (got: $got; see $dir/$ns/sshd.log)"
     done <"$dir/hosts"
     trap - ERR
     log "created $n hosts ($name, $net.11-$net.$((10 + n))); inventory: $inv"
