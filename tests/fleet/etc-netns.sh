@@ -40,9 +40,9 @@ etc_netns() { # NS BACKEND: (re)makes /etc/netns/NS
 # containerd and runc need it). The prefix ends in an exec, so "${ETC_NETNS_CMD[@]}" CMD & gives
 # CMD's own pid in $!.
 #
-# The bind mounts are made in a new mount namespace, a slave of the caller's: nothing mounted in
-# there (the binds, dockerd's overlays) reaches the machine, and the machine's unmounts (`ip netns
-# del` of other namespaces) reach in, so it holds no other namespace alive. The namespace ends
+# The bind mounts are made in a new mount namespace, a slave of the caller's, as `ip netns exec`
+# makes its own: the machine's later mounts and unmounts reach in, and nothing mounted in there
+# (the binds, dockerd's overlays) reaches the machine. The namespace, and every mount in it, ends
 # with the last process in it.
 etc_netns_cmd() {
     local ns=$1
