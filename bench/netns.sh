@@ -5,9 +5,9 @@
 # (enabled, so `ufw reload` is the real thing) and Docker's chains in place, without touching
 # the machine's own firewall or /etc/ufw. `ip netns exec NS` bind-mounts /etc/netns/NS/ufw over
 # /etc/ufw, /etc/netns/NS/default over /etc/default and /etc/netns/NS/alternatives over
-# /etc/alternatives, where iptables is pinned to one backend (tests/fleet/etc-netns.sh): other
-# work on this machine switches the global alternatives (nft <-> legacy), which must not change
-# the backend in the middle of a measurement.
+# /etc/alternatives, where iptables is pinned to one backend (tests/fleet/etc-netns.sh): the
+# backend of a measurement is the namespace's, whatever the machine's alternatives say (the
+# project's tests pin theirs the same way and never switch the machine's).
 #
 # usage: bench/netns.sh up NS nft|legacy   |   bench/netns.sh down NS
 set -euo pipefail

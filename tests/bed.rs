@@ -4,20 +4,19 @@
 //! reload`, a dockerd restart, a container coming back with a new IP, a network created later,
 //! and `state: absent`.
 //!
-//! The lab switches the machine's iptables alternatives for the legacy runs, so the cases run
-//! one at a time (a lock here; this test binary holds nothing else).
+//! Each lab pins its iptables backend in its Docker host's own /etc (see tests/lab/mod.rs), never
+//! in the machine's alternatives, so cases of both backends run at once; every case checks that
+//! the machine's alternatives are the same while its lab runs and after it is gone.
 
 #[path = "lab/mod.rs"]
 mod lab;
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::json;
 
 use lab::{with, Backend, Case, Docker, From, Lab, Reach};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn testsrv() -> &'static Path {
     static BUILT: OnceLock<std::path::PathBuf> = OnceLock::new();
@@ -25,6 +24,30 @@ fn testsrv() -> &'static Path {
         lab::install_deps();
         lab::build_testsrv()
     })
+}
+
+/// This machine's own iptables alternatives (what `update-alternatives --query` says, mode
+/// included, and where the links point), which a bed run must leave as they are, not only
+/// put back at the end.
+struct MachineAlternatives(String);
+
+impl MachineAlternatives {
+    fn now() -> MachineAlternatives {
+        MachineAlternatives(lab::sh(
+            "for t in iptables ip6tables; do update-alternatives --query $t; done; \
+             for l in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
+             echo \"$l -> $(readlink /etc/alternatives/$l)\"; done",
+        ))
+    }
+
+    fn assert_unchanged(&self, tag: &str, when: &str) {
+        assert_eq!(
+            MachineAlternatives::now().0,
+            self.0,
+            "{tag}: {when}, this machine's iptables alternatives are not what they were before \
+             the lab started"
+        );
+    }
 }
 
 fn require_root() {
@@ -169,10 +192,11 @@ fn verify_report(lab: &Lab, tag: &str, args: serde_json::Value) {
 
 fn matrix(docker: Docker, backend: Backend) {
     require_root();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
-    let lab = Lab::start(docker, backend, testsrv(), module);
     let tag = format!("{docker:?}/{backend:?}");
+    let machine = MachineAlternatives::now();
+    let lab = Lab::start(docker, backend, testsrv(), module);
+    machine.assert_unchanged(&tag, "with the lab up");
     let mut cases = lab.cases();
 
     // The problem: UFW denies incoming, yet every published port is open, v4 and v6.
@@ -315,6 +339,10 @@ fn matrix(docker: Docker, backend: Backend) {
             "{tag}: {f} not restored"
         );
     }
+    lab.check_backend();
+    machine.assert_unchanged(&tag, "at the end of the run");
+    drop(lab);
+    machine.assert_unchanged(&tag, "after the lab was torn down");
 }
 
 #[test]
@@ -341,10 +369,11 @@ fn docker28_legacy() {
 /// the module running again, whether UFW starts before Docker or after it.
 fn boot_orders(docker: Docker, backend: Backend) {
     require_root();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
-    let lab = Lab::start(docker, backend, testsrv(), module);
     let tag = format!("{docker:?}/{backend:?}");
+    let machine = MachineAlternatives::now();
+    let lab = Lab::start(docker, backend, testsrv(), module);
+    machine.assert_unchanged(&tag, "with the lab up");
     let cases = lab.cases();
     assert_eq!(lab.module(lab::policy())["changed"], true);
     for (ufw_first, order) in [(true, "UFW, then Docker"), (false, "Docker, then UFW")] {
@@ -388,6 +417,10 @@ fn boot_orders(docker: Docker, backend: Backend) {
             "{tag}: {order}: nothing to redo"
         );
     }
+    lab.check_backend();
+    machine.assert_unchanged(&tag, "at the end of the run");
+    drop(lab);
+    machine.assert_unchanged(&tag, "after the lab was torn down");
 }
 
 #[test]
@@ -405,10 +438,11 @@ fn boot_order_docker20_legacy() {
 /// (`PartOf=docker.service`) does when Docker starts: the module with the saved arguments.
 fn without_ufw(docker: Docker, backend: Backend) {
     require_root();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
-    let lab = Lab::start_with(docker, backend, false, testsrv(), module);
     let tag = format!("{docker:?}/{backend:?} without UFW");
+    let machine = MachineAlternatives::now();
+    let lab = Lab::start_with(docker, backend, false, testsrv(), module);
+    machine.assert_unchanged(&tag, "with the lab up");
     let cases = lab.cases();
     let args = with(lab::policy(), json!({"backend": "iptables"}));
     let files: Vec<Vec<u8>> = ["after.rules", "after6.rules"]
@@ -464,6 +498,10 @@ fn without_ufw(docker: Docker, backend: Backend) {
             "{tag}: {f} is not the module's with backend: iptables"
         );
     }
+    lab.check_backend();
+    machine.assert_unchanged(&tag, "at the end of the run");
+    drop(lab);
+    machine.assert_unchanged(&tag, "after the lab was torn down");
 }
 
 #[test]

@@ -12,7 +12,8 @@
 #   tests/bed/dockerd.sh start   NS DIR VERSION   # VERSION: 20 | 28
 #   tests/bed/dockerd.sh restart NS DIR VERSION   # only dockerd; containers stay
 #   tests/bed/dockerd.sh stop    NS DIR
-#   NS   name of an existing netns (/run/netns/NS), e.g. created by netns.sh
+#   NS   name of an existing netns (/run/netns/NS), e.g. created by netns.sh, whose /etc
+#        (/etc/netns/NS, made by etc_netns in tests/fleet/etc-netns.sh) pins its iptables backend
 #   DIR  absolute state dir (short: unix socket paths must stay < 108 bytes)
 # After start: DIR/docker.sock is the API socket, DIR/docker is a wrapper
 # (`DIR/docker ps`) using the matching client (DIR/docker-client is a symlink to
@@ -32,7 +33,21 @@
 # running, several bed dockerds would share its "moby" namespace.
 # Containers are put in the cgroup parent /ufwd-bed-NS (cgroupfs driver) so
 # stop can find and kill whatever is left of them.
+#
+# The iptables backend (nft or legacy) is the host's, never the machine's: the
+# daemons run with /etc/netns/NS/* bind-mounted over /etc, as everything run
+# with `ip netns exec NS` has (UFW, the module), so dockerd and whatever it
+# spawns (iptables, ip6tables, docker-proxy) find /etc/alternatives pinned to
+# the host's backend. containerd is started in a new mount namespace that has
+# those binds (etc_netns_cmd); dockerd joins that same mount namespace, since
+# containerd's shims and runc must see the overlay mounts dockerd makes for
+# the containers. That namespace is a slave of the machine's: its mounts never
+# reach the machine, and it ends with the last daemon in it.
 set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/fleet/etc-netns.sh
+. "$HERE/../fleet/etc-netns.sh"
 
 CACHE=${BED_CACHE:-/var/cache/ufw-docker-bed}
 D28=${BED_DOCKER28:-$CACHE/docker28}
@@ -116,12 +131,42 @@ proxies_in_ns() {
     return 0
 }
 
+# in_mntns DIR: the pids in the mount namespace the daemons of DIR were started in (never the
+# caller's own).
+in_mntns() {
+    local ns p
+    ns=$(cat "$1/mntns" 2>/dev/null) || return 0
+    [[ -n $ns && $ns != "$(readlink /proc/self/ns/mnt)" ]] || return 0
+    for p in /proc/[0-9]*; do
+        if [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$ns" ]] && alive "${p#/proc/}"; then echo "${p#/proc/}"; fi
+    done
+    return 0
+}
+
 cgroup_dirs() { # NS -> every /sys/fs/cgroup/.../ufwd-bed-NS directory
     local mp
     awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts | sort -u | while read -r mp; do
         if [[ -d $mp/ufwd-bed-$1 ]]; then echo "$mp/ufwd-bed-$1"; fi
     done
     return 0
+}
+
+# pinned NS: the host's /etc/alternatives pins iptables and ip6tables (etc_netns); the daemons
+# never run with whatever the machine's alternatives say.
+pinned() {
+    local t
+    for t in iptables ip6tables; do
+        [[ $(readlink "/etc/netns/$1/alternatives/$t") =~ ^/usr/sbin/$t-(nft|legacy)$ ]] ||
+            die "netns $1 has no iptables backend of its own in /etc/netns/$1/alternatives/$t; make its /etc with etc_netns (tests/fleet/etc-netns.sh)"
+    done
+}
+
+# containerd_pid DIR: the pid of DIR's containerd (or of the setsid waiting for it, which lives
+# in the same namespaces), if it runs.
+containerd_pid() {
+    local p
+    p=$(cat "$1/containerd.pid" 2>/dev/null) || return 1
+    alive "$p" && [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *" $1/containerd.toml"* ]] && echo "$p"
 }
 
 mounts_under() { # DIR -> mountpoints at or below DIR, deepest first
@@ -131,6 +176,7 @@ mounts_under() { # DIR -> mountpoints at or below DIR, deepest first
 start() {
     local ns=$1 dir=$2 version=$3
     [[ -e /run/netns/$ns ]] || die "netns $ns does not exist (/run/netns/$ns)"
+    pinned "$ns"
     [[ $dir == /* ]] || die "DIR must be absolute"
     dir=${dir%/}
     (( ${#dir} + 40 < 108 )) || die "DIR too long for unix socket paths: $dir"
@@ -184,7 +230,9 @@ TOML
 start_containerd() {
     local ns=$1 dir=$2 sock=$2/exec/containerd/containerd.sock
     rm -f "$sock"
-    nsenter --net="/run/netns/$ns" env PATH="$XPATH" setsid -w \
+    # In the host's network namespace and with its /etc, in a mount namespace of its own.
+    etc_netns_cmd "$ns"
+    "${ETC_NETNS_CMD[@]}" env PATH="$XPATH" setsid -w \
         containerd --config "$dir/containerd.toml" </dev/null >"$dir/containerd.log" 2>&1 &
     echo $! >"$dir/containerd.pid"
     local i
@@ -198,6 +246,8 @@ start_containerd() {
         stop "$ns" "$dir"
         die "containerd did not come up"
     fi
+    # stop makes sure nothing is left in this mount namespace (its mounts live as long as it).
+    readlink "/proc/$(cat "$dir/containerd.pid")/ns/mnt" >"$dir/mntns"
 }
 
 start_dockerd() {
@@ -220,7 +270,10 @@ start_dockerd() {
     args+=(${BED_DOCKERD_ARGS:-})
 
     rm -f "$dir/dockerd.pid"
-    nsenter --net="/run/netns/$ns" env PATH="$XPATH" setsid -w \
+    # containerd's namespaces: the host's network, and the mount namespace with the host's /etc.
+    local cpid
+    cpid=$(containerd_pid "$dir") || die "the containerd of $dir is not running"
+    nsenter --net="/run/netns/$ns" --mount="/proc/$cpid/ns/mnt" env PATH="$XPATH" setsid -w \
         "$DOCKERD" "${args[@]}" </dev/null >"$dir/dockerd.log" 2>&1 &
     local dpid=$! timeout=${BED_START_TIMEOUT:-60}
     until "$CLIENT" -H "unix://$dir/docker.sock" info >/dev/null 2>&1; do
@@ -232,7 +285,15 @@ start_dockerd() {
         fi
         sleep 0.2
     done
-    log "dockerd $("$CLIENT" -H "unix://$dir/docker.sock" version -f '{{.Server.Version}}') up in netns $ns after $(( SECONDS - T0 ))s: unix://$dir/docker.sock (pid $(cat "$dir/dockerd.pid"))"
+    # What dockerd itself resolves `iptables` to: the host's pinned backend.
+    local want got
+    want=$(readlink "/etc/netns/$ns/alternatives/iptables")
+    got=$(readlink "/proc/$(cat "$dir/dockerd.pid")/root/etc/alternatives/iptables" || true)
+    if [[ $got != "$want" ]]; then
+        stop "$ns" "$dir"
+        die "dockerd in $ns sees /etc/alternatives/iptables -> ${got:-nothing}, not the host's $want"
+    fi
+    log "dockerd $("$CLIENT" -H "unix://$dir/docker.sock" version -f '{{.Server.Version}}') up in netns $ns after $(( SECONDS - T0 ))s: unix://$dir/docker.sock (pid $(cat "$dir/dockerd.pid")), ${want#/usr/sbin/}"
 }
 
 # stop_dockerd DIR: TERM the dockerd of DIR (KILL after 30 s) and wait.
@@ -253,13 +314,14 @@ restart() {
     local ns=$1 dir=${2%/} version=$3
     [[ -e /run/netns/$ns ]] || die "netns $ns does not exist (/run/netns/$ns)"
     [[ -f $dir/daemon.json && -f $dir/containerd.toml ]] || die "$dir was never started; use start"
+    pinned "$ns"
     binaries "$version"
     T0=$SECONDS
     stop_dockerd "$dir"
     # BED_WHILE_DOWN: a command to run while dockerd is down (a simulated reboot flushes the
     # firewall and starts UFW here, before or instead of after Docker).
     if [[ -n ${BED_WHILE_DOWN:-} ]]; then bash -c "$BED_WHILE_DOWN"; fi
-    if ! alive "$(cat "$dir/containerd.pid" 2>/dev/null)"; then start_containerd "$ns" "$dir"; fi
+    if ! containerd_pid "$dir" >/dev/null; then start_containerd "$ns" "$dir"; fi
     start_dockerd "$ns" "$dir" "$version"
 }
 
@@ -288,6 +350,14 @@ stop() {
     cgroup_dirs "$ns" | while read -r cg; do
         find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || log "could not remove cgroup $cg"
     done
+    # 4b. Whatever else is still in the daemons' mount namespace (only they and what they spawn
+    #     live there): it keeps that namespace, and so dockerd's mounts, alive.
+    mapfile -t pids < <(in_mntns "$dir")
+    if (( ${#pids[@]} )); then
+        log "killing pids ${pids[*]}, left in the daemons' mount namespace"
+        kill_pids 5 "${pids[@]}"
+    fi
+    if [[ -n $(in_mntns "$dir") ]]; then die "processes left in the daemons' mount namespace: $(in_mntns "$dir" | tr '\n' ' ')"; fi
     # 5. Mounts: overlay merged dirs, netns bind mounts, the data-root bind.
     local mp
     for _ in 1 2 3; do
@@ -313,7 +383,7 @@ stop() {
     if [[ ${BED_KEEP_DATA:-0} != 1 ]]; then
         rm -rf --one-file-system "$dir/data" "$dir/exec"
     fi
-    rm -f "$dir/dockerd.pid" "$dir/containerd.pid" "$dir/docker.sock" "$dir/docker-client"
+    rm -f "$dir/dockerd.pid" "$dir/containerd.pid" "$dir/docker.sock" "$dir/docker-client" "$dir/mntns"
     log "stopped bed dockerd for $dir (netns $ns)"
 }
 

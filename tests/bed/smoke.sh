@@ -7,10 +7,11 @@
 # netns), and the template for the project's real end-to-end tests.
 #
 # usage: tests/bed/smoke.sh VERSION [nft|legacy]     VERSION: 20 | 28
-#   legacy switches the iptables/ip6tables alternatives to *-legacy for the
-#   run and restores the previous setting afterwards (also on failure); runs
-#   that need another backend than the current one wait for each other
-#   (flock on /run/ufwd-bed/iptables-backend.lock).
+#   The backend (default nft) is pinned in the docker host netns's own /etc:
+#   /etc/netns/$BED_H/alternatives (etc_netns, tests/fleet/etc-netns.sh), which
+#   `ip netns exec` and dockerd.sh mount over /etc; teardown removes it. The
+#   machine's alternatives are never touched (checked), so runs of either
+#   backend can run at once.
 # env: BED_H / BED_C netns names (default bedh / bedc; set both to run several
 #      beds at once), BED_DIR (default /run/ufwd-bed/$BED_H), TESTSRV (default:
 #      cargo build).
@@ -23,51 +24,21 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 H=${BED_H:-bedh} C=${BED_C:-bedc}
 DIR=${BED_DIR:-/run/ufwd-bed/$H}
 PASS=0 FAIL=0
-ALT_SAVED=()
+# shellcheck source=tests/fleet/etc-netns.sh
+. "$HERE/../fleet/etc-netns.sh"
 
 say() { echo "smoke[$VERSION/$BACKEND]: $*"; }
 ok() { PASS=$((PASS + 1)); say "PASS $*"; }
 bad() { FAIL=$((FAIL + 1)); say "FAIL $*"; }
 
-# The iptables alternatives are machine-wide. Beds that run at once must agree
-# on the backend: a run that has to switch holds an exclusive lock for its
-# whole life (until its teardown restored the alternatives), the others a
-# shared one.
-set_backend() {
-    local name q
-    [[ $BACKEND == nft || $BACKEND == legacy ]] || { echo "backend must be nft or legacy" >&2; exit 2; }
-    mkdir -p /run/ufwd-bed
-    exec 9>/run/ufwd-bed/iptables-backend.lock
-    flock 9
-    if [[ $(readlink -f /usr/sbin/iptables) == */xtables-$BACKEND-multi &&
-          $(readlink -f /usr/sbin/ip6tables) == */xtables-$BACKEND-multi ]]; then
-        flock -s 9 # already right: leave the alternatives alone
-        return 0
-    fi
-    for name in iptables ip6tables; do
-        # remember "auto" or the manually set path, to restore it later
-        # (query into a variable: `| grep -q` + pipefail can fail on SIGPIPE)
-        q=$(update-alternatives --query "$name")
-        if [[ $q == *$'\nStatus: auto'* ]]; then
-            ALT_SAVED+=("$name" auto)
-        else
-            ALT_SAVED+=("$name" "$(awk '/^Value:/ {print $2}' <<<"$q")")
-        fi
-        update-alternatives --quiet --set "$name" "/usr/sbin/$name-$BACKEND"
-    done
-}
+[[ $BACKEND == nft || $BACKEND == legacy ]] || { echo "backend must be nft or legacy" >&2; exit 2; }
 
-restore_backend() {
-    local i
-    for (( i = 0; i < ${#ALT_SAVED[@]}; i += 2 )); do
-        if [[ ${ALT_SAVED[i+1]} == auto ]]; then
-            update-alternatives --quiet --auto "${ALT_SAVED[i]}"
-        else
-            update-alternatives --quiet --set "${ALT_SAVED[i]}" "${ALT_SAVED[i+1]}"
-        fi
-    done
-    ALT_SAVED=()
+# The machine's own iptables alternatives, which the run must not change.
+machine_alternatives() {
+    update-alternatives --query iptables
+    update-alternatives --query ip6tables
 }
+ALT_BEFORE=$(machine_alternatives)
 
 TORN_DOWN=0
 teardown() {
@@ -75,7 +46,7 @@ teardown() {
     TORN_DOWN=1
     "$HERE/dockerd.sh" stop "$H" "$DIR" || true
     "$HERE/netns.sh" down "$H" "$C" || true
-    restore_backend || true
+    rm -rf "/etc/netns/$H"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP # so EXIT runs the teardown on signals too
@@ -111,11 +82,11 @@ if [[ -z ${TESTSRV:-} ]]; then
 fi
 export TESTSRV
 
-set_backend
-say "iptables: $(iptables -V), ip6tables: $(ip6tables -V)"
 "$HERE/netns.sh" up "$H" "$C"
+etc_netns "$H" "$BACKEND" # the docker host's /etc: its iptables backend, its /etc/ufw
+say "in $H: $(ip netns exec "$H" iptables -V), $(ip netns exec "$H" ip6tables -V)"
 t0=$SECONDS
-"$HERE/dockerd.sh" start "$H" "$DIR" "$VERSION" 9>&- # daemons must not inherit the lock fd
+"$HERE/dockerd.sh" start "$H" "$DIR" "$VERSION"
 say "dockerd start took $((SECONDS - t0))s: $("$DIR/docker" version -f 'server {{.Server.Version}}, client {{.Client.Version}}')"
 "$HERE/image.sh" "$DIR/docker.sock" "$DIR/docker-client"
 
@@ -154,6 +125,12 @@ for fam in iptables ip6tables; do
     if (( n == 0 )); then ok "$fam-$other has no rules in $H"; else bad "$fam-$other has $n rules in $H"; fi
 done
 
+if [[ $(machine_alternatives) == "$ALT_BEFORE" ]]; then
+    ok "the machine's iptables alternatives are as they were, with the bed up"
+else
+    bad "the machine's iptables alternatives changed with the bed up: $(machine_alternatives | grep -E '^(Name|Status|Value):' | tr '\n' ' ')"
+fi
+
 # Teardown, then prove nothing of THIS bed is left (other beds may run).
 netns_ino=$(stat -L -c %i "/run/netns/$H")
 t0=$SECONDS
@@ -176,6 +153,12 @@ done
 if [[ -z $left ]]; then ok "no dockerd/containerd/shim/proxy/testsrv processes left"; else bad "processes left:$left"; fi
 left=$(find /sys/fs/cgroup -maxdepth 2 -name "ufwd-bed-$H" 2>/dev/null || true)
 if [[ -z $left ]]; then ok "no bed cgroups left"; else bad "cgroups left: $left"; fi
+if [[ ! -e /etc/netns/$H ]]; then ok "no /etc/netns/$H left"; else bad "/etc/netns/$H left"; fi
+if [[ $(machine_alternatives) == "$ALT_BEFORE" ]]; then
+    ok "the machine's iptables alternatives are as they were, after the teardown"
+else
+    bad "the machine's iptables alternatives changed after the teardown: $(machine_alternatives | grep -E '^(Name|Status|Value):' | tr '\n' ' ')"
+fi
 
 echo "$PASS passed, $FAIL failed"
 (( FAIL == 0 ))

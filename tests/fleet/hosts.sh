@@ -203,14 +203,13 @@ INV
 
 # run NS CMD...: CMD in host NS's network namespace, with that host's /etc/ufw and
 # /etc/alternatives bind-mounted as `ip netns exec` does, but keeping the machine's /sys (which
-# `ip netns exec` remounts, losing /sys/fs/cgroup): for daemons such as dockerd.
+# `ip netns exec` remounts, losing /sys/fs/cgroup): etc_netns_cmd in tests/fleet/etc-netns.sh.
 run() {
     local ns=$1
     shift
     [[ -e /run/netns/$ns && -d /etc/netns/$ns ]] || die "no fleet host $ns"
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    exec nsenter --net="/run/netns/$ns" unshare --mount --propagation slave \
-        sh -c 'for d in /etc/netns/"$0"/*; do mount --bind "$d" "/etc/${d##*/}"; done; exec "$@"' "$ns" "$@"
+    etc_netns_cmd "$ns"
+    exec "${ETC_NETNS_CMD[@]}" "$@"
 }
 
 destroy() {

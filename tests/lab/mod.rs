@@ -5,7 +5,15 @@
 //! is a real packet sent by `testsrv` from a namespace or a container; nothing is mocked. Traffic
 //! never leaves the namespaces created here (documentation and private addresses only). `Drop`
 //! tears everything down: containers through Docker, then dockerd and its containerd, then the
-//! namespaces, the host's /etc/netns copy, and the iptables alternatives if they were switched.
+//! namespaces and the host's /etc/netns copy.
+//!
+//! The host's iptables backend (nft or legacy) is pinned in the host's own /etc: its
+//! /etc/alternatives (/etc/netns/HOST/alternatives, made by `etc_netns` in
+//! tests/fleet/etc-netns.sh) points `iptables` and `ip6tables` at that backend. Everything on the
+//! host sees that /etc: UFW, the module and every `host_sh` through `ip netns exec`, and dockerd
+//! (with containerd and whatever they spawn) through tests/bed/dockerd.sh, which starts them with
+//! the same bind mounts. The machine's own alternatives are never touched, so labs of both
+//! backends can run at once, beside anything else on the machine that uses iptables.
 
 #![allow(dead_code)]
 
@@ -68,7 +76,8 @@ impl Docker {
     }
 }
 
-/// Which iptables backend the whole host (UFW, Docker, the module) uses.
+/// Which iptables backend the whole host (UFW, Docker, the module) uses: pinned in the host's own
+/// /etc/alternatives, never the machine's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Nft,
@@ -180,7 +189,6 @@ pub struct Lab {
     pub dir: PathBuf,
     pub testsrv: PathBuf,
     pub module: PathBuf,
-    saved_alternatives: Vec<(String, String)>,
     namespaces: Vec<String>,
     dockerd_started: bool,
     /// The address the `ufw route allow` rule points at.
@@ -236,31 +244,18 @@ impl Lab {
             id,
             testsrv: testsrv.to_path_buf(),
             module: module.to_path_buf(),
-            saved_alternatives: Vec::new(),
             namespaces: Vec::new(),
             dockerd_started: false,
             route_ip: std::sync::Mutex::new(None),
             ufw,
         };
-        lab.set_backend();
         lab.network();
+        lab.etc();
         lab.ufw();
         lab.dockerd();
         lab.workloads();
+        lab.check_backend();
         lab
-    }
-
-    fn set_backend(&mut self) {
-        for tool in ["iptables", "ip6tables"] {
-            let current = sh(&format!("readlink -f /etc/alternatives/{tool}"))
-                .trim()
-                .to_string();
-            self.saved_alternatives.push((tool.to_string(), current));
-            sh(&format!(
-                "update-alternatives --quiet --set {tool} /usr/sbin/{tool}-{}",
-                self.backend.name()
-            ));
-        }
     }
 
     fn add_ns(&mut self, name: &str) {
@@ -297,14 +292,21 @@ impl Lab {
         }
     }
 
+    /// The host's own /etc (/etc/netns/HOST, which `ip netns exec` and dockerd.sh mount over
+    /// /etc): a copy of /etc/ufw with the stock after.rules, its own /etc/default (`ufw default
+    /// deny incoming` writes /etc/default/ufw), and /etc/alternatives with iptables and
+    /// ip6tables pinned to the lab's backend.
+    fn etc(&mut self) {
+        sh(&format!(
+            ". {} && etc_netns {} {}",
+            repo().join("tests/fleet/etc-netns.sh").display(),
+            self.host(),
+            self.backend.name()
+        ));
+    }
+
     /// UFW of the host's own, as an operator sets it up: deny incoming, SSH allowed.
     fn ufw(&mut self) {
-        let etc = PathBuf::from(format!("/etc/netns/{}", self.host()));
-        let _ = fs::remove_dir_all(&etc);
-        fs::create_dir_all(&etc).unwrap();
-        sh(&format!("cp -a /etc/ufw {}/ufw", etc.display()));
-        // Its own /etc/default too: `ufw default deny incoming` writes /etc/default/ufw.
-        sh(&format!("cp -a /etc/default {}/default", etc.display()));
         if self.ufw {
             self.host_sh("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
         }
@@ -338,6 +340,64 @@ impl Lab {
             self.dir.display(),
             self.dir.display()
         ));
+    }
+
+    /// Everything on the host uses the lab's backend, and only it: `iptables` and `ip6tables`
+    /// there are that backend, for `ip netns exec` (UFW, the module) and for dockerd; Docker's
+    /// chains (and UFW's) are in its tables, and the other backend's tables hold no rule.
+    pub fn check_backend(&self) {
+        let (want, other, kernel) = match self.backend {
+            Backend::Nft => ("nft", "legacy", "(nf_tables)"),
+            Backend::Legacy => ("legacy", "nft", "(legacy)"),
+        };
+        let versions = self.host_sh("iptables -V && ip6tables -V");
+        assert_eq!(
+            versions.matches(kernel).count(),
+            2,
+            "{}: iptables in the host is not {want}: {versions}",
+            self.host()
+        );
+        let pid = fs::read_to_string(self.dir.join("dockerd.pid")).unwrap();
+        for tool in ["iptables", "ip6tables"] {
+            let seen = fs::read_link(format!("/proc/{}/root/etc/alternatives/{tool}", pid.trim()))
+                .unwrap();
+            assert_eq!(
+                seen,
+                PathBuf::from(format!("/usr/sbin/{tool}-{want}")),
+                "{}: dockerd's {tool}",
+                self.host()
+            );
+        }
+        for tool in ["iptables", "ip6tables"] {
+            let mine = self.host_sh(&format!("{tool}-{want}-save"));
+            let mut chains = vec![":DOCKER "];
+            // Docker 20.10 has no ip6tables DOCKER-USER chain.
+            if tool == "iptables" || self.docker == Docker::V28 {
+                chains.push(":DOCKER-USER ");
+            }
+            if self.ufw {
+                chains.push(if tool == "iptables" {
+                    ":ufw-before-input "
+                } else {
+                    ":ufw6-before-input "
+                });
+            }
+            for chain in chains {
+                assert!(
+                    mine.contains(chain),
+                    "{}: {tool}-{want} has no {chain} chain:\n{mine}",
+                    self.host()
+                );
+            }
+            let theirs = self.host_sh(&format!("{tool}-{other}-save"));
+            let rules: Vec<&str> = theirs.lines().filter(|l| l.starts_with("-A ")).collect();
+            assert!(
+                rules.is_empty(),
+                "{}: {tool}-{other} has rules, the lab's backend is {want}:\n{}",
+                self.host(),
+                rules.join("\n")
+            );
+        }
     }
 
     /// `docker ...` against this lab's daemon.
@@ -864,9 +924,6 @@ impl Drop for Lab {
         }
         let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.host()));
         let _ = fs::remove_dir_all(&self.dir);
-        for (tool, path) in &self.saved_alternatives {
-            let _ = try_sh(&format!("update-alternatives --quiet --set {tool} {path}"));
-        }
     }
 }
 
