@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Checks the licenses, bans and sources of every crate that goes into the release binary, with
-# cargo-deny (config: deny.toml). Why it exists: the static binary is copied to every managed
-# host with its dependencies compiled in, so a dependency under a license we have not accepted,
-# or from a registry other than crates.io, must fail here, not be noticed later. Also checks
-# that the collection ships the same LICENSE as the crate and declares the same license.
+# cargo-deny (config: deny.toml), and writes the third-party license notices that ship with it
+# when asked. Why it exists: the static binary is copied to every managed host with its
+# dependencies compiled in, so a dependency under a license we have not accepted, or from a
+# registry other than crates.io, must fail here, not be noticed later, and a release must carry
+# its dependencies' license texts. Also checks that the collection ships the same LICENSE as the
+# crate and declares the same license.
 #
 #   scripts/licenses.sh              # cargo-deny installed if missing, then the check
+#   scripts/licenses.sh --list OUT   # the check, then OUT (Markdown): every linked crate with
+#                                    # version, license and source, and its license files' text;
+#                                    # OUT is relative to the repository root
 #
 # cargo-deny is installed with `cargo install --locked` at the version pinned below, into cargo's
 # bin directory, when that version is not there yet (a few minutes on 2 cores; quiet when it
@@ -17,10 +22,15 @@ exec 1>&2
 
 deny_version=0.20.2
 
-if [ $# -gt 0 ]; then
-    echo "usage: scripts/licenses.sh"
+out=
+case $#:${1:-} in
+0:) ;;
+2:--list) out=$2 ;;
+*)
+    echo "usage: scripts/licenses.sh [--list OUT]"
     exit 2
-fi
+    ;;
+esac
 
 # The collection (ansible/) is released on its own and carries its own copy of the LICENSE.
 if ! cmp -s LICENSE ansible/LICENSE; then
@@ -46,3 +56,7 @@ fi
 
 cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
+
+if [ -n "$out" ]; then
+    scripts/third-party-licenses.py "$out"
+fi
