@@ -11,10 +11,11 @@
 # ansible/requirements.txt), or from the venv given as CHANGELOG_VENV. Read-only: the
 # regenerated changelog goes to a temporary file. Prints only to stderr.
 #
-# Releasing a version X.Y.Z: set it in galaxy.yml and Cargo.toml, then in ansible/
+# Releasing a version X.Y.Z: set it in galaxy.yml and Cargo.toml, then in ansible/, with the venv
+# on PATH (release asks ansible-doc for the modules and roles whose version_added is X.Y.Z, for
+# its New Modules and New Roles sections)
 #   antsibull-changelog release --version X.Y.Z --date YYYY-MM-DD
-# with the builds staged (scripts/build-collection.sh --stage), so that ansible-doc sees the
-# module, and commit changelogs/ and CHANGELOG.md (not changelogs/.plugin-cache.yaml).
+# and commit changelogs/ and CHANGELOG.md (not changelogs/.plugin-cache.yaml, a cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec 1>&2
