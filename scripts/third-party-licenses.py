@@ -150,6 +150,7 @@ def main() -> int:
                 text = f.read_text(encoding="utf-8", errors="replace").rstrip("\n")
                 fn = fence(text)
                 doc += ["", f"`{f.name}`:", "", f"{fn}text", text, fn]
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(doc) + "\n", encoding="utf-8")
     print(
         f"third-party-licenses: {out}: {len(linked)} crates linked, {len(build_only)} build-only",
