@@ -10,8 +10,10 @@
 #   make release  dist/: the collection tarball, both static binaries, their third-party
 #               licenses and SHA256SUMS, checked (UFW_DOCKER_REPOSITORY: the public https address)
 #   make compat the collection on every ansible-core from 2.15 to 2.20 (docs, sanity, the role)
+#   make licenses  cargo-deny's check of the crates; dist/THIRD-PARTY-LICENSES.md
+#   make changelog the changelog's fragments linted, CHANGELOG.md regenerated and compared
 
-.PHONY: all build test demo deps lint fuzz bench release compat
+.PHONY: all build test demo deps lint fuzz bench release compat licenses changelog
 
 all: build
 
@@ -43,3 +45,9 @@ bench: deps
 
 release:
 	scripts/release.sh
+
+licenses:
+	scripts/licenses.sh --list dist/THIRD-PARTY-LICENSES.md
+
+changelog:
+	scripts/changelog-check.sh

@@ -21,7 +21,7 @@ case ${1:-} in
 esac
 
 version=$(awk '$1 == "version:" {print $2}' ansible/galaxy.yml)
-scripts/changelog.sh check >&2
+scripts/changelog-check.sh >&2
 rm -rf dist
 tarball=$(scripts/build-collection.sh)
 [ "$tarball" = "dist/ufw_docker-ufw_docker-$version.tar.gz" ] ||

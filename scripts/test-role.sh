@@ -19,6 +19,9 @@ step "ansible-lint --profile production, yamllint"
 ansible-lint --profile production ansible molecule
 yamllint --strict ansible molecule tests/fleet tests/collection .ansible-lint .yamllint
 
+step "changelog: fragments lint, CHANGELOG.md regenerated and compared, one version"
+scripts/changelog-check.sh
+
 step "role variables: defaults, argument_specs and README agree"
 "$venv/bin/python" scripts/check-role-vars.py
 

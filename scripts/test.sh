@@ -31,6 +31,9 @@ cargo fmt --check
 step "cargo clippy -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+step "licenses, bans and sources of the release binary's crates (cargo-deny)"
+scripts/licenses.sh
+
 step "static release build"
 scripts/build.sh
 
