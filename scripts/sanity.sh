@@ -111,6 +111,14 @@ for v in "${py_versions[@]}"; do
     if command -v "python$v" >/dev/null; then available+=("$v"); else missing+=("$v"); fi
 done
 echo "sanity: ansible-core $core_exact, controller Python $pyver; target Pythons found: ${available[*]}${missing:+; missing: ${missing[*]}}"
+# ansible-test makes Python 2 venvs with virtualenv, run by any Python that has it (this venv's),
+# and reads its version from `virtualenv --version` as 16.x prints it: the version ansible-test
+# pins for that (ansible_test/_data/requirements/ansible-test.txt).
+if grep -q '^2\.7 ' <<<"$versions" && command -v python2.7 >/dev/null &&
+    [[ $("$venv/bin/python" -m virtualenv --version 2>/dev/null) != 16.7.12 ]]; then
+    echo "sanity: virtualenv 16.7.12 into $venv, for the Python 2.7 venvs of ansible-test"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check virtualenv==16.7.12
+fi
 python_opt=()
 if [[ -n ${SANITY_PYTHON:-} ]]; then
     python_opt=(--python "$SANITY_PYTHON")
@@ -126,14 +134,16 @@ cd "$collection"
 
 tests=$("$venv/bin/ansible-test" sanity --list-tests)
 rc=0
-"$venv/bin/ansible-test" sanity --local --junit --color no "${python_opt[@]}" || rc=$?
+"$venv/bin/ansible-test" sanity --local --junit --color no "${python_opt[@]}" 2>&1 |
+    tee "$scratch/ansible-test.log" || rc=$?
 
-# Every test listed, accounted for from the JUnit results.
-"$venv/bin/python" - "$rc" "$core_exact" "$tests" tests/output/junit >&3 <<'PY'
+# Every test listed, accounted for from the JUnit results, and from the warnings of the tests
+# that ansible-test skips without a reason in their result (the import test without a venv).
+"$venv/bin/python" - "$rc" "$core_exact" "$tests" tests/output/junit "$scratch/ansible-test.log" >&3 <<'PY'
 import glob, os, re, sys
 import xml.etree.ElementTree as ET
 
-rc, core, listed, junit = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4]
+rc, core, listed, junit, log = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4], sys.argv[5]
 results = {}  # (test, python or '') -> (state, detail)
 for path in glob.glob(os.path.join(junit, 'ansible-test-sanity-*.xml')):
     for case in ET.parse(path).iter('testcase'):
@@ -152,6 +162,12 @@ for path in glob.glob(os.path.join(junit, 'ansible-test-sanity-*.xml')):
         else:
             state, detail = 'passed', ''
         results[(m.group(1), m.group(2) or '')] = (state, detail)
+warned = re.compile(r'^WARNING: (Skipping sanity test "([^"]+)" on Python ([0-9.]+) (?!because it is unsupported).*)$')
+for line in open(log, errors='replace'):
+    m = warned.match(line.rstrip())
+    if m:
+        found = 'because it could not be found' in m.group(1)
+        results[(m.group(2), m.group(3))] = ('skipped' if found else 'SKIPPED', m.group(1))
 
 err = sys.stderr
 print('\nsanity: every test ansible-test lists, from its JUnit results:', file=err)
@@ -168,17 +184,20 @@ for t in never_ran:
     print('  %-42s DID NOT RUN (ansible-test stopped before it)' % t, file=err)
 
 count = lambda s: sum(1 for v in results.values() if v[0] == s)
+names = lambda s: sorted({k[0] + ('-' + k[1] if k[1] and per_test[k[0]] > 1 else '') for k, v in results.items() if v[0] == s})
 missing_py = sorted({k[1] for k, v in results.items() if v[0] == 'skipped'}, key=version_key)
 bad_skips = count('SKIPPED')
 ok = rc == 0 and not never_ran and not bad_skips and not count('failed')
-summary = 'ansible-core %s: %s, %d passed, %d failed, %d not applicable' % (
-    core, 'pass' if ok else 'FAIL', count('passed'), count('failed'), count('not applicable'))
+summary = 'ansible-core %s: %s, %d passed' % (core, 'pass' if ok else 'FAIL', count('passed'))
+if count('failed'):
+    summary += ', %d failed (%s)' % (count('failed'), ', '.join(names('failed')))
+summary += ', %d not applicable' % count('not applicable')
 if missing_py:
     summary += ', %d skipped (no Python %s here)' % (count('skipped'), ', '.join(missing_py))
 if bad_skips:
-    summary += ', %d SKIPPED for a missing requirement' % bad_skips
+    summary += ', %d SKIPPED for a missing requirement (%s)' % (bad_skips, ', '.join(names('SKIPPED')))
 if never_ran:
-    summary += ', %d never ran (%s)' % (len(never_ran), ', '.join(never_ran))
+    summary += ', %d never ran (ansible-test stopped early)' % len(never_ran)
 if rc and not (count('failed') or never_ran or bad_skips):
     summary += ', ansible-test exited %d' % rc
 print('sanity: ' + summary, file=err)
