@@ -51,3 +51,6 @@ licenses:
 
 changelog:
 	scripts/changelog-check.sh
+
+compat: deps
+	scripts/compat.sh
