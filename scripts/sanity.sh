@@ -163,11 +163,20 @@ for path in glob.glob(os.path.join(junit, 'ansible-test-sanity-*.xml')):
             state, detail = 'passed', ''
         results[(m.group(1), m.group(2) or '')] = (state, detail)
 warned = re.compile(r'^WARNING: (Skipping sanity test "([^"]+)" on Python ([0-9.]+) (?!because it is unsupported).*)$')
+running = re.compile(r'^Running sanity test "([^"]+)"(?: on Python ([0-9.]+))?$')
+started = []
 for line in open(log, errors='replace'):
     m = warned.match(line.rstrip())
     if m:
         found = 'because it could not be found' in m.group(1)
         results[(m.group(2), m.group(3))] = ('skipped' if found else 'SKIPPED', m.group(1))
+    m = running.match(line.rstrip())
+    if m:
+        started.append((m.group(1), m.group(2) or ''))
+# A test that started and left no result is the one ansible-test stopped in (a crash).
+for test, py in started:
+    if not ((test, py) in results if py else any(k[0] == test for k in results)):
+        results[(test, py)] = ('CRASHED', 'ansible-test stopped in it, see the traceback above')
 
 err = sys.stderr
 print('\nsanity: every test ansible-test lists, from its JUnit results:', file=err)
@@ -179,7 +188,9 @@ version_key = lambda v: tuple(int(n) for n in v.split('.')) if v else ()
 for (test, py), (state, detail) in sorted(results.items(), key=lambda kv: (kv[0][0], version_key(kv[0][1]))):
     # ansible-test names a single-version test's result after the controller Python too.
     label = test + (' (Python %s)' % py if py and per_test[test] > 1 else '')
-    print('  %-42s %s%s' % (label, state, ': ' + detail if detail and state != 'not applicable' else ''), file=err)
+    if detail == 'No tests applicable.':
+        detail = 'nothing here for it to check'
+    print('  %-42s %s%s' % (label, state, ': ' + detail if detail else ''), file=err)
 for t in never_ran:
     print('  %-42s DID NOT RUN (ansible-test stopped before it)' % t, file=err)
 
@@ -187,10 +198,12 @@ count = lambda s: sum(1 for v in results.values() if v[0] == s)
 names = lambda s: sorted({k[0] + ('-' + k[1] if k[1] and per_test[k[0]] > 1 else '') for k, v in results.items() if v[0] == s})
 missing_py = sorted({k[1] for k, v in results.items() if v[0] == 'skipped'}, key=version_key)
 bad_skips = count('SKIPPED')
-ok = rc == 0 and not never_ran and not bad_skips and not count('failed')
+ok = rc == 0 and not never_ran and not bad_skips and not count('failed') and not count('CRASHED')
 summary = 'ansible-core %s: %s, %d passed' % (core, 'pass' if ok else 'FAIL', count('passed'))
 if count('failed'):
     summary += ', %d failed (%s)' % (count('failed'), ', '.join(names('failed')))
+if count('CRASHED'):
+    summary += ', ansible-test crashed in %s' % ', '.join(names('CRASHED'))
 summary += ', %d not applicable' % count('not applicable')
 if missing_py:
     summary += ', %d skipped (no Python %s here)' % (count('skipped'), ', '.join(missing_py))
@@ -198,7 +211,7 @@ if bad_skips:
     summary += ', %d SKIPPED for a missing requirement (%s)' % (bad_skips, ', '.join(names('SKIPPED')))
 if never_ran:
     summary += ', %d never ran (ansible-test stopped early)' % len(never_ran)
-if rc and not (count('failed') or never_ran or bad_skips):
+if rc and not (count('failed') or count('CRASHED') or never_ran or bad_skips):
     summary += ', ansible-test exited %d' % rc
 print('sanity: ' + summary, file=err)
 print(summary)
