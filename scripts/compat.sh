@@ -54,6 +54,8 @@ logs=$repo/dist/compat-logs
 rm -rf "$logs"
 mkdir -p "$logs"
 state=$(mktemp -d /tmp/ufwd-compat.XXXXXX)
+# The hosts' user `fleet` logs in with the key under $fleet, which sshd reads as that user.
+chmod 0755 "$state"
 fleet=$state/fleet
 teardown() {
     local rc=$?
