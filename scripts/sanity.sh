@@ -19,10 +19,12 @@
 # /usr/bin/pythonX.Y or pyenv's build of it. A version with neither is reported by ansible-test
 # as skipped ("could not be found") and listed as such at the end. The tarball is installed into
 # a scratch ansible_collections/NAMESPACE/NAME (the layout ansible-test requires), removed on exit.
-# At the end every test ansible-test lists is accounted for, from its JUnit results: passed,
-# failed, not applicable (ansible-test found nothing for it to check), or skipped with
-# ansible-test's reason. The exit code is 0 only when every test ran or was not applicable, bar
-# Pythons missing from this machine, and nothing failed.
+# At the end every test ansible-test lists is accounted for, from its JUnit results and its
+# output: passed, failed, not applicable (ansible-test found nothing for it to check), skipped
+# with ansible-test's reason, crashed (ansible-test stopped in it) or never ran (ansible-test
+# stopped before it). The exit code is 0 only when nothing failed or crashed and every test ran or
+# was not applicable, bar Pythons missing from this machine; a test skipped for a missing
+# requirement (a venv it could not make) fails the run.
 #
 #   scripts/sanity.sh dist/ufw_docker-ufw_docker-0.1.0.tar.gz
 # env:
