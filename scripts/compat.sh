@@ -23,17 +23,19 @@
 # env:
 #   COMPAT_MINORS   the minors to check (default "2.15 2.16 2.17 2.18 2.19 2.20")
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
 
 [[ $(id -u) == 0 ]] || { echo "compat.sh: run as root (network namespaces, sshd)" >&2; exit 1; }
 if (($# > 1)); then
     echo "usage: scripts/compat.sh [TARBALL]" >&2
     exit 2
 fi
+tarball=
 if (($# == 1)); then
     tarball=$(realpath "$1")
-else
+fi
+cd "$(dirname "$0")/.."
+repo=$PWD
+if [[ -z $tarball ]]; then
     tarball=$repo/$(scripts/build-collection.sh)
 fi
 [[ -f $tarball ]] || { echo "compat.sh: no tarball $tarball" >&2; exit 1; }
@@ -110,11 +112,13 @@ for i in "${!minor_list[@]}"; do
     echo "compat: ansible-core $minor on $python, host $host ($ns)" >&2
     doc=- sanity=- check=- apply=- rerun=-
 
+    if [[ ! -x $python ]]; then
+        rows+=("| $minor | none | FAIL: no $python on this machine, the Python this minor is checked on | - | - | - | - |")
+        continue
+    fi
     if ! venv=$(scripts/core-venv.sh ".venv-compat/$minor" "$minor" "$python" 2>"$log/venv.log"); then
-        core="$minor (no venv)"
-        pyver=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || echo "$python unusable")
-        doc="FAIL: no venv with ansible-core $minor on Python $pyver: $(tail -1 "$log/venv.log")"
-        rows+=("| $core | $pyver | $doc | - | - | - | - |")
+        pyver=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || echo "$python")
+        rows+=("| $minor | $pyver | FAIL: no venv with ansible-core $minor on Python $pyver: $(tail -1 "$log/venv.log") | - | - | - | - |")
         continue
     fi
     core=$(sed -n 's/^requirement=ansible-core==//p' "$venv/.core-venv")
