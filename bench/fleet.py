@@ -34,7 +34,7 @@ from policies import host_policy  # noqa: E402
 # a run fails here; the playbook logs stay there until then.
 WORK = tempfile.mkdtemp(prefix="fleet-", dir=os.environ.get("BENCH_WORK"))
 HOSTS = open(os.path.join(HOSTS_DIR, "hosts")).read().split()
-BIN = os.path.join(REPO, "ansible/bin/ufw_docker-x86_64")
+BIN = os.path.join(REPO, "ansible/binaries/ufw_docker-x86_64")
 
 
 def on(ns, script):

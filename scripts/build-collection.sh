@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the ufw_docker.ufw_docker collection: the static ufw_docker binary for x86_64 and
-# aarch64, copied into ansible/bin/ (ufw_docker-x86_64 and ufw_docker-aarch64; not in git: the
+# aarch64, copied into ansible/binaries/ (ufw_docker-x86_64 and ufw_docker-aarch64; not in git: the
 # action plugin runs them, plugins/modules/ufw_docker.py documents them), then
 # `ansible-galaxy collection build` into dist/. Proves the aarch64 build runs under qemu-user
 # (installed when missing).
@@ -8,14 +8,14 @@
 #   scripts/build-collection.sh            # binaries, qemu proof, dist/ufw_docker-ufw_docker-*.tar.gz
 #   scripts/build-collection.sh --stage    # binaries into the collection only (molecule, fleet)
 #
-# Prints the path of the tarball (or of the staged bin/ directory with --stage).
+# Prints the path of the tarball (or of the staged binaries/ directory with --stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-build}
 case $mode in build | --stage) ;; *) echo "usage: scripts/build-collection.sh [--stage]" >&2; exit 2 ;; esac
 
-bindir=ansible/bin
+bindir=ansible/binaries
 scripts/deps.sh aarch64-unknown-linux-musl >&2
 x86=$(scripts/build.sh x86_64-unknown-linux-musl)
 arm=$(scripts/build.sh aarch64-unknown-linux-musl)

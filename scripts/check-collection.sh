@@ -33,17 +33,17 @@ for f in MANIFEST.json FILES.json LICENSE README.md CHANGELOG.md THIRD-PARTY-LIC
     changelogs/changelog.yaml changelogs/config.yaml meta/runtime.yml \
     plugins/modules/ufw_docker.py plugins/action/ufw_docker.py plugins/module_utils/argument_spec.py \
     roles/ufw_docker/README.md roles/ufw_docker/meta/argument_specs.yml roles/ufw_docker/meta/main.yml \
-    playbooks/site.yml playbooks/rollout.yml bin/ufw_docker-x86_64 bin/ufw_docker-aarch64; do
+    playbooks/site.yml playbooks/rollout.yml binaries/ufw_docker-x86_64 binaries/ufw_docker-aarch64; do
     grep -qxF "$f" "$scratch/files" || fail "the tarball lacks $f"
 done
 # Every path must be one the collection is made of: its top-level files, and the files of its
 # directories by kind. Anything else (caches, editor files, archives, build output) is junk.
 allowed='^(MANIFEST\.json|FILES\.json|LICENSE|README\.md|CHANGELOG\.md|THIRD-PARTY-LICENSES\.md'
-allowed+='|meta|meta/runtime\.yml|bin|bin/ufw_docker-(x86_64|aarch64)'
+allowed+='|meta|meta/runtime\.yml|binaries|binaries/ufw_docker-(x86_64|aarch64)'
 allowed+='|changelogs|changelogs/(changelog|config)\.yaml|changelogs/fragments|changelogs/fragments/[a-z0-9_.-]+\.ya?ml'
 allowed+='|plugins|plugins/(modules|action|module_utils)|plugins/(modules|action|module_utils)/[a-z_]+\.py'
 allowed+='|playbooks|playbooks/[a-z_]+\.yml'
-allowed+='|tests|tests/sanity|tests/sanity/ignore-2\.[0-9]+\.txt'
+allowed+='|tests|tests/config\.yml|tests/sanity|tests/sanity/ignore-2\.[0-9]+\.txt'
 allowed+='|roles|roles/ufw_docker|roles/ufw_docker/README\.md'
 allowed+='|roles/ufw_docker/(defaults|meta|tasks|templates|vars)|roles/ufw_docker/(defaults|meta|tasks|vars)/[A-Za-z_-]+\.yml'
 allowed+='|roles/ufw_docker/templates/[a-z_.-]+\.j2)$'
@@ -51,11 +51,11 @@ if junk=$(grep -Ev "$allowed" "$scratch/files"); then
     fail "the tarball holds files that are not part of the collection: $(echo "$junk" | paste -sd' ')"
 fi
 mkdir "$scratch/x"
-tar xzf "$tarball" -C "$scratch/x" bin
-file "$scratch/x/bin/ufw_docker-x86_64" | grep -q 'ELF 64-bit.*x86-64.*statically linked' ||
-    fail "bin/ufw_docker-x86_64 is not a static x86-64 executable: $(file -b "$scratch/x/bin/ufw_docker-x86_64")"
-file "$scratch/x/bin/ufw_docker-aarch64" | grep -q 'ELF 64-bit.*ARM aarch64.*statically linked' ||
-    fail "bin/ufw_docker-aarch64 is not a static aarch64 executable: $(file -b "$scratch/x/bin/ufw_docker-aarch64")"
+tar xzf "$tarball" -C "$scratch/x" binaries
+file "$scratch/x/binaries/ufw_docker-x86_64" | grep -q 'ELF 64-bit.*x86-64.*statically linked' ||
+    fail "binaries/ufw_docker-x86_64 is not a static x86-64 executable: $(file -b "$scratch/x/binaries/ufw_docker-x86_64")"
+file "$scratch/x/binaries/ufw_docker-aarch64" | grep -q 'ELF 64-bit.*ARM aarch64.*statically linked' ||
+    fail "binaries/ufw_docker-aarch64 is not a static aarch64 executable: $(file -b "$scratch/x/binaries/ufw_docker-aarch64")"
 say "$(wc -l <"$scratch/files") entries, every one expected; both builds static; tar tzf:"
 sed 's/^/  /' "$scratch/files"
 

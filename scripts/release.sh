@@ -29,7 +29,7 @@ tarball=$(scripts/build-collection.sh)
 scripts/check-collection.sh "$tarball" >&2
 
 for arch in x86_64 aarch64; do
-    install -m 0755 "ansible/bin/ufw_docker-$arch" "dist/ufw_docker-$version-$arch-linux"
+    install -m 0755 "ansible/binaries/ufw_docker-$arch" "dist/ufw_docker-$version-$arch-linux"
 done
 tar xzf "$tarball" -C dist THIRD-PARTY-LICENSES.md
 files=("${tarball#dist/}" "ufw_docker-$version-x86_64-linux" "ufw_docker-$version-aarch64-linux" THIRD-PARTY-LICENSES.md)

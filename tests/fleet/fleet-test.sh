@@ -148,7 +148,7 @@ check "h5 (batch 3) is untouched" untouched 5
 
 # 3. The action plugin's cache: the rollout left h1 the x86_64 build, named by its SHA-256; a run
 # then costs one SSH command; a damaged build is noticed by its hash and copied again.
-BUILD_SHA=$(sha256sum "$REPO/ansible/bin/ufw_docker-x86_64" | cut -d' ' -f1)
+BUILD_SHA=$(sha256sum "$REPO/ansible/binaries/ufw_docker-x86_64" | cut -d' ' -f1)
 check "h1 holds one cached build, named by its SHA-256" test "$(cached 1)" = "ufw_docker-$BUILD_SHA"
 module_on_h1() { # LOG: the module alone on h1, same policy as the role's, -vvv
     ANSIBLE_FORCE_COLOR=0 ansible -i "$INV" h1 -m ufw_docker.ufw_docker.ufw_docker -vvv \

@@ -143,7 +143,7 @@ check "the unit, its binary and its arguments are in place" test -f "$STATE/unit
 unit_property_has() { # PROPERTY WORD
     on1 systemctl show -p "$1" --value ufw-docker.service | tr ' ' '\n' | grep -qx "$2"
 }
-BUILD_SHA=$(sha256sum "$REPO/ansible/bin/ufw_docker-x86_64" | cut -d' ' -f1)
+BUILD_SHA=$(sha256sum "$REPO/ansible/binaries/ufw_docker-x86_64" | cut -d' ' -f1)
 check "the action plugin cached the module build on the host, named by its hash" \
     test "$(ls -A "$STATE/var-cache/ufw-docker")" = "ufw_docker-$BUILD_SHA"
 check "the unit runs after docker.service" unit_property_has After docker.service

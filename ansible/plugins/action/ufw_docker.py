@@ -4,13 +4,14 @@
 """Runs the static build of the ufw_docker module that matches the managed host's CPU, after
 checking its SHA-256, in one SSH round trip when the host already holds that build.
 
-Why it exists: the module is one static executable per architecture (``bin/ufw_docker-x86_64``
-and ``bin/ufw_docker-aarch64`` in this collection; ``plugins/modules/ufw_docker.py`` holds only
-its documentation and argument spec), while a task should say ``ufw_docker`` whatever the host
-is. This action plugin, which Ansible runs for every ``ufw_docker`` task, picks the build by the
-host's architecture. Check mode, diff mode and the arguments pass through untouched; this file
-never interprets the module's parameters (validation belongs to the binary), except that
-``state: absent`` also removes the cache below.
+Why it exists: the module is one static executable per architecture
+(``binaries/ufw_docker-x86_64`` and ``binaries/ufw_docker-aarch64`` in this collection;
+``plugins/modules/ufw_docker.py`` holds only its documentation and argument spec), while a task
+should say ``ufw_docker`` whatever the host is. This action plugin, which Ansible runs for every
+``ufw_docker`` task, picks the build by the host's architecture. Check mode, diff mode and the
+arguments pass through untouched. It checks the options and their types against the module's
+argument spec (plugins/module_utils/argument_spec.py) before anything reaches the host; the
+values' own rules belong to the binary. ``state: absent`` also removes the cache below.
 
 Root runs only code it has just verified. The host keeps the build in ``/var/cache/ufw-docker``
 (root's, mode 0700), named by its SHA-256. One shell command, run as root (become), finds the
@@ -65,8 +66,9 @@ ARCHES = {
     'arm64': 'aarch64',
 }
 
-# The builds, in the collection's bin/ (two directories above this file's plugins/action/).
-BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'bin')
+# The builds, in the collection's binaries/ (two directories above this file's plugins/action/).
+BIN_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'binaries')
 
 CACHE_DIR = '/var/cache/ufw-docker'
 

@@ -4,8 +4,8 @@
 # MIT License (see LICENSE in the collection's root or https://opensource.org/licenses/MIT)
 """The ufw_docker module's documentation and argument spec, for Ansible's tools.
 
-Why it exists: the module itself is a static binary (bin/ufw_docker-x86_64 and
-bin/ufw_docker-aarch64 in this collection), run on the managed host by the action plugin
+Why it exists: the module itself is a static binary (binaries/ufw_docker-x86_64 and
+binaries/ufw_docker-aarch64 in this collection), run on the managed host by the action plugin
 plugins/action/ufw_docker.py, which needs no Python there. Ansible's tools only know Python
 modules: ansible-doc lists and shows this file, Galaxy indexes it, ansible-test sanity checks its
 documentation against ARGUMENT_SPEC (plugins/module_utils/argument_spec.py, shared with the
