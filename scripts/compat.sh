@@ -126,7 +126,7 @@ for i in "${!minor_list[@]}"; do
 
     # The tarball installed as a user installs it, and only that copy on the collections path.
     collections=$state/collections-$minor
-    if ! run install ansible-galaxy collection install --offline -p "$collections" "$tarball"; then
+    if ! run install ansible-galaxy collection install --offline --force -p "$collections" "$tarball"; then
         doc="FAIL: ansible-galaxy collection install: $(tail -1 "$log/install.err")"
     elif ! run doc ansible-doc ufw_docker.ufw_docker.ufw_docker ||
         ! grep -q "$collections/ansible_collections/ufw_docker/ufw_docker/plugins/modules/ufw_docker.py" "$log/doc.log" ||

@@ -39,6 +39,8 @@
 # Prints one summary line on stdout (for scripts/compat.sh); everything else goes to stderr.
 set -euo pipefail
 exec 3>&1 1>&2
+# The tarball alone, whatever collections the caller's environment points at.
+unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
 
 if (($# != 1)) || [[ ! -f $1 ]]; then
     echo "usage: scripts/sanity.sh TARBALL (see the header for the env variables)" >&2
@@ -129,7 +131,7 @@ fi
 
 scratch=$(mktemp -d /tmp/ufwd-sanity.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
-"$venv/bin/ansible-galaxy" collection install --offline -p "$scratch" "$tarball" >/dev/null
+"$venv/bin/ansible-galaxy" collection install --offline --force -p "$scratch" "$tarball" >/dev/null
 collection=$(echo "$scratch"/ansible_collections/*/*)
 [[ -f $collection/MANIFEST.json ]] || { echo "sanity: $tarball did not install as a collection" >&2; exit 1; }
 cd "$collection"
