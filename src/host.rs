@@ -56,7 +56,8 @@ pub trait Host {
     fn remove_stale_temps(&self, path: &Path);
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
     fn backup(&self, path: &Path) -> Result<PathBuf>;
-    /// Runs a program found in PATH (or the sbin directories) with optional stdin.
+    /// Runs a program found in the system directories (`PROGRAM_DIRS`, never PATH) with
+    /// optional stdin.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output>;
     /// Whether the kernel has IPv6 in this network namespace.
     fn has_ipv6(&self) -> bool;
@@ -186,8 +187,10 @@ impl Host for RealHost {
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let exe = find_program(program).ok_or_else(|| {
             anyhow!(
-                "{program} was not found in PATH or /usr/sbin, /sbin; install it (iptables \
-                 and ufw come from the Debian packages of those names)"
+                "{program} was not found in {} (PATH is not searched: ufw_docker runs as \
+                 root); install it (iptables and ufw come from the Debian packages of those \
+                 names)",
+                PROGRAM_DIRS.join(", ")
             )
         })?;
         let mut child = Command::new(&exe)
@@ -256,15 +259,23 @@ impl Host for RealHost {
     }
 }
 
-/// Looks a program up in PATH, then in the sbin directories Ansible's minimal PATH may lack.
+/// Where the programs the module runs are looked for, in this order.
+///
+/// Never PATH: the module runs as root, and PATH comes from whoever started it (Ansible's
+/// environment, a `become` that keeps a user's PATH, a cron job); a directory early in it that
+/// someone else can write would have root run their `iptables-restore`. Debian and Ubuntu
+/// install iptables, ip6tables, ufw and nft in these directories.
+const PROGRAM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// The first executable file named `program` in `PROGRAM_DIRS`. A name with a slash in it is
+/// refused: only plain names are looked up.
 fn find_program(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(PathBuf::from(program));
+    if program.is_empty() || program.contains('/') {
+        return None;
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
+    PROGRAM_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
         .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
@@ -340,7 +351,24 @@ mod tests {
             .unwrap()
             .is_none());
         let err = host.run("no-such-program-xyz", &[], None).unwrap_err();
-        assert!(err.to_string().contains("was not found in PATH"));
+        assert!(
+            err.to_string().contains("was not found in /usr/sbin"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("PATH is not searched"), "{err}");
+    }
+
+    #[test]
+    fn programs_are_found_in_the_system_directories_only() {
+        let sh = find_program("sh").expect("sh is in /usr/bin or /bin");
+        assert!(
+            PROGRAM_DIRS.contains(&sh.parent().unwrap().to_str().unwrap()),
+            "{sh:?}"
+        );
+        // A path, relative or absolute, is never run as given.
+        for name in ["/bin/sh", "./sh", "../bin/sh", "bin/sh", ""] {
+            assert_eq!(find_program(name), None, "{name:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, module_bin, sh, Backend, Netns};
+use crate::harness::{data, each_backend, sh, Backend, Netns};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({
@@ -247,16 +247,8 @@ fn sigkill_at_any_point_leaves_the_old_or_the_new_file_and_a_rerun_repairs() {
 }
 
 fn module_cmd(ns: &Netns, args: &Path) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns.name, "env"])
-        .arg(format!(
-            "PATH={}:/usr/sbin:/usr/bin:/sbin:/bin",
-            ns.path("bin").display()
-        ))
-        .arg(format!("UFW_DOCKER_LOCK={}", ns.path("lock").display()))
-        .arg(module_bin())
-        .arg(args)
-        .stdout(Stdio::piped());
+    let mut cmd = ns.module_cmd(args);
+    cmd.stdout(Stdio::piped());
     cmd
 }
 

@@ -2,10 +2,11 @@
 //! of UFW's after.rules files.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, with, Backend, Netns};
+use crate::harness::{data, each_backend, with, Backend, ModuleRun, Netns};
 
 /// A policy with something of everything.
 fn policy(ns: &Netns) -> Value {
@@ -293,6 +294,79 @@ fn a_failing_live_apply_restores_files_and_chains() {
             fs::read(data("after6.rules")).unwrap()
         );
         assert_eq!(ns.save_all(), before, "{backend:?}: chains restored");
+    });
+}
+
+/// Review of issue 16: "`find_program` looks in PATH before the system directories, as root".
+/// The module runs the namespace's pinned backend from the system directories, and never a
+/// program of the same name first on PATH.
+#[test]
+fn programs_first_on_path_are_never_run_and_each_backend_is_the_pinned_one() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        ns.rule_files();
+        let decoys = ns.path("decoys");
+        fs::create_dir(&decoys).unwrap();
+        let ran = ns.path("a-decoy-ran");
+        for tool in [
+            "iptables-save",
+            "iptables-restore",
+            "ip6tables-save",
+            "ip6tables-restore",
+            "ufw",
+            "nft",
+        ] {
+            let script = decoys.join(tool);
+            fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh
+echo {tool} >> {}
+exit 99
+",
+                    ran.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let args = policy(&ns);
+        let args_file = ns.path("decoy-args.json");
+        fs::write(&args_file, args.to_string()).unwrap();
+        let out = ns
+            .module_cmd(&args_file)
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", decoys.display()),
+            )
+            .output()
+            .unwrap();
+        assert!(ModuleRun::new(args, out).ok(), "{backend:?}");
+        assert!(
+            !ran.exists(),
+            "{backend:?}: root ran a program from PATH: {}",
+            fs::read_to_string(&ran).unwrap_or_default()
+        );
+        // The rules are in the pinned backend's tables, and only there.
+        let (pinned, other) = match backend {
+            Backend::Nft => ("nft", "legacy"),
+            Backend::Legacy => ("legacy", "nft"),
+        };
+        let tables = |b: &str| {
+            ns.exec(&format!(
+                "/usr/sbin/iptables-{b}-save 2>/dev/null; /usr/sbin/ip6tables-{b}-save 2>/dev/null; true"
+            ))
+        };
+        assert_eq!(
+            tables(pinned).matches(":ufw-docker-logging-deny").count(),
+            2,
+            "{backend:?}: both families applied with iptables-{pinned}"
+        );
+        assert!(
+            !tables(other).contains("ufw-docker-logging-deny"),
+            "{backend:?}: nothing applied with iptables-{other}"
+        );
     });
 }
 
