@@ -65,6 +65,13 @@ pub trait Host {
     fn lock(&self) -> Result<LockGuard>;
 }
 
+/// Where the release binary keeps its run lock. No environment variable or argument changes it:
+/// a lock that the caller's environment could move is one that two runs could each take. Tests
+/// that need a lock of their own give the module a private /run/ufw_docker.lock with a bind
+/// mount in their own mount namespace (tests/harness.rs), or build a `RealHost` with another
+/// `lock_path` (the unit tests below).
+pub const LOCK_PATH: &str = "/run/ufw_docker.lock";
+
 /// The real machine.
 pub struct RealHost {
     /// Where the run lock lives.
@@ -76,8 +83,7 @@ pub struct RealHost {
 impl Default for RealHost {
     fn default() -> Self {
         RealHost {
-            lock_path: std::env::var_os("UFW_DOCKER_LOCK")
-                .map_or_else(|| PathBuf::from("/run/ufw_docker.lock"), PathBuf::from),
+            lock_path: PathBuf::from(LOCK_PATH),
             lock_timeout: Duration::from_secs(120),
         }
     }
@@ -224,16 +230,7 @@ impl Host for RealHost {
     }
 
     fn lock(&self) -> Result<LockGuard> {
-        let open = |p: &Path| {
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(p)
-        };
-        let file = open(&self.lock_path)
-            .with_context(|| format!("cannot open the lock file {}", self.lock_path.display()))?;
+        let file = open_lock_file(&self.lock_path)?;
         let started = Instant::now();
         loop {
             // SAFETY: flock on a descriptor we own; no memory is shared with the call.
@@ -257,6 +254,63 @@ impl Host for RealHost {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Opens the run lock file, creating it (mode 0600) if it does not exist.
+///
+/// The module runs as root, so the last component is never followed if it is a symlink
+/// (`O_NOFOLLOW`: a link planted there would have root create or lock a file of someone
+/// else's choosing), a FIFO makes the open fail instead of blocking (`O_NONBLOCK`), and the
+/// descriptor is not inherited by the programs the module runs (`O_CLOEXEC`: a program left
+/// running would otherwise hold the lock after the run). What was opened must then be a
+/// regular file owned by root (`ensure_lock_file_is_trusted`).
+fn open_lock_file(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow!("it is a symbolic link, which ufw_docker does not follow")
+            } else {
+                anyhow!(e)
+            };
+            why.context(format!(
+                "cannot open the lock file {}; remove whatever is there (ufw_docker creates \
+                 it)",
+                path.display()
+            ))
+        })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot inspect the lock file {}", path.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    ensure_lock_file_is_trusted(path, meta.is_file(), meta.uid(), euid)?;
+    Ok(file)
+}
+
+/// The lock file must be a regular file owned by root: one that another user owns (or could
+/// replace) is one they could hold forever, or hand to two runs at once. When the module does
+/// not run as root (only unit tests do), a file of the running user's is accepted too.
+fn ensure_lock_file_is_trusted(path: &Path, is_file: bool, owner: u32, euid: u32) -> Result<()> {
+    if !is_file {
+        bail!(
+            "the lock file {} is not a regular file; remove it (ufw_docker creates it)",
+            path.display()
+        );
+    }
+    if owner != 0 && owner != euid {
+        bail!(
+            "the lock file {} is owned by uid {owner}, not root; remove it (ufw_docker \
+             creates it)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Where the programs the module runs are looked for, in this order.
@@ -395,5 +449,53 @@ mod tests {
         assert!(err.to_string().contains("another ufw_docker run"));
         drop(guard);
         assert!(host.lock().is_ok());
+    }
+
+    #[test]
+    fn the_release_lock_path_is_fixed() {
+        assert_eq!(RealHost::default().lock_path, Path::new(LOCK_PATH));
+        assert_eq!(LOCK_PATH, "/run/ufw_docker.lock");
+    }
+
+    #[test]
+    fn the_lock_refuses_a_symlink_a_directory_and_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, why) in [
+            (&link, "symbolic link"),
+            (&dir.path().to_path_buf(), "Is a directory"),
+            (&fifo, "No such device or address"),
+        ] {
+            let host = RealHost {
+                lock_path: path.clone(),
+                lock_timeout: Duration::from_millis(100),
+            };
+            let err = format!("{:#}", host.lock().expect_err("refused"));
+            assert!(err.contains("cannot open the lock file"), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+        assert!(!target.exists(), "nothing was created through the link");
+    }
+
+    #[test]
+    fn the_lock_file_must_be_a_regular_file_of_roots() {
+        let p = Path::new("/run/ufw_docker.lock");
+        assert!(ensure_lock_file_is_trusted(p, true, 0, 0).is_ok());
+        let err = ensure_lock_file_is_trusted(p, true, 1000, 0).unwrap_err();
+        assert!(
+            err.to_string().contains("owned by uid 1000, not root"),
+            "{err}"
+        );
+        let err = ensure_lock_file_is_trusted(p, false, 0, 0).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // Not running as root (unit tests only): the running user's own file will do.
+        assert!(ensure_lock_file_is_trusted(p, true, 1000, 1000).is_ok());
+        assert!(ensure_lock_file_is_trusted(p, true, 1001, 1000).is_err());
     }
 }

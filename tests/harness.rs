@@ -7,12 +7,14 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
+use ufw_docker::host::LOCK_PATH;
 
 /// The module binary cargo built for this test run.
 pub fn module_bin() -> &'static str {
@@ -116,6 +118,9 @@ impl Netns {
         fs::create_dir(&bin_dir).unwrap();
         let etc_dir = PathBuf::from(format!("/etc/netns/{name}"));
         pin_backend(&etc_dir, backend);
+        make_lock_file(&dir.path().join("lock"));
+        // The mount point of the namespace's lock: the file the module itself makes.
+        make_lock_file(Path::new(LOCK_PATH));
         Netns {
             name,
             dir,
@@ -264,13 +269,34 @@ impl Netns {
     /// The command that runs the module inside the namespace as Ansible does (the arguments
     /// file as argv[1]), with the test's environment: the module's choice of programs does not
     /// depend on it.
+    ///
+    /// The module's run lock is the namespace's own (`lock_file`): nothing can move the lock of
+    /// the module, which is always /run/ufw_docker.lock, so the namespace's file is
+    /// bind-mounted there in the mount namespace `ip netns exec` makes for this one command
+    /// (a slave of the machine's: the mount never reaches the machine, and goes with the run).
     pub fn module_cmd(&self, args_file: &Path) -> Command {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, "env"])
-            .arg(format!("UFW_DOCKER_LOCK={}", self.path("lock").display()))
+        cmd.args(["netns", "exec", &self.name, "sh", "-c"])
+            .arg(format!(r#"mount --bind "$0" {LOCK_PATH} && exec "$@""#))
+            .arg(self.lock_file())
             .arg(module_bin())
             .arg(args_file);
         cmd
+    }
+
+    /// The file the module takes as its run lock in this namespace.
+    pub fn lock_file(&self) -> PathBuf {
+        self.path("lock")
+    }
+
+    /// Takes the namespace's run lock as another run of the module would, until the file
+    /// returned is dropped.
+    pub fn hold_lock(&self) -> fs::File {
+        let file = fs::File::open(self.lock_file()).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0, "the namespace's lock is free");
+        file
     }
 }
 
@@ -281,6 +307,19 @@ impl Drop for Netns {
             .status();
         let _ = fs::remove_dir_all(&self.etc_dir);
     }
+}
+
+/// Creates `path` as the module does its run lock (an empty root-owned file, mode 0600) unless
+/// it exists.
+fn make_lock_file(path: &Path) {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot create the lock file {}: {e}", path.display()));
 }
 
 /// Makes `etc` (`/etc/netns/<name>`) with a copy of /etc/alternatives whose iptables tools
