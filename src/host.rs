@@ -10,8 +10,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -57,7 +59,8 @@ pub trait Host {
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
     fn backup(&self, path: &Path) -> Result<PathBuf>;
     /// Runs a program found in the system directories (`PROGRAM_DIRS`, never PATH) with
-    /// optional stdin.
+    /// optional stdin. One that does not finish in time is killed, and that is an error
+    /// naming it; any exit status is an `Output`.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output>;
     /// Whether the kernel has IPv6 in this network namespace.
     fn has_ipv6(&self) -> bool;
@@ -78,6 +81,9 @@ pub struct RealHost {
     pub lock_path: PathBuf,
     /// How long to wait for another run to finish.
     pub lock_timeout: Duration,
+    /// How long a program the module runs may take before it is killed. Generous: the slowest,
+    /// `ufw reload` and `iptables-restore -w 30` waiting for the xtables lock, take seconds.
+    pub command_timeout: Duration,
 }
 
 impl Default for RealHost {
@@ -85,6 +91,7 @@ impl Default for RealHost {
         RealHost {
             lock_path: PathBuf::from(LOCK_PATH),
             lock_timeout: Duration::from_secs(120),
+            command_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -199,6 +206,10 @@ impl Host for RealHost {
                 PROGRAM_DIRS.join(", ")
             )
         })?;
+        let line = std::iter::once(program)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut child = Command::new(&exe)
             .args(args)
             .stdin(if stdin.is_some() {
@@ -208,21 +219,30 @@ impl Host for RealHost {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that a timeout kills what it started too (`ufw reload`
+            // runs iptables-restore).
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {}", exe.display()))?;
+        let (tx, events) = mpsc::channel();
         if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin was piped");
-            // A program that exits early closes the pipe; its exit status tells why.
-            let _ = pipe.write_all(input);
+            feed(child.stdin.take().expect("stdin was piped"), input.to_vec());
         }
-        let out = child
-            .wait_with_output()
-            .with_context(|| format!("cannot wait for {}", exe.display()))?;
-        Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        drain(
+            child.stdout.take().expect("stdout was piped"),
+            tx.clone(),
+            Event::Stdout,
+        );
+        drain(
+            child.stderr.take().expect("stderr was piped"),
+            tx.clone(),
+            Event::Stderr,
+        );
+        let group = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(Event::Exited(child.wait()));
+        });
+        collect(&events, group, self.command_timeout, &line)
     }
 
     fn has_ipv6(&self) -> bool {
@@ -253,6 +273,82 @@ impl Host for RealHost {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// What the threads watching a child report.
+enum Event {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exited(io::Result<ExitStatus>),
+}
+
+/// Writes `input` to the child's stdin on a thread of its own, so that a child that writes
+/// its output before reading all its input (`cat`, a payload larger than a pipe) never waits
+/// for us while we wait for it. A child that exits early closes the pipe; its exit status
+/// says why, so the write error is dropped.
+fn feed(mut pipe: ChildStdin, input: Vec<u8>) {
+    std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+}
+
+/// Reads a child's stdout or stderr to the end on a thread of its own and sends it as `wrap`
+/// makes it; a read error ends the output there.
+fn drain(mut pipe: impl Read + Send + 'static, tx: Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(wrap(buf));
+    });
+}
+
+/// Waits for a child's exit and both its outputs, for at most `timeout`. At the deadline the
+/// child's process group is killed and the child reaped, and the error names the command
+/// (`line`). The threads still reading are left to end with the pipes.
+fn collect(events: &Receiver<Event>, group: u32, timeout: Duration, line: &str) -> Result<Output> {
+    let deadline = Instant::now() + timeout;
+    let (mut stdout, mut stderr, mut status) = (None, None, None);
+    while stdout.is_none() || stderr.is_none() || status.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(Event::Stdout(b)) => stdout = Some(b),
+            Ok(Event::Stderr(b)) => stderr = Some(b),
+            Ok(Event::Exited(s)) => {
+                status = Some(s.with_context(|| format!("cannot wait for `{line}`"))?);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                kill_group(group);
+                if status.is_none() {
+                    // The waiting thread reaps the child; SIGKILL makes that prompt.
+                    while !matches!(events.recv(), Ok(Event::Exited(_)) | Err(_)) {}
+                }
+                bail!(
+                    "`{line}` did not finish within {}s and was killed; something holds it up \
+                     (another firewall tool, a stuck kernel call): find it, then rerun",
+                    timeout.as_secs_f32()
+                );
+            }
+            Err(RecvTimeoutError::Disconnected) => bail!("lost track of `{line}`"),
+        }
+    }
+    let status = status.expect("loop ends with a status");
+    Ok(Output {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout.unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
+    })
+}
+
+/// Sends SIGKILL to every process of the group `group` (a child started with
+/// `process_group(0)`, whose group id is its pid).
+fn kill_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    // SAFETY: kill() only sends a signal; a group that is gone gives ESRCH, which is fine.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
     }
 }
 
@@ -436,12 +532,41 @@ mod tests {
         assert_eq!(out.reason(), "oops (exit 3)");
     }
 
+    /// Review of issue 16: stdin was written before the output was read, so a payload larger
+    /// than a pipe deadlocked against a child that writes as it reads.
+    #[test]
+    fn a_payload_larger_than_a_pipe_goes_through_cat() {
+        let payload = vec![b'x'; 1 << 20];
+        let out = RealHost::default().run("cat", &[], Some(&payload)).unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout.len(), payload.len());
+    }
+
+    /// Review of issue 16: a child had no timeout while the run lock was held.
+    #[test]
+    fn a_command_that_does_not_finish_is_killed_with_a_clear_error() {
+        let host = RealHost {
+            command_timeout: Duration::from_millis(300),
+            ..RealHost::default()
+        };
+        // The second starts a child of its own, which the process group kill reaches too.
+        for (program, args) in [("sleep", &["30"][..]), ("sh", &["-c", "sleep 30; true"])] {
+            let err = host.run(program, args, None).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{program}")), "{err}");
+            assert!(
+                err.contains("did not finish within 0.3s and was killed"),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn the_lock_is_exclusive_and_times_out_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let host = RealHost {
             lock_path: dir.path().join("lock"),
             lock_timeout: Duration::from_millis(200),
+            ..RealHost::default()
         };
         let guard = host.lock().unwrap();
         // flock locks belong to the open file description, so a second open conflicts.
@@ -475,6 +600,7 @@ mod tests {
             let host = RealHost {
                 lock_path: path.clone(),
                 lock_timeout: Duration::from_millis(100),
+                ..RealHost::default()
             };
             let err = format!("{:#}", host.lock().expect_err("refused"));
             assert!(err.contains("cannot open the lock file"), "{err}");
