@@ -268,19 +268,8 @@ fn a_failing_live_apply_restores_files_and_chains() {
         ns.dockerish();
         let (v4, v6) = ns.rule_files();
         let before = ns.save_all();
-        // ip6tables-restore passes validation (--test) and fails the real load, so IPv4 is
-        // already applied when IPv6 fails: both must be put back.
-        let real = match backend {
-            Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
-            Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
-        };
-        ns.wrap(
-            "ip6tables-restore",
-            &format!(
-                "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
-                 echo 'injected failure: table locked by a test' >&2\nexit 4\n"
-            ),
-        );
+        // IPv4 is already applied when IPv6 fails: both must be put back.
+        fail_ip6tables_restore(&ns);
         let run = ns.module(policy(&ns));
         run.fails_with("injected failure");
         run.fails_with("Rolled back");
@@ -367,6 +356,60 @@ exit 99
             "{backend:?}: nothing applied with iptables-{other}"
         );
     });
+}
+
+/// Review of issue 16: "Rollback does not undo the FORWARD re-hook". Where Docker runs but
+/// DOCKER-USER is not first in FORWARD, the IPv4 apply moves the jump first; when IPv6 then
+/// fails, the rollback puts FORWARD back as well: the jumps where they were (two, pushed down
+/// by Docker's rules), or none at all where there was none.
+#[test]
+fn a_failed_apply_puts_back_the_forward_jump_it_moved() {
+    each_backend(|backend| {
+        for (case, setup) in [
+            (
+                "two jumps, pushed down",
+                "iptables -N DOCKER && iptables -I FORWARD -o docker0 -j DOCKER && \
+                 iptables -A FORWARD -j DOCKER-USER",
+            ),
+            (
+                "no jump",
+                "iptables -D FORWARD -j DOCKER-USER && iptables -N DOCKER && \
+                 iptables -I FORWARD -o docker0 -j DOCKER",
+            ),
+        ] {
+            let ns = Netns::new(backend);
+            ns.dockerish();
+            ns.exec(setup);
+            ns.rule_files();
+            let before = ns.save_all();
+            fail_ip6tables_restore(&ns);
+            let run = ns.module(policy(&ns));
+            run.fails_with("injected failure");
+            run.fails_with("Rolled back");
+            run.fails_with("FORWARD's jumps to it (ipv4)");
+            assert_eq!(
+                ns.save_all(),
+                before,
+                "{backend:?}, {case}: FORWARD and the chains as they were"
+            );
+        }
+    });
+}
+
+/// Makes the namespace's ip6tables-restore pass validation (`--test`) and fail the real load,
+/// so that a run fails after IPv4 was applied.
+fn fail_ip6tables_restore(ns: &Netns) {
+    let real = match ns.backend {
+        Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
+        Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
+    };
+    ns.wrap(
+        "ip6tables-restore",
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
+             echo 'injected failure: table locked by a test' >&2\nexit 4\n"
+        ),
+    );
 }
 
 #[test]
