@@ -189,11 +189,9 @@ impl Host for RealHost {
         let mut name = path.as_os_str().to_owned();
         name.push(format!(".{}.{stamp}~", std::process::id()));
         let dest = PathBuf::from(name);
-        fs::copy(path, &dest)
-            .with_context(|| format!("cannot back up {} to {}", path.display(), dest.display()))?;
-        if let Ok(meta) = fs::metadata(path) {
-            let _ = std::os::unix::fs::chown(&dest, Some(meta.uid()), Some(meta.gid()));
-        }
+        copy_with_owner(path, &dest, |p, uid, gid| {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))
+        })?;
         Ok(dest)
     }
 
@@ -274,6 +272,34 @@ impl Host for RealHost {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Copies `path` to `dest` with its mode, then gives the copy `path`'s owner and group with
+/// `chown` (a parameter, so that a test can make it fail). A backup whose owner could not be
+/// kept is not a faithful copy: any failure fails the backup, and removes what was copied.
+fn copy_with_owner(
+    path: &Path,
+    dest: &Path,
+    chown: impl Fn(&Path, u32, u32) -> io::Result<()>,
+) -> Result<()> {
+    let result = (|| -> Result<()> {
+        let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        fs::copy(path, dest)
+            .with_context(|| format!("cannot back up {} to {}", path.display(), dest.display()))?;
+        chown(dest, meta.uid(), meta.gid()).with_context(|| {
+            format!(
+                "cannot give the backup {} the owner of {} (uid {}, gid {})",
+                dest.display(),
+                path.display(),
+                meta.uid(),
+                meta.gid()
+            )
+        })
+    })();
+    if result.is_err() && fs::remove_file(dest).is_ok() {
+        return result.context("the copy was removed");
+    }
+    result
 }
 
 /// What the threads watching a child report.
@@ -491,6 +517,29 @@ mod tests {
         assert_eq!(stamp.len(), "2026-11-28@17:40:58".len(), "{stamp}");
         assert_eq!(&stamp[10..11], "@");
         assert_eq!(fs::read(copy).unwrap(), b"content");
+    }
+
+    /// Review of issue 16: "A backup's `chown` error is ignored".
+    #[test]
+    fn a_backup_whose_owner_cannot_be_kept_fails_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("after.rules");
+        fs::write(&file, b"content").unwrap();
+        let copy = dir.path().join("after.rules.1.stamp~");
+        let err = copy_with_owner(&file, &copy, |_, _, _| {
+            Err(io::Error::from_raw_os_error(libc::EPERM))
+        })
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("cannot give the backup"), "{msg}");
+        assert!(msg.contains("Operation not permitted"), "{msg}");
+        assert!(msg.contains("the copy was removed"), "{msg}");
+        assert!(!copy.exists());
+        assert_eq!(fs::read(&file).unwrap(), b"content");
+        // A copy that fails leaves nothing behind either.
+        let nowhere = dir.path().join("no/such/dir/after.rules.1.stamp~");
+        let err = copy_with_owner(&file, &nowhere, |_, _, _| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot back up"), "{err:#}");
     }
 
     #[test]
