@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::host::Host;
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
-use crate::plan::{Command, Plan, XTABLES_WAIT};
+use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
 use crate::rules::{self, Family};
 
 /// What the apply step did.
@@ -85,9 +85,35 @@ pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
 #[derive(Default)]
 struct Undo {
     files: Vec<(PathBuf, Vec<u8>)>,
-    /// Each family's chains before, and the sub-chains the plan may create there.
-    live: Vec<(Family, FilterTable, Vec<String>)>,
+    live: Vec<LiveUndo>,
     reloaded: bool,
+}
+
+/// One family's live chains, to be put back.
+struct LiveUndo {
+    family: Family,
+    /// The filter table before the run.
+    before: FilterTable,
+    /// The sub-chains the plan may create.
+    created: Vec<String>,
+    /// Whether an applied payload put the jump to DOCKER-USER first in FORWARD.
+    rehooked: bool,
+}
+
+impl Undo {
+    /// Notes that `f`'s live chains changed (the first time, from `before`), and whether this
+    /// change put the jump to DOCKER-USER first in FORWARD.
+    fn changed_live(&mut self, f: &FamilyPlan, before: &FilterTable, rehooked: bool) {
+        match self.live.iter_mut().find(|u| u.family == f.family) {
+            Some(u) => u.rehooked |= rehooked,
+            None => self.live.push(LiveUndo {
+                family: f.family,
+                before: before.clone(),
+                created: f.file_rules.subs.keys().cloned().collect(),
+                rehooked,
+            }),
+        }
+    }
 }
 
 /// Applies the plan. On error, the host has been restored as far as possible and the message
@@ -151,15 +177,15 @@ fn run_steps(
         };
         let outcome = run(host, cmd);
         if outcome.is_ok() || *cmd == Command::UfwReload {
+            let restored = outcome.is_ok() && matches!(cmd, Command::Restore { .. });
+            let present = params.state == State::Present;
             for f in plan
                 .families
                 .iter()
                 .filter(|f| families.contains(&f.family))
             {
-                let already = undo.live.iter().any(|(fam, _, _)| *fam == f.family);
-                if let (Some(live), false) = (&f.live_before, already) {
-                    let created = f.file_rules.subs.keys().cloned().collect();
-                    undo.live.push((f.family, live.clone(), created));
+                if let Some(live) = &f.live_before {
+                    undo.changed_live(f, live, restored && live::rehooks(live, present));
                 }
             }
         }
@@ -228,17 +254,24 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
             errors.push(e);
         }
     }
-    for (family, before, created) in &undo.live {
-        let payload = live::rollback_payload(before, created);
-        let cmd = family.restore_cmd();
+    for u in &undo.live {
+        let payload = live::rollback_payload(&u.before, &u.created, u.rehooked);
+        let cmd = u.family.restore_cmd();
         match host.run(
             cmd,
             &["-w", XTABLES_WAIT, "--noflush"],
             Some(payload.as_bytes()),
         ) {
-            Ok(out) if out.success() => {
-                restored.push(format!("live {} ({})", rules::DOCKER_USER, family.key()))
-            }
+            Ok(out) if out.success() => restored.push(format!(
+                "live {}{} ({})",
+                rules::DOCKER_USER,
+                if u.rehooked {
+                    " and FORWARD's jumps to it"
+                } else {
+                    ""
+                },
+                u.family.key()
+            )),
             Ok(out) => errors.push(format!("{cmd} (rollback) failed: {}", out.reason())),
             Err(e) => errors.push(format!("{e:#}")),
         }

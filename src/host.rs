@@ -10,8 +10,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -56,7 +58,9 @@ pub trait Host {
     fn remove_stale_temps(&self, path: &Path);
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
     fn backup(&self, path: &Path) -> Result<PathBuf>;
-    /// Runs a program found in PATH (or the sbin directories) with optional stdin.
+    /// Runs a program found in the system directories (`PROGRAM_DIRS`, never PATH) with
+    /// optional stdin. One that does not finish in time is killed, and that is an error
+    /// naming it; any exit status is an `Output`.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output>;
     /// Whether the kernel has IPv6 in this network namespace.
     fn has_ipv6(&self) -> bool;
@@ -64,20 +68,30 @@ pub trait Host {
     fn lock(&self) -> Result<LockGuard>;
 }
 
+/// Where the release binary keeps its run lock. No environment variable or argument changes it:
+/// a lock that the caller's environment could move is one that two runs could each take. Tests
+/// that need a lock of their own give the module a private /run/ufw_docker.lock with a bind
+/// mount in their own mount namespace (tests/harness.rs), or build a `RealHost` with another
+/// `lock_path` (the unit tests below).
+pub const LOCK_PATH: &str = "/run/ufw_docker.lock";
+
 /// The real machine.
 pub struct RealHost {
     /// Where the run lock lives.
     pub lock_path: PathBuf,
     /// How long to wait for another run to finish.
     pub lock_timeout: Duration,
+    /// How long a program the module runs may take before it is killed. Generous: the slowest,
+    /// `ufw reload` and `iptables-restore -w 30` waiting for the xtables lock, take seconds.
+    pub command_timeout: Duration,
 }
 
 impl Default for RealHost {
     fn default() -> Self {
         RealHost {
-            lock_path: std::env::var_os("UFW_DOCKER_LOCK")
-                .map_or_else(|| PathBuf::from("/run/ufw_docker.lock"), PathBuf::from),
+            lock_path: PathBuf::from(LOCK_PATH),
             lock_timeout: Duration::from_secs(120),
+            command_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -175,21 +189,25 @@ impl Host for RealHost {
         let mut name = path.as_os_str().to_owned();
         name.push(format!(".{}.{stamp}~", std::process::id()));
         let dest = PathBuf::from(name);
-        fs::copy(path, &dest)
-            .with_context(|| format!("cannot back up {} to {}", path.display(), dest.display()))?;
-        if let Ok(meta) = fs::metadata(path) {
-            let _ = std::os::unix::fs::chown(&dest, Some(meta.uid()), Some(meta.gid()));
-        }
+        copy_with_owner(path, &dest, |p, uid, gid| {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))
+        })?;
         Ok(dest)
     }
 
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let exe = find_program(program).ok_or_else(|| {
             anyhow!(
-                "{program} was not found in PATH or /usr/sbin, /sbin; install it (iptables \
-                 and ufw come from the Debian packages of those names)"
+                "{program} was not found in {} (PATH is not searched: ufw_docker runs as \
+                 root); install it (iptables and ufw come from the Debian packages of those \
+                 names)",
+                PROGRAM_DIRS.join(", ")
             )
         })?;
+        let line = std::iter::once(program)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut child = Command::new(&exe)
             .args(args)
             .stdin(if stdin.is_some() {
@@ -199,21 +217,30 @@ impl Host for RealHost {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that a timeout kills what it started too (`ufw reload`
+            // runs iptables-restore).
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {}", exe.display()))?;
+        let (tx, events) = mpsc::channel();
         if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin was piped");
-            // A program that exits early closes the pipe; its exit status tells why.
-            let _ = pipe.write_all(input);
+            feed(child.stdin.take().expect("stdin was piped"), input.to_vec());
         }
-        let out = child
-            .wait_with_output()
-            .with_context(|| format!("cannot wait for {}", exe.display()))?;
-        Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        drain(
+            child.stdout.take().expect("stdout was piped"),
+            tx.clone(),
+            Event::Stdout,
+        );
+        drain(
+            child.stderr.take().expect("stderr was piped"),
+            tx.clone(),
+            Event::Stderr,
+        );
+        let group = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(Event::Exited(child.wait()));
+        });
+        collect(&events, group, self.command_timeout, &line)
     }
 
     fn has_ipv6(&self) -> bool {
@@ -221,16 +248,7 @@ impl Host for RealHost {
     }
 
     fn lock(&self) -> Result<LockGuard> {
-        let open = |p: &Path| {
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(p)
-        };
-        let file = open(&self.lock_path)
-            .with_context(|| format!("cannot open the lock file {}", self.lock_path.display()))?;
+        let file = open_lock_file(&self.lock_path)?;
         let started = Instant::now();
         loop {
             // SAFETY: flock on a descriptor we own; no memory is shared with the call.
@@ -256,15 +274,184 @@ impl Host for RealHost {
     }
 }
 
-/// Looks a program up in PATH, then in the sbin directories Ansible's minimal PATH may lack.
-fn find_program(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(PathBuf::from(program));
+/// Copies `path` to `dest` with its mode, then gives the copy `path`'s owner and group with
+/// `chown` (a parameter, so that a test can make it fail). A backup whose owner could not be
+/// kept is not a faithful copy: any failure fails the backup, and removes what was copied.
+fn copy_with_owner(
+    path: &Path,
+    dest: &Path,
+    chown: impl Fn(&Path, u32, u32) -> io::Result<()>,
+) -> Result<()> {
+    let result = (|| -> Result<()> {
+        let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        fs::copy(path, dest)
+            .with_context(|| format!("cannot back up {} to {}", path.display(), dest.display()))?;
+        chown(dest, meta.uid(), meta.gid()).with_context(|| {
+            format!(
+                "cannot give the backup {} the owner of {} (uid {}, gid {})",
+                dest.display(),
+                path.display(),
+                meta.uid(),
+                meta.gid()
+            )
+        })
+    })();
+    if result.is_err() && fs::remove_file(dest).is_ok() {
+        return result.context("the copy was removed");
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
+    result
+}
+
+/// What the threads watching a child report.
+enum Event {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exited(io::Result<ExitStatus>),
+}
+
+/// Writes `input` to the child's stdin on a thread of its own, so that a child that writes
+/// its output before reading all its input (`cat`, a payload larger than a pipe) never waits
+/// for us while we wait for it. A child that exits early closes the pipe; its exit status
+/// says why, so the write error is dropped.
+fn feed(mut pipe: ChildStdin, input: Vec<u8>) {
+    std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+}
+
+/// Reads a child's stdout or stderr to the end on a thread of its own and sends it as `wrap`
+/// makes it; a read error ends the output there.
+fn drain(mut pipe: impl Read + Send + 'static, tx: Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(wrap(buf));
+    });
+}
+
+/// Waits for a child's exit and both its outputs, for at most `timeout`. At the deadline the
+/// child's process group is killed and the child reaped, and the error names the command
+/// (`line`). The threads still reading are left to end with the pipes.
+fn collect(events: &Receiver<Event>, group: u32, timeout: Duration, line: &str) -> Result<Output> {
+    let deadline = Instant::now() + timeout;
+    let (mut stdout, mut stderr, mut status) = (None, None, None);
+    while stdout.is_none() || stderr.is_none() || status.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(Event::Stdout(b)) => stdout = Some(b),
+            Ok(Event::Stderr(b)) => stderr = Some(b),
+            Ok(Event::Exited(s)) => {
+                status = Some(s.with_context(|| format!("cannot wait for `{line}`"))?);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                kill_group(group);
+                if status.is_none() {
+                    // The waiting thread reaps the child; SIGKILL makes that prompt.
+                    while !matches!(events.recv(), Ok(Event::Exited(_)) | Err(_)) {}
+                }
+                bail!(
+                    "`{line}` did not finish within {}s and was killed; something holds it up \
+                     (another firewall tool, a stuck kernel call): find it, then rerun",
+                    timeout.as_secs_f32()
+                );
+            }
+            Err(RecvTimeoutError::Disconnected) => bail!("lost track of `{line}`"),
+        }
+    }
+    let status = status.expect("loop ends with a status");
+    Ok(Output {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout.unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
+    })
+}
+
+/// Sends SIGKILL to every process of the group `group` (a child started with
+/// `process_group(0)`, whose group id is its pid).
+fn kill_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    // SAFETY: kill() only sends a signal; a group that is gone gives ESRCH, which is fine.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+/// Opens the run lock file, creating it (mode 0600) if it does not exist.
+///
+/// The module runs as root, so the last component is never followed if it is a symlink
+/// (`O_NOFOLLOW`: a link planted there would have root create or lock a file of someone
+/// else's choosing), a FIFO makes the open fail instead of blocking (`O_NONBLOCK`), and the
+/// descriptor is not inherited by the programs the module runs (`O_CLOEXEC`: a program left
+/// running would otherwise hold the lock after the run). What was opened must then be a
+/// regular file owned by root (`ensure_lock_file_is_trusted`).
+fn open_lock_file(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow!("it is a symbolic link, which ufw_docker does not follow")
+            } else {
+                anyhow!(e)
+            };
+            why.context(format!(
+                "cannot open the lock file {}; remove whatever is there (ufw_docker creates \
+                 it)",
+                path.display()
+            ))
+        })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot inspect the lock file {}", path.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    ensure_lock_file_is_trusted(path, meta.is_file(), meta.uid(), euid)?;
+    Ok(file)
+}
+
+/// The lock file must be a regular file owned by root: one that another user owns (or could
+/// replace) is one they could hold forever, or hand to two runs at once. When the module does
+/// not run as root (only unit tests do), a file of the running user's is accepted too.
+fn ensure_lock_file_is_trusted(path: &Path, is_file: bool, owner: u32, euid: u32) -> Result<()> {
+    if !is_file {
+        bail!(
+            "the lock file {} is not a regular file; remove it (ufw_docker creates it)",
+            path.display()
+        );
+    }
+    if owner != 0 && owner != euid {
+        bail!(
+            "the lock file {} is owned by uid {owner}, not root; remove it (ufw_docker \
+             creates it)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where the programs the module runs are looked for, in this order.
+///
+/// Never PATH: the module runs as root, and PATH comes from whoever started it (Ansible's
+/// environment, a `become` that keeps a user's PATH, a cron job); a directory early in it that
+/// someone else can write would have root run their `iptables-restore`. Debian and Ubuntu
+/// install iptables, ip6tables, ufw and nft in these directories.
+const PROGRAM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// The first executable file named `program` in `PROGRAM_DIRS`. A name with a slash in it is
+/// refused: only plain names are looked up.
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.is_empty() || program.contains('/') {
+        return None;
+    }
+    PROGRAM_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
         .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
@@ -332,6 +519,29 @@ mod tests {
         assert_eq!(fs::read(copy).unwrap(), b"content");
     }
 
+    /// Review of issue 16: "A backup's `chown` error is ignored".
+    #[test]
+    fn a_backup_whose_owner_cannot_be_kept_fails_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("after.rules");
+        fs::write(&file, b"content").unwrap();
+        let copy = dir.path().join("after.rules.1.stamp~");
+        let err = copy_with_owner(&file, &copy, |_, _, _| {
+            Err(io::Error::from_raw_os_error(libc::EPERM))
+        })
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("cannot give the backup"), "{msg}");
+        assert!(msg.contains("Operation not permitted"), "{msg}");
+        assert!(msg.contains("the copy was removed"), "{msg}");
+        assert!(!copy.exists());
+        assert_eq!(fs::read(&file).unwrap(), b"content");
+        // A copy that fails leaves nothing behind either.
+        let nowhere = dir.path().join("no/such/dir/after.rules.1.stamp~");
+        let err = copy_with_owner(&file, &nowhere, |_, _, _| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot back up"), "{err:#}");
+    }
+
     #[test]
     fn missing_files_read_as_none_and_missing_programs_fail_clearly() {
         let host = RealHost::default();
@@ -340,7 +550,24 @@ mod tests {
             .unwrap()
             .is_none());
         let err = host.run("no-such-program-xyz", &[], None).unwrap_err();
-        assert!(err.to_string().contains("was not found in PATH"));
+        assert!(
+            err.to_string().contains("was not found in /usr/sbin"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("PATH is not searched"), "{err}");
+    }
+
+    #[test]
+    fn programs_are_found_in_the_system_directories_only() {
+        let sh = find_program("sh").expect("sh is in /usr/bin or /bin");
+        assert!(
+            PROGRAM_DIRS.contains(&sh.parent().unwrap().to_str().unwrap()),
+            "{sh:?}"
+        );
+        // A path, relative or absolute, is never run as given.
+        for name in ["/bin/sh", "./sh", "../bin/sh", "bin/sh", ""] {
+            assert_eq!(find_program(name), None, "{name:?}");
+        }
     }
 
     #[test]
@@ -354,12 +581,41 @@ mod tests {
         assert_eq!(out.reason(), "oops (exit 3)");
     }
 
+    /// Review of issue 16: stdin was written before the output was read, so a payload larger
+    /// than a pipe deadlocked against a child that writes as it reads.
+    #[test]
+    fn a_payload_larger_than_a_pipe_goes_through_cat() {
+        let payload = vec![b'x'; 1 << 20];
+        let out = RealHost::default().run("cat", &[], Some(&payload)).unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout.len(), payload.len());
+    }
+
+    /// Review of issue 16: a child had no timeout while the run lock was held.
+    #[test]
+    fn a_command_that_does_not_finish_is_killed_with_a_clear_error() {
+        let host = RealHost {
+            command_timeout: Duration::from_millis(300),
+            ..RealHost::default()
+        };
+        // The second starts a child of its own, which the process group kill reaches too.
+        for (program, args) in [("sleep", &["30"][..]), ("sh", &["-c", "sleep 30; true"])] {
+            let err = host.run(program, args, None).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{program}")), "{err}");
+            assert!(
+                err.contains("did not finish within 0.3s and was killed"),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn the_lock_is_exclusive_and_times_out_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let host = RealHost {
             lock_path: dir.path().join("lock"),
             lock_timeout: Duration::from_millis(200),
+            ..RealHost::default()
         };
         let guard = host.lock().unwrap();
         // flock locks belong to the open file description, so a second open conflicts.
@@ -367,5 +623,54 @@ mod tests {
         assert!(err.to_string().contains("another ufw_docker run"));
         drop(guard);
         assert!(host.lock().is_ok());
+    }
+
+    #[test]
+    fn the_release_lock_path_is_fixed() {
+        assert_eq!(RealHost::default().lock_path, Path::new(LOCK_PATH));
+        assert_eq!(LOCK_PATH, "/run/ufw_docker.lock");
+    }
+
+    #[test]
+    fn the_lock_refuses_a_symlink_a_directory_and_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, why) in [
+            (&link, "symbolic link"),
+            (&dir.path().to_path_buf(), "Is a directory"),
+            (&fifo, "No such device or address"),
+        ] {
+            let host = RealHost {
+                lock_path: path.clone(),
+                lock_timeout: Duration::from_millis(100),
+                ..RealHost::default()
+            };
+            let err = format!("{:#}", host.lock().expect_err("refused"));
+            assert!(err.contains("cannot open the lock file"), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+        assert!(!target.exists(), "nothing was created through the link");
+    }
+
+    #[test]
+    fn the_lock_file_must_be_a_regular_file_of_roots() {
+        let p = Path::new("/run/ufw_docker.lock");
+        assert!(ensure_lock_file_is_trusted(p, true, 0, 0).is_ok());
+        let err = ensure_lock_file_is_trusted(p, true, 1000, 0).unwrap_err();
+        assert!(
+            err.to_string().contains("owned by uid 1000, not root"),
+            "{err}"
+        );
+        let err = ensure_lock_file_is_trusted(p, false, 0, 0).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // Not running as root (unit tests only): the running user's own file will do.
+        assert!(ensure_lock_file_is_trusted(p, true, 1000, 1000).is_ok());
+        assert!(ensure_lock_file_is_trusted(p, true, 1001, 1000).is_err());
     }
 }

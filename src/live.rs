@@ -169,13 +169,19 @@ pub fn foreign_rules(live: &FilterTable, want: &ChainSet) -> Vec<Rule> {
         .collect()
 }
 
+/// Whether `set_payload(before, _, present)` also puts the jump to DOCKER-USER first in
+/// FORWARD (Docker runs in this family but did not), which a rollback must then undo.
+pub fn rehooks(before: &FilterTable, present: bool) -> bool {
+    present && before.needs_hook()
+}
+
 /// The `--noflush` payload that makes the live chains equal `want` (present) or empties
 /// DOCKER-USER and deletes the logging chain (absent). `before` is the live table it starts
 /// from: a chain is deleted only if it exists.
 pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
     if present {
         let mut out = crate::rules::restore_section(want, &[]);
-        if before.needs_hook() {
+        if rehooks(before, present) {
             // The same jump Docker (23 and later) puts first in FORWARD: any older copies go,
             // one goes first. Nothing else in FORWARD is touched.
             let mut hook = String::new();
@@ -211,8 +217,9 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
 
 /// The payload that puts the module's chains back exactly as they were in `before`, used to
 /// roll back a failed apply. `created` names the sub-chains the failed apply may have made;
-/// those that did not exist before are deleted.
-pub fn rollback_payload(before: &FilterTable, created: &[String]) -> String {
+/// those that did not exist before are deleted. `rehooked` says that an applied payload put the
+/// jump to DOCKER-USER first in FORWARD (`rehooks`): FORWARD's jumps go back as they were.
+pub fn rollback_payload(before: &FilterTable, created: &[String], rehooked: bool) -> String {
     let mut out = String::from("*filter\n");
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
     let old = before.sub_chains();
@@ -233,6 +240,10 @@ pub fn rollback_payload(before: &FilterTable, created: &[String]) -> String {
         out.push_str(&rule.render());
         out.push('\n');
     }
+    // Before DOCKER-USER may be deleted: the jump to it must be gone first.
+    if rehooked {
+        unhook(&mut out, before);
+    }
     delete_chains(&mut out, &new);
     if !before.has_chain(LOG_CHAIN) {
         out.push_str(&format!("-X {LOG_CHAIN}\n"));
@@ -242,6 +253,19 @@ pub fn rollback_payload(before: &FilterTable, created: &[String]) -> String {
     }
     out.push_str("COMMIT\n");
     out
+}
+
+/// Puts FORWARD's jumps to DOCKER-USER back as they were in `before`, undoing the re-hook of
+/// `set_payload`: the one jump it left, first in FORWARD, goes; each jump it removed comes back
+/// at its old position. Inserting in order rebuilds the chain, since by each insertion every
+/// rule above it is back in place. FORWARD's other rules are never touched.
+fn unhook(out: &mut String, before: &FilterTable) {
+    out.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
+    for (i, rule) in before.rules("FORWARD").iter().enumerate() {
+        if rule.args == ["-j", DOCKER_USER] {
+            out.push_str(&format!("-I FORWARD {} -j {DOCKER_USER}\n", i + 1));
+        }
+    }
 }
 
 /// The chains as text for a diff: one rendered rule per line.
@@ -366,6 +390,37 @@ mod tests {
         assert!(!set_payload(&live, &ChainSet::default(), false).contains("FORWARD"));
     }
 
+    /// Review of issue 16: "Rollback does not undo the FORWARD re-hook".
+    #[test]
+    fn rollback_puts_forwards_jumps_back_where_they_were() {
+        // Jumps at positions 2 and 4, both removed by the re-hook, which inserts one first.
+        let save = "*filter\n:FORWARD DROP [0:0]\n:DOCKER - [0:0]\n:DOCKER-USER - [0:0]\n\
+                    -A FORWARD -o docker0 -j DOCKER\n-A FORWARD -j DOCKER-USER\n\
+                    -A FORWARD -i docker0 -j ACCEPT\n-A FORWARD -j DOCKER-USER\nCOMMIT\n";
+        let before = FilterTable::parse(save);
+        assert!(rehooks(&before, true) && !rehooks(&before, false));
+        let back = rollback_payload(&before, &[], true);
+        assert!(
+            back.contains(
+                "-D FORWARD -j DOCKER-USER\n-I FORWARD 2 -j DOCKER-USER\n\
+                 -I FORWARD 4 -j DOCKER-USER\n"
+            ),
+            "{back}"
+        );
+        // No jump before: the re-hook's goes, before DOCKER-USER (new then) is deleted.
+        let none = FilterTable::parse(
+            "*filter\n:FORWARD DROP [0:0]\n:DOCKER - [0:0]\n-A FORWARD -o docker0 -j DOCKER\nCOMMIT\n",
+        );
+        let back = rollback_payload(&none, &[], true);
+        assert_eq!(back.matches("FORWARD").count(), 1, "{back}");
+        assert!(
+            back.find("-D FORWARD -j DOCKER-USER").unwrap() < back.find("-X DOCKER-USER").unwrap(),
+            "{back}"
+        );
+        // Nothing re-hooked, FORWARD untouched.
+        assert!(!rollback_payload(&before, &[], false).contains("FORWARD"));
+    }
+
     #[test]
     fn absent_payload_only_touches_what_exists() {
         let live = FilterTable::parse(DOCKER_SAVE);
@@ -387,7 +442,7 @@ mod tests {
     #[test]
     fn rollback_recreates_the_previous_chains() {
         let live = FilterTable::parse(DOCKER_SAVE);
-        let payload = rollback_payload(&live, &[]);
+        let payload = rollback_payload(&live, &[], false);
         assert_eq!(
             payload,
             "*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-A DOCKER-USER -j RETURN\n-X ufw-docker-logging-deny\nCOMMIT\n"
@@ -433,7 +488,7 @@ mod tests {
         );
         assert!(!matches(&live, &ChainSet::default(), false));
         // Rollback deletes the sub-chains a failed apply created, keeps those that were there.
-        let back = rollback_payload(&live, &["ufw-docker-allow-udp-0".to_string()]);
+        let back = rollback_payload(&live, &["ufw-docker-allow-udp-0".to_string()], false);
         assert!(back.contains("-X ufw-docker-allow-udp-0\n"), "{back}");
         assert!(back.contains("-A ufw-docker-allow-tcp-0 -j RETURN\n"));
         assert!(!back.contains("-X ufw-docker-allow-tcp-0"));

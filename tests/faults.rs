@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, module_bin, sh, Backend, Netns};
+use crate::harness::{data, each_backend, sh, Backend, Netns};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({
@@ -188,6 +188,44 @@ fn two_runs_at_once_are_serialised_and_leave_one_correct_chain() {
     });
 }
 
+/// Review of issue 16: "`UFW_DOCKER_LOCK` (a test hook) can redirect or defeat the run lock in
+/// the released binary". The module's lock is /run/ufw_docker.lock whatever its environment
+/// says: with that file held (the namespace's, bind-mounted there by the harness), a run told
+/// to lock elsewhere waits, writing nothing, and applies once the lock is released.
+#[test]
+fn no_environment_variable_moves_the_run_lock() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    let (v4, v6) = ns.rule_files();
+    let args = ns.path("lock-args.json");
+    fs::write(&args, policy(&v4, &v6).to_string()).unwrap();
+    let elsewhere = ns.path("elsewhere.lock");
+    let held = ns.hold_lock();
+    let mut run = module_cmd(&ns, &args)
+        .env("UFW_DOCKER_LOCK", &elsewhere)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run did not wait for the held lock"
+    );
+    assert_eq!(
+        fs::read(&v4).unwrap(),
+        fs::read(data("after.rules")).unwrap(),
+        "nothing is written while another run holds the lock"
+    );
+    drop(held);
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!elsewhere.exists(), "UFW_DOCKER_LOCK is not read");
+    assert!(fs::read_to_string(&v4).unwrap().contains("MANAGED BLOCK"));
+}
+
 #[test]
 fn sigkill_at_any_point_leaves_the_old_or_the_new_file_and_a_rerun_repairs() {
     let ns = Netns::new(Backend::Nft);
@@ -247,16 +285,8 @@ fn sigkill_at_any_point_leaves_the_old_or_the_new_file_and_a_rerun_repairs() {
 }
 
 fn module_cmd(ns: &Netns, args: &Path) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns.name, "env"])
-        .arg(format!(
-            "PATH={}:/usr/sbin:/usr/bin:/sbin:/bin",
-            ns.path("bin").display()
-        ))
-        .arg(format!("UFW_DOCKER_LOCK={}", ns.path("lock").display()))
-        .arg(module_bin())
-        .arg(args)
-        .stdout(Stdio::piped());
+    let mut cmd = ns.module_cmd(args);
+    cmd.stdout(Stdio::piped());
     cmd
 }
 

@@ -7,11 +7,14 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
+use ufw_docker::host::LOCK_PATH;
 
 /// The module binary cargo built for this test run.
 pub fn module_bin() -> &'static str {
@@ -65,16 +68,39 @@ impl Backend {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A network namespace, deleted on drop, with a directory of its own for files and a PATH that
-/// selects the iptables backend.
+/// The iptables tools whose backend `/etc/alternatives` chooses.
+const ALTERNATIVES: [&str; 6] = [
+    "iptables",
+    "iptables-save",
+    "iptables-restore",
+    "ip6tables",
+    "ip6tables-save",
+    "ip6tables-restore",
+];
+
+/// The PATH of commands run in a namespace: the system directories, which are also the only
+/// ones the module looks in (it never searches PATH).
+const SYSTEM_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A network namespace, deleted on drop, with a directory of its own for files and an /etc of
+/// its own (`/etc/netns/<name>`, which `ip netns exec` bind-mounts over /etc) whose
+/// `alternatives` pins the iptables backend.
+///
+/// The backend is chosen the way tests/fleet/etc-netns.sh and tests/lab choose it: a copy of
+/// /etc/alternatives with `iptables`, `ip6tables` and their `-save` and `-restore` pointing at
+/// the backend's binaries. The module finds `/usr/sbin/iptables-restore` (it never searches
+/// PATH), a link to /etc/alternatives/iptables-restore, so the pin decides for it as for every
+/// other program in the namespace; the machine's own alternatives are never touched.
 pub struct Netns {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
-    /// Directories put first on PATH for the module (wrappers, backend links).
+    /// Scripts that `wrap` puts in place of a tool.
     bin_dir: PathBuf,
-    /// `/etc/netns/<name>`, which `ip netns exec` mounts over /etc (a UFW of its own).
-    etc_dir: Option<PathBuf>,
+    /// `/etc/netns/<name>`: `alternatives`, and with `with_ufw*` a UFW of its own.
+    etc_dir: PathBuf,
+    /// Whether `with_ufw*` gave the namespace its own /etc/ufw.
+    has_ufw: bool,
 }
 
 impl Netns {
@@ -90,33 +116,24 @@ impl Netns {
         let dir = tempfile::tempdir().expect("tempdir");
         let bin_dir = dir.path().join("bin");
         fs::create_dir(&bin_dir).unwrap();
-        // Point the plain tool names at the chosen backend, whatever the machine's alternatives say.
-        for tool in [
-            "iptables",
-            "iptables-save",
-            "iptables-restore",
-            "ip6tables",
-            "ip6tables-save",
-            "ip6tables-restore",
-        ] {
-            let (base, rest) = tool.split_once('-').map_or((tool, ""), |(b, r)| (b, r));
-            let real = if rest.is_empty() {
-                format!("/usr/sbin/{base}-{}", backend.suffix())
-            } else {
-                format!("/usr/sbin/{base}-{}-{rest}", backend.suffix())
-            };
-            std::os::unix::fs::symlink(real, bin_dir.join(tool)).unwrap();
-        }
+        let etc_dir = PathBuf::from(format!("/etc/netns/{name}"));
+        pin_backend(&etc_dir, backend);
+        make_lock_file(&dir.path().join("lock"));
+        // The mount point of the namespace's lock: the file the module itself makes.
+        make_lock_file(Path::new(LOCK_PATH));
         Netns {
             name,
             dir,
             backend,
             bin_dir,
-            etc_dir: None,
+            etc_dir,
+            has_ufw: false,
         }
     }
 
-    /// The backend the machine's `iptables` alternative points at (what UFW itself uses).
+    /// The backend the machine's `iptables` alternative points at. A namespace's UFW uses the
+    /// namespace's pin like everything else in it; tests of UFW pick this one because it is the
+    /// backend a host's UFW most likely runs on.
     pub fn system_backend() -> Backend {
         if sh("/usr/sbin/iptables --version").contains("legacy") {
             Backend::Legacy
@@ -135,46 +152,48 @@ impl Netns {
 
     /// Gives the namespace a copy of the UFW configuration in `src`, without starting UFW.
     pub fn with_ufw_from(mut self, src: &Path) -> Netns {
-        let etc = PathBuf::from(format!("/etc/netns/{}", self.name));
-        fs::create_dir_all(&etc).unwrap();
+        let etc = &self.etc_dir;
         sh(&format!("cp -a {} {}/ufw", src.display(), etc.display()));
         // `ufw default ...` writes /etc/default/ufw: the namespace gets its own /etc/default, so
         // that tests running at once never write the machine's.
         sh(&format!("cp -a /etc/default {}/default", etc.display()));
-        self.etc_dir = Some(etc);
+        self.has_ufw = true;
         self
     }
 
     /// This namespace's /etc/ufw as seen from outside.
     pub fn ufw_dir(&self) -> PathBuf {
-        self.etc_dir
-            .as_ref()
-            .expect("namespace has a UFW")
-            .join("ufw")
+        assert!(self.has_ufw, "namespace has a UFW");
+        self.etc_dir.join("ufw")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn env_path(&self) -> String {
-        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin_dir.display())
-    }
-
-    /// Puts an executable script first on the module's PATH under `name`.
-    pub fn wrap(&self, name: &str, script: &str) {
-        let p = self.bin_dir.join(name);
+    /// Puts an executable script in place of `tool` (one of the iptables tools that
+    /// /etc/alternatives chooses) for everything in the namespace, the module included: the
+    /// namespace's alternative for it is pointed at the script. The script reaches the real
+    /// tool by its backend's name (`/usr/sbin/ip6tables-nft-restore`).
+    pub fn wrap(&self, tool: &str, script: &str) {
+        assert!(
+            ALTERNATIVES.contains(&tool),
+            "wrap replaces the tools /etc/alternatives chooses, not {tool}"
+        );
+        let p = self.bin_dir.join(tool);
         let _ = fs::remove_file(&p);
         fs::write(&p, script).unwrap();
-        sh(&format!("chmod 755 {}", p.display()));
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let link = self.etc_dir.join("alternatives").join(tool);
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&p, &link).unwrap();
     }
 
-    /// Runs a shell command inside the namespace with the backend's tools first on PATH.
+    /// Runs a shell command inside the namespace (its backend pinned by its /etc).
     pub fn exec(&self, cmd: &str) -> String {
         sh(&format!(
-            "ip netns exec {} env PATH={} sh -c '{}'",
+            "ip netns exec {} env PATH={SYSTEM_PATH} sh -c '{}'",
             self.name,
-            self.env_path(),
             cmd.replace('\'', r"'\''")
         ))
     }
@@ -239,16 +258,45 @@ impl Netns {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         fs::write(&args_file, serde_json::to_vec(&args).unwrap()).unwrap();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "env"])
-            .arg(format!("PATH={}", self.env_path()))
-            .arg(format!("UFW_DOCKER_LOCK={}", self.path("lock").display()))
-            .arg(module_bin())
-            .arg(&args_file)
+        let out = self
+            .module_cmd(&args_file)
             .stdin(Stdio::null())
             .output()
             .expect("module runs");
         ModuleRun::new(args, out)
+    }
+
+    /// The command that runs the module inside the namespace as Ansible does (the arguments
+    /// file as argv[1]), with the test's environment: the module's choice of programs does not
+    /// depend on it.
+    ///
+    /// The module's run lock is the namespace's own (`lock_file`): nothing can move the lock of
+    /// the module, which is always /run/ufw_docker.lock, so the namespace's file is
+    /// bind-mounted there in the mount namespace `ip netns exec` makes for this one command
+    /// (a slave of the machine's: the mount never reaches the machine, and goes with the run).
+    pub fn module_cmd(&self, args_file: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, "sh", "-c"])
+            .arg(format!(r#"mount --bind "$0" {LOCK_PATH} && exec "$@""#))
+            .arg(self.lock_file())
+            .arg(module_bin())
+            .arg(args_file);
+        cmd
+    }
+
+    /// The file the module takes as its run lock in this namespace.
+    pub fn lock_file(&self) -> PathBuf {
+        self.path("lock")
+    }
+
+    /// Takes the namespace's run lock as another run of the module would, until the file
+    /// returned is dropped.
+    pub fn hold_lock(&self) -> fs::File {
+        let file = fs::File::open(self.lock_file()).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0, "the namespace's lock is free");
+        file
     }
 }
 
@@ -257,9 +305,42 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
-        if let Some(etc) = &self.etc_dir {
-            let _ = fs::remove_dir_all(etc);
-        }
+        let _ = fs::remove_dir_all(&self.etc_dir);
+    }
+}
+
+/// Creates `path` as the module does its run lock (an empty root-owned file, mode 0600) unless
+/// it exists.
+fn make_lock_file(path: &Path) {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot create the lock file {}: {e}", path.display()));
+}
+
+/// Makes `etc` (`/etc/netns/<name>`) with a copy of /etc/alternatives whose iptables tools
+/// point at `backend`, as `etc_netns` in tests/fleet/etc-netns.sh does.
+fn pin_backend(etc: &Path, backend: Backend) {
+    let alternatives = etc.join("alternatives");
+    fs::create_dir_all(etc).unwrap();
+    sh(&format!(
+        "cp -a /etc/alternatives {}",
+        alternatives.display()
+    ));
+    for tool in ALTERNATIVES {
+        let (base, rest) = tool.split_once('-').map_or((tool, ""), |(b, r)| (b, r));
+        let real = if rest.is_empty() {
+            format!("/usr/sbin/{base}-{}", backend.suffix())
+        } else {
+            format!("/usr/sbin/{base}-{}-{rest}", backend.suffix())
+        };
+        let link = alternatives.join(tool);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(real, link).unwrap();
     }
 }
 

@@ -2,10 +2,11 @@
 //! of UFW's after.rules files.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, with, Backend, Netns};
+use crate::harness::{data, each_backend, with, Backend, ModuleRun, Netns};
 
 /// A policy with something of everything.
 fn policy(ns: &Netns) -> Value {
@@ -28,7 +29,10 @@ fn check_mode_changes_nothing() {
         ns.dockerish();
         let (v4, v6) = ns.rule_files();
         let before = ns.save_all();
+        // Another run holds the lock: check mode, which takes no lock, does not wait for it.
+        let held = ns.hold_lock();
         let run = ns.module(with(policy(&ns), json!({"_ansible_check_mode": true})));
+        drop(held);
         assert!(run.ok(), "check mode reports the change it would make");
         assert_eq!(
             run.json["check_mode"], true,
@@ -56,10 +60,6 @@ fn check_mode_changes_nothing() {
         assert_eq!(
             fs::read(&v6).unwrap(),
             fs::read(data("after6.rules")).unwrap()
-        );
-        assert!(
-            !ns.path("lock").exists(),
-            "check mode writes not even the lock file"
         );
     });
 }
@@ -268,19 +268,8 @@ fn a_failing_live_apply_restores_files_and_chains() {
         ns.dockerish();
         let (v4, v6) = ns.rule_files();
         let before = ns.save_all();
-        // ip6tables-restore passes validation (--test) and fails the real load, so IPv4 is
-        // already applied when IPv6 fails: both must be put back.
-        let real = match backend {
-            Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
-            Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
-        };
-        ns.wrap(
-            "ip6tables-restore",
-            &format!(
-                "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
-                 echo 'injected failure: table locked by a test' >&2\nexit 4\n"
-            ),
-        );
+        // IPv4 is already applied when IPv6 fails: both must be put back.
+        fail_ip6tables_restore(&ns);
         let run = ns.module(policy(&ns));
         run.fails_with("injected failure");
         run.fails_with("Rolled back");
@@ -294,6 +283,133 @@ fn a_failing_live_apply_restores_files_and_chains() {
         );
         assert_eq!(ns.save_all(), before, "{backend:?}: chains restored");
     });
+}
+
+/// Review of issue 16: "`find_program` looks in PATH before the system directories, as root".
+/// The module runs the namespace's pinned backend from the system directories, and never a
+/// program of the same name first on PATH.
+#[test]
+fn programs_first_on_path_are_never_run_and_each_backend_is_the_pinned_one() {
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        ns.rule_files();
+        let decoys = ns.path("decoys");
+        fs::create_dir(&decoys).unwrap();
+        let ran = ns.path("a-decoy-ran");
+        for tool in [
+            "iptables-save",
+            "iptables-restore",
+            "ip6tables-save",
+            "ip6tables-restore",
+            "ufw",
+            "nft",
+        ] {
+            let script = decoys.join(tool);
+            fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh
+echo {tool} >> {}
+exit 99
+",
+                    ran.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let args = policy(&ns);
+        let args_file = ns.path("decoy-args.json");
+        fs::write(&args_file, args.to_string()).unwrap();
+        let out = ns
+            .module_cmd(&args_file)
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", decoys.display()),
+            )
+            .output()
+            .unwrap();
+        assert!(ModuleRun::new(args, out).ok(), "{backend:?}");
+        assert!(
+            !ran.exists(),
+            "{backend:?}: root ran a program from PATH: {}",
+            fs::read_to_string(&ran).unwrap_or_default()
+        );
+        // The rules are in the pinned backend's tables, and only there.
+        let (pinned, other) = match backend {
+            Backend::Nft => ("nft", "legacy"),
+            Backend::Legacy => ("legacy", "nft"),
+        };
+        let tables = |b: &str| {
+            ns.exec(&format!(
+                "/usr/sbin/iptables-{b}-save 2>/dev/null; /usr/sbin/ip6tables-{b}-save 2>/dev/null; true"
+            ))
+        };
+        assert_eq!(
+            tables(pinned).matches(":ufw-docker-logging-deny").count(),
+            2,
+            "{backend:?}: both families applied with iptables-{pinned}"
+        );
+        assert!(
+            !tables(other).contains("ufw-docker-logging-deny"),
+            "{backend:?}: nothing applied with iptables-{other}"
+        );
+    });
+}
+
+/// Review of issue 16: "Rollback does not undo the FORWARD re-hook". Where Docker runs but
+/// DOCKER-USER is not first in FORWARD, the IPv4 apply moves the jump first; when IPv6 then
+/// fails, the rollback puts FORWARD back as well: the jumps where they were (two, pushed down
+/// by Docker's rules), or none at all where there was none.
+#[test]
+fn a_failed_apply_puts_back_the_forward_jump_it_moved() {
+    each_backend(|backend| {
+        for (case, setup) in [
+            (
+                "two jumps, pushed down",
+                "iptables -N DOCKER && iptables -I FORWARD -o docker0 -j DOCKER && \
+                 iptables -A FORWARD -j DOCKER-USER",
+            ),
+            (
+                "no jump",
+                "iptables -D FORWARD -j DOCKER-USER && iptables -N DOCKER && \
+                 iptables -I FORWARD -o docker0 -j DOCKER",
+            ),
+        ] {
+            let ns = Netns::new(backend);
+            ns.dockerish();
+            ns.exec(setup);
+            ns.rule_files();
+            let before = ns.save_all();
+            fail_ip6tables_restore(&ns);
+            let run = ns.module(policy(&ns));
+            run.fails_with("injected failure");
+            run.fails_with("Rolled back");
+            run.fails_with("FORWARD's jumps to it (ipv4)");
+            assert_eq!(
+                ns.save_all(),
+                before,
+                "{backend:?}, {case}: FORWARD and the chains as they were"
+            );
+        }
+    });
+}
+
+/// Makes the namespace's ip6tables-restore pass validation (`--test`) and fail the real load,
+/// so that a run fails after IPv4 was applied.
+fn fail_ip6tables_restore(ns: &Netns) {
+    let real = match ns.backend {
+        Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
+        Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
+    };
+    ns.wrap(
+        "ip6tables-restore",
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
+             echo 'injected failure: table locked by a test' >&2\nexit 4\n"
+        ),
+    );
 }
 
 #[test]

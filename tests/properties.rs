@@ -121,13 +121,11 @@ fn everything_rendered_loads_and_nothing_is_injected() {
                         || *l == "COMMIT"));
                     let file = ns.path("rules");
                     std::fs::write(&file, text).unwrap();
+                    // /usr/sbin/TOOL is the namespace's pinned backend.
                     let out = std::process::Command::new("ip")
-                        .args(["netns", "exec", &ns.name, tool, "--test"])
+                        .args(["netns", "exec", &ns.name, &format!("/usr/sbin/{tool}")])
+                        .arg("--test")
                         .arg(&file)
-                        .env(
-                            "PATH",
-                            format!("{}:/usr/sbin:/usr/bin", ns.path("bin").display()),
-                        )
                         .output()
                         .unwrap();
                     prop_assert!(

@@ -1,7 +1,7 @@
 //! Integration tests: the built binary, run the way Ansible runs it.
 
-/// Fault injection: full and read-only file systems, symlinks, the xtables lock, concurrent
-/// runs, SIGKILL at many points.
+/// Fault injection: full and read-only file systems, symlinks, the xtables lock, the run lock,
+/// concurrent runs, SIGKILL at many points.
 mod faults;
 /// Long lists folded into sub-chains: a thousand entries apply, rerun, shrink and go.
 mod folding;
