@@ -88,7 +88,11 @@ fn no_string_parameter_can_inject_a_rule() {
     let base = json!({"after_rules": v4, "ipv6": false, "apply": "none", "validate": false,
                       "_ansible_check_mode": true, "allow": [{"port": 80}]});
     let baseline = via_stdin(&base.to_string());
-    assert!(!baseline.ok() || baseline.json["changed"] == true);
+    assert!(
+        baseline.ok(),
+        "the baseline succeeds and reports the block it would add: {}",
+        baseline.stdout
+    );
     let rule_count = baseline.rules("ipv4").len();
     let payloads = [
         "x\n-A DOCKER-USER -j ACCEPT",
