@@ -167,20 +167,47 @@ fn two_runs_at_once_are_serialised_and_leave_one_correct_chain() {
                 module_cmd(&ns, &args).spawn().unwrap()
             })
             .collect();
+        let mut reported = Value::Null;
         for child in runs {
             let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{stdout}");
+            reported = serde_json::from_str(stdout.trim()).unwrap();
         }
         let text = fs::read_to_string(&v4).unwrap();
         assert_eq!(text.matches("# BEGIN UFW-DOCKER MANAGED BLOCK").count(), 1);
-        let chain = ns.chain(false, "DOCKER-USER");
-        let mut unique = chain.clone();
-        unique.dedup();
-        assert_eq!(chain, unique, "no duplicated rules");
+        for (v6, family) in [(false, "ipv4"), (true, "ipv6")] {
+            let live: Vec<String> = ["DOCKER-USER", "ufw-docker-logging-deny"]
+                .iter()
+                .flat_map(|chain| ns.chain(v6, chain))
+                .collect();
+            // Anywhere in the chains, not only next to each other: a repeated block of rules
+            // puts its copies apart.
+            let mut seen = std::collections::HashSet::new();
+            let repeated: Vec<&String> = live.iter().filter(|r| !seen.insert(*r)).collect();
+            assert!(
+                repeated.is_empty(),
+                "{backend:?} {family}: no duplicated rules, yet these are there twice: \
+                 {repeated:#?}\nin {live:#?}"
+            );
+            let tokens = |lines: &[String]| -> Vec<Vec<String>> {
+                lines
+                    .iter()
+                    .map(|l| ufw_docker::rules::tokenize(l))
+                    .collect()
+            };
+            let want: Vec<String> = reported["rules"][family]
+                .as_array()
+                .expect("the result lists the rules")
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                tokens(&live),
+                tokens(&want),
+                "{backend:?} {family}: the live chains are the rules the runs report"
+            );
+        }
         assert!(
             !ns.module(policy(&v4, &v6)).ok(),
             "the final state is the desired one"
