@@ -3,13 +3,14 @@
 //! program, two runs at once, and SIGKILL at many points of a run.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, sh, Backend, Netns};
+use crate::harness::{data, each_backend, sh, Backend, ModuleRun, Netns};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({
@@ -132,25 +133,82 @@ fn a_symlinked_after_rules_is_written_through_and_the_link_kept() {
     assert!(!ns.module(policy(&link, &v6)).ok());
 }
 
+/// The namespace's processes that have `path` open, as `pid: command line`.
+fn processes_with_open(ns: &Netns, path: &Path) -> Vec<String> {
+    sh(&format!("ip netns pids {}", ns.name))
+        .split_whitespace()
+        .filter(|pid| {
+            fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| {
+                    fds.flatten()
+                        .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == path))
+                })
+                .unwrap_or(false)
+        })
+        .map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn the_xtables_lock_held_elsewhere_is_waited_for() {
     // Only the legacy backend takes /run/xtables.lock; the module passes -w to wait for it.
     let ns = Netns::new(Backend::Legacy);
     ns.dockerish();
     let (v4, v6) = ns.rule_files();
+    let old4 = fs::read(&v4).unwrap();
+    let lock = Path::new("/run/xtables.lock");
+    // Holds the lock until its stdin closes, and says so once it has it.
     let mut holder = Command::new("flock")
-        .args(["/run/xtables.lock", "sleep", "2"])
+        .arg(lock)
+        .args(["sh", "-c", "echo held; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let run = ns.module(policy(&v4, &v6));
-    assert!(run.ok(), "the run waits for the lock, then applies");
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said, "held\n", "flock took {}", lock.display());
+    let args = ns.path("lock-args.json");
+    fs::write(&args, policy(&v4, &v6).to_string()).unwrap();
+    let mut run = module_cmd(&ns, &args).spawn().unwrap();
+    // The run gets to an iptables call that opens the lock, which it cannot have: it waits.
+    let waiting = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!(
+                "the run ended ({status}) while {} was held elsewhere, without ever opening it: \
+                 it did not wait for the lock",
+                lock.display()
+            );
+        }
+        let open = processes_with_open(&ns, lock);
+        if !open.is_empty() {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "it really waited"
+        fs::read(&v4).unwrap() == old4,
+        "nothing is written while the run waits for the lock ({waiting:?})"
     );
-    holder.wait().unwrap();
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run is still waiting when the lock is released ({waiting:?})"
+    );
+    drop(holder.stdin.take()); // `cat` ends, and flock releases the lock.
+    assert!(holder.wait().unwrap().success());
+    let run = ModuleRun::new(policy(&v4, &v6), run.wait_with_output().unwrap());
+    assert!(
+        run.ok(),
+        "the run waits for the lock, then applies ({waiting:?})"
+    );
     assert!(!ns.chain(false, "DOCKER-USER").is_empty());
 }
 
