@@ -282,3 +282,373 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         Err(errors.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_host::{FakeHost, FileOp, Reply, AFTER6_RULES, AFTER_RULES};
+    use crate::params::parse_args;
+    use crate::plan::{self, Observed};
+
+    const RESTORE: [&str; 3] = ["-w", "30", "--noflush"];
+    const POLICY: &str = r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.168.50.0/24"]}"#;
+    const V6_FAILS: &str = "ip6tables-restore: unable to initialize table 'filter'";
+    /// The message of an ip6tables-restore that fails with `V6_FAILS`.
+    const V6_RESTORE_FAILED: &str = "`ip6tables-restore -w 30 --noflush < ipv6 DOCKER-USER and \
+                                     ufw-docker-logging-deny` failed: ip6tables-restore: unable \
+                                     to initialize table 'filter' (exit 4)";
+    /// How a failed run ends when it could not put everything back.
+    const BY_HAND: &str = "Check the firewall by hand (iptables-save, /etc/ufw/after.rules, \
+                           /etc/ufw/after6.rules) before rerunning.";
+
+    /// What `module::run` observes on `host`: both files, both families' tables.
+    fn observe(host: &FakeHost) -> Vec<Observed> {
+        [(Family::V4, AFTER_RULES), (Family::V6, AFTER6_RULES)]
+            .into_iter()
+            .map(|(family, path)| {
+                let path = PathBuf::from(path);
+                let (live, nat) = read_tables(host, family).unwrap();
+                Observed {
+                    family,
+                    file: host.read(&path).unwrap(),
+                    path,
+                    live: Some(live),
+                    nat: Some(nat),
+                }
+            })
+            .collect()
+    }
+
+    /// The parameters for `args` and their plan on `host`, which must change something; the
+    /// transcript starts after planning.
+    fn planned(host: &FakeHost, args: &str) -> (Params, Plan) {
+        let params = parse_args(args).unwrap().params;
+        let plan = plan::plan(&params, &observe(host)).unwrap();
+        assert!(plan.changed());
+        host.clear_transcript();
+        (params, plan)
+    }
+
+    fn lines(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The baseline the failures below depart from: everything applies, is checked, and the
+    /// next plan has nothing left to do.
+    #[test]
+    fn a_successful_apply_leaves_what_the_plan_wanted() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        apply(&host, &params, &plan).unwrap();
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save -t filter",
+                "ip6tables-save -t filter",
+            ])
+        );
+        for f in &plan.families {
+            assert_eq!(host.file(f.path.to_str().unwrap()), f.file_after);
+            assert_eq!(host.filter(f.family).owned(), f.file_rules);
+        }
+        let again = plan::plan(&params, &observe(&host)).unwrap();
+        assert!(!again.changed(), "{:?}", again.summary());
+    }
+
+    #[test]
+    fn a_file_write_failing_after_the_other_familys_puts_that_one_back() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        host.fail(
+            FileOp::Write,
+            AFTER6_RULES,
+            1,
+            "cannot create a temporary file in /etc/ufw: No space left on device (os error 28)",
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot write /etc/ufw/after6.rules: /etc/ufw/after6.rules was left as it was: \
+             cannot create a temporary file in /etc/ufw: No space left on device (os error 28). \
+             Rolled back: /etc/ufw/after.rules."
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules (failed)",
+                "write /etc/ufw/after.rules",
+            ])
+        );
+        assert_eq!(host.snapshot(), before, "files and chains as they were");
+    }
+
+    #[test]
+    fn a_live_restore_failing_after_the_files_were_written_undoes_files_and_the_applied_family() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        host.reply("ip6tables-restore", &RESTORE, [Reply::exit(4, V6_FAILS)]);
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
+                 live DOCKER-USER (ipv4)."
+            )
+        );
+        // A failed iptables-restore commits nothing: only IPv4's chains are put back.
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush (exit 4)",
+                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after.rules",
+                "iptables-restore -w 30 --noflush",
+            ])
+        );
+        let rollback = host.calls().pop().unwrap().stdin.unwrap();
+        assert_eq!(
+            rollback,
+            live::rollback_payload(&before.filters[&Family::V4], &[], false),
+            "IPv4's chains are put back from what was read before the run"
+        );
+        assert_eq!(host.snapshot(), before, "files and chains as they were");
+    }
+
+    #[test]
+    fn a_failure_after_the_forward_jump_was_moved_puts_forward_back() {
+        // Docker put its isolation jump ahead of DOCKER-USER (a network created later): the
+        // IPv4 payload moves the jump first, then IPv6 fails.
+        let save = include_str!("../tests/data/iptables-save.docker").replace(
+            "-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n",
+            "-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A FORWARD -j DOCKER-USER\n",
+        );
+        let host = FakeHost::new().with_tables(Family::V4, &save);
+        assert!(!host.filter(Family::V4).docker_user_hooked_first());
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        host.reply("ip6tables-restore", &RESTORE, [Reply::exit(4, V6_FAILS)]);
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
+                 live DOCKER-USER and FORWARD's jumps to it (ipv4)."
+            )
+        );
+        let rollback = host.calls().pop().unwrap().stdin.unwrap();
+        assert!(
+            rollback.contains("-D FORWARD -j DOCKER-USER\n-I FORWARD 2 -j DOCKER-USER\n"),
+            "{rollback}"
+        );
+        assert_eq!(host.snapshot(), before, "FORWARD's order too, as it was");
+    }
+
+    #[test]
+    fn a_failed_verify_undoes_everything_and_shows_what_the_chain_held() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        // iptables-restore says it loaded the rules, and did not.
+        host.reply(
+            "iptables-restore",
+            &RESTORE,
+            [Reply::Succeed(String::new())],
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            "after applying, the live DOCKER-USER (ipv4) does not hold the expected rules; it \
+             holds:\n-A DOCKER-USER -j RETURN\n. Rolled back: /etc/ufw/after6.rules, \
+             /etc/ufw/after.rules, live DOCKER-USER (ipv4), live DOCKER-USER (ipv6)."
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save -t filter",
+                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+            ])
+        );
+        assert_eq!(host.snapshot(), before, "files and chains as they were");
+    }
+
+    #[test]
+    fn a_ufw_reload_failing_half_way_is_undone_in_both_families() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"apply": "reload", "#, 1));
+        assert_eq!(plan.commands, [Command::UfwReload]);
+        let before = host.snapshot();
+        // UFW loads after.rules (the module's block goes live for IPv4), then fails on IPv6.
+        host.reply(
+            "ufw",
+            &["reload"],
+            [Reply::ReloadPartly {
+                loads: vec![Family::V4],
+                code: 1,
+                stderr: "ERROR: problem running ip6tables-restore".into(),
+            }],
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            "`ufw reload` failed: ERROR: problem running ip6tables-restore (exit 1). Rolled \
+             back: /etc/ufw/after6.rules, /etc/ufw/after.rules, live DOCKER-USER (ipv4), live \
+             DOCKER-USER (ipv6)."
+        );
+        // The old files are reloaded, then each family's chains put back: a reload of files
+        // without the block leaves DOCKER-USER as the failed reload made it.
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "ufw reload (exit 1)",
+                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after.rules",
+                "ufw reload",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+            ])
+        );
+        assert_eq!(host.snapshot(), before, "files and chains as they were");
+    }
+
+    #[test]
+    fn a_failing_live_rollback_is_reported_and_the_rest_is_still_put_back() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        host.reply("ip6tables-restore", &RESTORE, [Reply::exit(4, V6_FAILS)]);
+        host.reply(
+            "iptables-restore",
+            &RESTORE,
+            [
+                Reply::Simulate,
+                Reply::exit(1, "iptables-restore: line 2 failed"),
+            ],
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{V6_RESTORE_FAILED}. Rolling back ALSO FAILED: iptables-restore (rollback) \
+                 failed: iptables-restore: line 2 failed (exit 1). {BY_HAND}"
+            )
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush (exit 4)",
+                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after.rules",
+                "iptables-restore -w 30 --noflush (exit 1)",
+            ])
+        );
+        // The files are back; IPv4's chains stay as applied, IPv6's were never changed.
+        assert_eq!(host.snapshot().files, before.files);
+        assert_eq!(host.filter(Family::V4).owned(), plan.families[0].file_rules);
+        assert_eq!(host.filter(Family::V6), before.filters[&Family::V6]);
+    }
+
+    #[test]
+    fn a_failing_file_rollback_does_not_stop_the_live_rollback() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        host.reply("ip6tables-restore", &RESTORE, [Reply::exit(4, V6_FAILS)]);
+        host.fail(
+            FileOp::Write,
+            AFTER_RULES,
+            2,
+            "cannot create a temporary file in /etc/ufw: Read-only file system (os error 30)",
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "{V6_RESTORE_FAILED}. Rolling back ALSO FAILED: /etc/ufw/after.rules was left as \
+                 it was: cannot create a temporary file in /etc/ufw: Read-only file system (os \
+                 error 30). {BY_HAND}"
+            )
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush (exit 4)",
+                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after.rules (failed)",
+                "iptables-restore -w 30 --noflush",
+            ])
+        );
+        assert_eq!(host.file(AFTER_RULES), plan.families[0].file_after);
+        assert_eq!(
+            host.file(AFTER6_RULES),
+            before.files.get(&PathBuf::from(AFTER6_RULES)).cloned()
+        );
+        assert_eq!(
+            host.snapshot().filters,
+            before.filters,
+            "both families' chains as they were"
+        );
+    }
+
+    #[test]
+    fn a_failing_backup_writes_nothing() {
+        let host = FakeHost::new();
+        let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"backup": true, "#, 1));
+        let before = host.snapshot();
+        host.fail(
+            FileOp::Backup,
+            AFTER6_RULES,
+            1,
+            "Permission denied (os error 13)",
+        );
+        let err = apply(&host, &params, &plan).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot back up /etc/ufw/after6.rules to \
+             /etc/ufw/after6.rules.1234.2026-01-01@00:00:00~: Permission denied (os error 13); \
+             nothing was written"
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "backup /etc/ufw/after.rules",
+                "backup /etc/ufw/after6.rules (failed)",
+            ])
+        );
+        let mut want = before.files.clone();
+        want.insert(
+            PathBuf::from("/etc/ufw/after.rules.1234.2026-01-01@00:00:00~"),
+            before.files[&PathBuf::from(AFTER_RULES)].clone(),
+        );
+        assert_eq!(
+            host.snapshot().files,
+            want,
+            "only the first backup was made"
+        );
+        assert_eq!(host.snapshot().filters, before.filters);
+    }
+}

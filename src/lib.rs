@@ -13,6 +13,9 @@ pub mod after_rules;
 pub mod apply;
 pub mod docker;
 pub mod exposure;
+/// A `Host` in memory for unit tests of `apply` and `module` (see src/host.rs).
+#[cfg(test)]
+pub(crate) mod fake_host;
 pub mod fold;
 pub mod host;
 pub mod limit;

@@ -243,3 +243,251 @@ fn result(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::after_rules;
+    use crate::fake_host::{FakeHost, Reply, AFTER6_RULES};
+
+    const POLICY: &str = r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.168.50.0/24"]}"#;
+
+    fn lines(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_first_run_applies_and_reports_and_a_second_changes_nothing() {
+        let host = FakeHost::new();
+        let first = run(POLICY, &host);
+        assert!(!first.failed, "{}", first.json);
+        assert_eq!(first.json["changed"], true);
+        assert_eq!(
+            first.json["msg"],
+            "changed: /etc/ufw/after.rules, /etc/ufw/after6.rules, live DOCKER-USER (ipv4), \
+             live DOCKER-USER (ipv6)"
+        );
+        assert_eq!(
+            first.json["commands"],
+            json!([
+                "iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and ufw-docker-logging-deny",
+                "ip6tables-restore -w 30 --noflush < ipv6 DOCKER-USER and ufw-docker-logging-deny",
+            ])
+        );
+        assert_eq!(first.json["warnings"], json!([]));
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "remove stale temps /etc/ufw/after6.rules",
+                "iptables-save",
+                "ip6tables-save",
+                "iptables-restore -w 30 --test --noflush",
+                "ip6tables-restore -w 30 --test --noflush",
+                "write /etc/ufw/after.rules",
+                "write /etc/ufw/after6.rules",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save -t filter",
+                "ip6tables-save -t filter",
+            ])
+        );
+        host.clear_transcript();
+        let second = run(POLICY, &host);
+        assert!(!second.failed, "{}", second.json);
+        assert_eq!(second.json["changed"], false);
+        assert_eq!(
+            second.json["msg"],
+            "DOCKER-USER and the after.rules block are already as requested"
+        );
+        assert_eq!(second.json["commands"], json!([]));
+        assert_eq!(second.json["rules"], first.json["rules"]);
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "remove stale temps /etc/ufw/after6.rules",
+                "iptables-save",
+                "ip6tables-save",
+            ])
+        );
+    }
+
+    #[test]
+    fn check_mode_takes_no_lock_and_changes_nothing() {
+        let host = FakeHost::new();
+        let before = host.snapshot();
+        let args = POLICY.replacen(
+            '{',
+            r#"{"_ansible_check_mode": true, "_ansible_diff": true, "#,
+            1,
+        );
+        let out = run(&args, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert_eq!(out.json["changed"], true);
+        assert_eq!(
+            out.json["msg"],
+            "would change: /etc/ufw/after.rules, /etc/ufw/after6.rules, live DOCKER-USER \
+             (ipv4), live DOCKER-USER (ipv6)"
+        );
+        assert_eq!(out.json["diff"].as_array().map(Vec::len), Some(4));
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "iptables-save",
+                "ip6tables-save",
+                "iptables-restore -w 30 --test --noflush",
+                "ip6tables-restore -w 30 --test --noflush",
+            ])
+        );
+        assert_eq!(host.snapshot(), before);
+    }
+
+    #[test]
+    fn a_failed_apply_is_one_failure_that_keeps_the_warnings_and_puts_the_host_back() {
+        let host = FakeHost::new().without_ipv6();
+        let before = host.snapshot();
+        host.reply(
+            "iptables-restore",
+            &["-w", "30", "--noflush"],
+            [Reply::exit(2, "iptables-restore: line 5 failed")],
+        );
+        let out = run(POLICY, &host);
+        assert!(out.failed);
+        assert_eq!(
+            out.json,
+            json!({
+                "failed": true,
+                "changed": false,
+                "msg": "`iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and \
+                        ufw-docker-logging-deny` failed: iptables-restore: line 5 failed (exit \
+                        2). Rolled back: /etc/ufw/after.rules.",
+                "warnings": ["ipv6 is true but this host has no IPv6 (no /proc/net/if_inet6): \
+                              after6.rules and ip6tables are left alone"],
+            })
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "iptables-save",
+                "iptables-restore -w 30 --test --noflush",
+                "write /etc/ufw/after.rules",
+                "iptables-restore -w 30 --noflush (exit 2)",
+                "write /etc/ufw/after.rules",
+            ])
+        );
+        assert_eq!(host.snapshot(), before);
+    }
+
+    #[test]
+    fn rules_the_kernel_rejects_are_shown_and_nothing_is_written() {
+        let host = FakeHost::new();
+        let before = host.snapshot();
+        let reason = "ip6tables-restore v1.8.9 (nf_tables): line 7: RULE_APPEND failed (No such \
+                      file or directory): rule in chain DOCKER-USER";
+        host.reply(
+            "ip6tables-restore",
+            &["-w", "30", "--test", "--noflush"],
+            [Reply::exit(2, reason)],
+        );
+        let out = run(POLICY, &host);
+        let payload = host.calls().pop().unwrap().stdin.unwrap();
+        assert!(payload.contains("-A DOCKER-USER"), "{payload}");
+        assert_eq!(
+            out.json,
+            json!({
+                "failed": true,
+                "changed": false,
+                "msg": format!(
+                    "ip6tables-restore --test rejected the rules for /etc/ufw/after6.rules: \
+                     {reason} (exit 2). Nothing was written. The rules were:\n{payload}"
+                ),
+            })
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "remove stale temps /etc/ufw/after6.rules",
+                "iptables-save",
+                "ip6tables-save",
+                "iptables-restore -w 30 --test --noflush",
+                "ip6tables-restore -w 30 --test --noflush (exit 2)",
+            ])
+        );
+        assert_eq!(host.snapshot(), before);
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_fails_before_anything_is_read() {
+        let host = FakeHost::new();
+        let msg = "another ufw_docker run has held /run/ufw_docker.lock for 120s; wait for it \
+                   to finish, or find it with `fuser /run/ufw_docker.lock`";
+        host.fail_lock(msg);
+        let out = run(POLICY, &host);
+        assert_eq!(
+            out.json,
+            json!({"failed": true, "changed": false, "msg": msg})
+        );
+        assert_eq!(host.transcript(), lines(&["lock"]));
+    }
+
+    #[test]
+    fn a_missing_iptables_save_fails_clearly_and_changes_nothing() {
+        let host = FakeHost::new();
+        let before = host.snapshot();
+        let why = "iptables-save was not found in PATH or /usr/sbin, /sbin; install it (iptables \
+                   and ufw come from the Debian packages of those names)";
+        host.reply("iptables-save", &[], [Reply::SpawnError(why.into())]);
+        let out = run(POLICY, &host);
+        assert_eq!(
+            out.json,
+            json!({"failed": true, "changed": false,
+                   "msg": format!("cannot read the live firewall: {why}")})
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "remove stale temps /etc/ufw/after6.rules",
+                "iptables-save (not started)",
+            ])
+        );
+        assert_eq!(host.snapshot(), before);
+    }
+
+    #[test]
+    fn a_file_with_broken_markers_fails_before_anything_is_tested_or_written() {
+        let host = FakeHost::new();
+        let mut text = host.file(AFTER6_RULES).unwrap();
+        let line = text.iter().filter(|&&b| b == b'\n').count() + 1;
+        text.extend_from_slice(format!("{}\n", after_rules::BEGIN).as_bytes());
+        host.set_file(AFTER6_RULES, &text);
+        let before = host.snapshot();
+        let out = run(POLICY, &host);
+        assert_eq!(
+            out.json["msg"],
+            format!(
+                "/etc/ufw/after6.rules: line {line} opens a managed block that is never closed; \
+                 add the END marker or remove the BEGIN line by hand. Nothing was written."
+            )
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "lock",
+                "remove stale temps /etc/ufw/after.rules",
+                "remove stale temps /etc/ufw/after6.rules",
+                "iptables-save",
+                "ip6tables-save",
+            ])
+        );
+        assert_eq!(host.snapshot(), before);
+    }
+}

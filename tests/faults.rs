@@ -3,13 +3,14 @@
 //! program, two runs at once, and SIGKILL at many points of a run.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, sh, Backend, Netns};
+use crate::harness::{data, each_backend, sh, Backend, ModuleRun, Netns};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({
@@ -132,25 +133,82 @@ fn a_symlinked_after_rules_is_written_through_and_the_link_kept() {
     assert!(!ns.module(policy(&link, &v6)).ok());
 }
 
+/// The namespace's processes that have `path` open, as `pid: command line`.
+fn processes_with_open(ns: &Netns, path: &Path) -> Vec<String> {
+    sh(&format!("ip netns pids {}", ns.name))
+        .split_whitespace()
+        .filter(|pid| {
+            fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| {
+                    fds.flatten()
+                        .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == path))
+                })
+                .unwrap_or(false)
+        })
+        .map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn the_xtables_lock_held_elsewhere_is_waited_for() {
     // Only the legacy backend takes /run/xtables.lock; the module passes -w to wait for it.
     let ns = Netns::new(Backend::Legacy);
     ns.dockerish();
     let (v4, v6) = ns.rule_files();
+    let old4 = fs::read(&v4).unwrap();
+    let lock = Path::new("/run/xtables.lock");
+    // Holds the lock until its stdin closes, and says so once it has it.
     let mut holder = Command::new("flock")
-        .args(["/run/xtables.lock", "sleep", "2"])
+        .arg(lock)
+        .args(["sh", "-c", "echo held; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let run = ns.module(policy(&v4, &v6));
-    assert!(run.ok(), "the run waits for the lock, then applies");
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said, "held\n", "flock took {}", lock.display());
+    let args = ns.path("lock-args.json");
+    fs::write(&args, policy(&v4, &v6).to_string()).unwrap();
+    let mut run = module_cmd(&ns, &args).spawn().unwrap();
+    // The run gets to an iptables call that opens the lock, which it cannot have: it waits.
+    let waiting = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!(
+                "the run ended ({status}) while {} was held elsewhere, without ever opening it: \
+                 it did not wait for the lock",
+                lock.display()
+            );
+        }
+        let open = processes_with_open(&ns, lock);
+        if !open.is_empty() {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "it really waited"
+        fs::read(&v4).unwrap() == old4,
+        "nothing is written while the run waits for the lock ({waiting:?})"
     );
-    holder.wait().unwrap();
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run is still waiting when the lock is released ({waiting:?})"
+    );
+    drop(holder.stdin.take()); // `cat` ends, and flock releases the lock.
+    assert!(holder.wait().unwrap().success());
+    let run = ModuleRun::new(policy(&v4, &v6), run.wait_with_output().unwrap());
+    assert!(
+        run.ok(),
+        "the run waits for the lock, then applies ({waiting:?})"
+    );
     assert!(!ns.chain(false, "DOCKER-USER").is_empty());
 }
 
@@ -167,20 +225,47 @@ fn two_runs_at_once_are_serialised_and_leave_one_correct_chain() {
                 module_cmd(&ns, &args).spawn().unwrap()
             })
             .collect();
+        let mut reported = Value::Null;
         for child in runs {
             let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{stdout}");
+            reported = serde_json::from_str(stdout.trim()).unwrap();
         }
         let text = fs::read_to_string(&v4).unwrap();
         assert_eq!(text.matches("# BEGIN UFW-DOCKER MANAGED BLOCK").count(), 1);
-        let chain = ns.chain(false, "DOCKER-USER");
-        let mut unique = chain.clone();
-        unique.dedup();
-        assert_eq!(chain, unique, "no duplicated rules");
+        for (v6, family) in [(false, "ipv4"), (true, "ipv6")] {
+            let live: Vec<String> = ["DOCKER-USER", "ufw-docker-logging-deny"]
+                .iter()
+                .flat_map(|chain| ns.chain(v6, chain))
+                .collect();
+            // Anywhere in the chains, not only next to each other: a repeated block of rules
+            // puts its copies apart.
+            let mut seen = std::collections::HashSet::new();
+            let repeated: Vec<&String> = live.iter().filter(|r| !seen.insert(*r)).collect();
+            assert!(
+                repeated.is_empty(),
+                "{backend:?} {family}: no duplicated rules, yet these are there twice: \
+                 {repeated:#?}\nin {live:#?}"
+            );
+            let tokens = |lines: &[String]| -> Vec<Vec<String>> {
+                lines
+                    .iter()
+                    .map(|l| ufw_docker::rules::tokenize(l))
+                    .collect()
+            };
+            let want: Vec<String> = reported["rules"][family]
+                .as_array()
+                .expect("the result lists the rules")
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                tokens(&live),
+                tokens(&want),
+                "{backend:?} {family}: the live chains are the rules the runs report"
+            );
+        }
         assert!(
             !ns.module(policy(&v4, &v6)).ok(),
             "the final state is the desired one"
@@ -226,57 +311,158 @@ fn no_environment_variable_moves_the_run_lock() {
     assert!(fs::read_to_string(&v4).unwrap().contains("MANAGED BLOCK"));
 }
 
+/// The host as the files and both families' filter tables make it.
+#[derive(Clone, PartialEq, Eq)]
+struct HostState {
+    v4: Vec<u8>,
+    v6: Vec<u8>,
+    live4: String,
+    live6: String,
+}
+
+impl HostState {
+    fn read(ns: &Netns, v4: &Path, v6: &Path) -> HostState {
+        HostState {
+            v4: fs::read(v4).unwrap(),
+            v6: fs::read(v6).unwrap(),
+            live4: ns.save(false),
+            live6: ns.save(true),
+        }
+    }
+
+    /// Puts the files and the filter tables back as they were (a full iptables-restore: the
+    /// chains a run created go too).
+    fn restore(&self, ns: &Netns, v4: &Path, v6: &Path) {
+        fs::write(v4, &self.v4).unwrap();
+        fs::write(v6, &self.v6).unwrap();
+        for (tool, table) in [
+            ("iptables-restore", &self.live4),
+            ("ip6tables-restore", &self.live6),
+        ] {
+            let file = ns.path("reset.rules");
+            fs::write(&file, table).unwrap();
+            ns.exec(&format!("{tool} < {}", file.display()));
+        }
+    }
+
+    /// Which parts (file or live table, per family) equal `new`'s; each must equal the old
+    /// state's or `new`'s, never a mix.
+    fn changed_parts(&self, old: &HostState, new: &HostState, when: &str) -> Vec<&'static str> {
+        let parts = [
+            ("v4 file", self.v4 == old.v4, self.v4 == new.v4),
+            ("v6 file", self.v6 == old.v6, self.v6 == new.v6),
+            ("v4 live", self.live4 == old.live4, self.live4 == new.live4),
+            ("v6 live", self.live6 == old.live6, self.live6 == new.live6),
+        ];
+        for (part, is_old, is_new) in parts {
+            assert!(
+                is_old || is_new,
+                "{when}: the {part} is neither the old nor the new one"
+            );
+        }
+        parts
+            .iter()
+            .filter(|(_, is_old, _)| !is_old)
+            .map(|(part, _, _)| *part)
+            .collect()
+    }
+}
+
+/// Waits until no process is left in the namespace: the iptables-restore a killed run started
+/// goes on without it, and must not commit into the next iteration.
+fn wait_until_empty(ns: &Netns) {
+    for _ in 0..2000 {
+        if sh(&format!("ip netns pids {}", ns.name)).trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "processes of a killed run are still in {} after 10s",
+        ns.name
+    );
+}
+
 #[test]
 fn sigkill_at_any_point_leaves_the_old_or_the_new_file_and_a_rerun_repairs() {
     let ns = Netns::new(Backend::Nft);
     ns.dockerish();
     let (v4, v6) = ns.rule_files();
-    let old4 = fs::read(&v4).unwrap();
-    // The file the module writes, learnt from one complete run in a scratch copy.
-    let scratch = ns.path("scratch.rules");
-    fs::copy(&v4, &scratch).unwrap();
-    assert!(ns
-        .module(
-            json!({"after_rules": scratch, "after6_rules": v6, "apply": "none",
-        "allow": [{"port": 8080}, {"port": "6000:6010", "proto": "udp"}],
-        "trusted_networks": ["192.168.50.0/24"]})
-        )
-        .ok());
-    let new4 = fs::read(&scratch).unwrap();
-    fs::copy(data("after6.rules"), &v6).unwrap();
+    let old = HostState::read(&ns, &v4, &v6);
     let args = ns.path("kill-args.json");
     fs::write(&args, policy(&v4, &v6).to_string()).unwrap();
-    for i in 0..40u64 {
+    // What a complete run leaves, and how long one takes here and now.
+    let started = Instant::now();
+    let out = module_cmd(&ns, &args).output().unwrap();
+    let full_run = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let new = HostState::read(&ns, &v4, &v6);
+    assert_eq!(
+        old.changed_parts(&new, &old, "a complete run").len(),
+        4,
+        "a complete run changes both files and both tables"
+    );
+    // Kill points spread over the run and a quarter beyond, round after round, until a kill
+    // lands after the first change and before the last (a run left half-applied), which then
+    // stays for the rerun. Every other iteration is reset to the old state.
+    const ROUND: u32 = 40;
+    let (mut untouched, mut complete, mut partial) = (0, 0, 0);
+    let mut left_partial = None;
+    for i in 0..5 * ROUND {
+        old.restore(&ns, &v4, &v6);
+        assert!(
+            HostState::read(&ns, &v4, &v6) == old,
+            "the reset puts back the old files and tables"
+        );
+        let delay = full_run * (i % ROUND) * 5 / (4 * ROUND);
         let mut child = module_cmd(&ns, &args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(i * 700));
+        std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        let now = fs::read(&v4).unwrap();
-        assert!(
-            now == old4 || now == new4,
-            "kill after {}us left a partial file",
-            i * 700
-        );
-        // Reset so every iteration starts from the old state.
-        if now == new4 {
-            fs::write(&v4, &old4).unwrap();
-            fs::copy(data("after6.rules"), &v6).unwrap();
-            sh(&format!(
-                "ip netns exec {} iptables -F DOCKER-USER",
-                ns.name
-            ));
+        let status = child.wait().unwrap();
+        wait_until_empty(&ns);
+        let when = format!("kill after {delay:?} ({status})");
+        let changed = HostState::read(&ns, &v4, &v6).changed_parts(&old, &new, &when);
+        match changed.len() {
+            0 => untouched += 1,
+            4 => complete += 1,
+            _ => {
+                partial += 1;
+                if i + 1 >= ROUND {
+                    left_partial = Some(format!("{when}: changed {changed:?}"));
+                    break;
+                }
+            }
         }
     }
-    // Leave it killed half-way, then rerun: everything is repaired.
-    assert!(ns.module(policy(&v4, &v6)).ok() || fs::read(&v4).unwrap() == new4);
+    let left_partial = left_partial.unwrap_or_else(|| {
+        panic!(
+            "no kill landed in the middle of a run (full run {full_run:?}): {untouched} before \
+             any change, {complete} after the last, {partial} in between within the first round"
+        )
+    });
+    println!(
+        "kills: {untouched} before any change, {complete} after the last, {partial} in \
+         between; left: {left_partial}"
+    );
+    assert!(
+        ns.module(policy(&v4, &v6)).ok(),
+        "the rerun after {left_partial} reports the change it makes"
+    );
     assert!(
         !ns.module(policy(&v4, &v6)).ok(),
         "rerun after the kills converges"
     );
-    assert_eq!(fs::read(&v4).unwrap(), new4);
+    assert!(
+        HostState::read(&ns, &v4, &v6) == new,
+        "the rerun leaves what a complete run leaves"
+    );
     let temps = sh(&format!(
         "ls -a {} | grep -c '\\.tmp$' || true",
         ns.dir.path().display()
