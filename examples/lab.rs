@@ -7,10 +7,13 @@
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
+#[path = "../tests/support.rs"]
+mod support;
 
 use std::path::PathBuf;
 
-use lab::{Backend, Docker, Lab};
+use lab::{Docker, Lab};
+use support::Backend;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,13 +25,11 @@ fn main() {
         Some("legacy") => Backend::Legacy,
         _ => Backend::Nft,
     };
-    let module = args
-        .get(2)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| lab::repo().join("target/x86_64-unknown-linux-musl/release/ufw_docker"));
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("the lab creates network namespaces and starts dockerd: run it as root");
+    let module = args.get(2).map(PathBuf::from).unwrap_or_else(|| {
+        support::repo().join("target/x86_64-unknown-linux-musl/release/ufw_docker")
+    });
+    if let Err(why) = support::check_root("the lab") {
+        eprintln!("{why}");
         std::process::exit(1);
     }
     lab::install_deps();

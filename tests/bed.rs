@@ -10,13 +10,17 @@
 
 #[path = "lab/mod.rs"]
 mod lab;
+/// Commands, root, the iptables backend and the /etc that pins it: shared with the namespace
+/// suites (tests/tests.rs).
+mod support;
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::json;
 
-use lab::{with, Backend, Case, Docker, From, Lab, Reach};
+use lab::{Case, Docker, From, Lab, Reach};
+use support::{require_root, with, Backend};
 
 fn testsrv() -> &'static Path {
     static BUILT: OnceLock<std::path::PathBuf> = OnceLock::new();
@@ -33,7 +37,7 @@ struct MachineAlternatives(String);
 
 impl MachineAlternatives {
     fn now() -> MachineAlternatives {
-        MachineAlternatives(lab::sh(
+        MachineAlternatives(support::sh(
             "for t in iptables ip6tables; do update-alternatives --query $t; done; \
              for l in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
              echo \"$l -> $(readlink /etc/alternatives/$l)\"; done",
@@ -48,15 +52,6 @@ impl MachineAlternatives {
              the lab started"
         );
     }
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "the test bed starts dockerd in network namespaces and needs root; it never skips"
-    );
 }
 
 /// Probes every case and fails with the whole table if any packet did the wrong thing.
@@ -257,7 +252,7 @@ fn verify_report(lab: &Lab, tag: &str, args: serde_json::Value) {
 }
 
 fn matrix(docker: Docker, backend: Backend) {
-    require_root();
+    require_root("the test bed");
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
     let tag = format!("{docker:?}/{backend:?}");
     let machine = MachineAlternatives::now();
@@ -434,7 +429,7 @@ fn docker28_legacy() {
 /// Boot order: the module's rules must protect from the first packet after a reboot, without
 /// the module running again, whether UFW starts before Docker or after it.
 fn boot_orders(docker: Docker, backend: Backend) {
-    require_root();
+    require_root("the test bed");
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
     let tag = format!("{docker:?}/{backend:?}");
     let machine = MachineAlternatives::now();
@@ -503,7 +498,7 @@ fn boot_order_docker20_legacy() {
 /// dockerd restart and after a simulated reboot, each followed by what the role's systemd unit
 /// (`PartOf=docker.service`) does when Docker starts: the module with the saved arguments.
 fn without_ufw(docker: Docker, backend: Backend) {
-    require_root();
+    require_root("the test bed");
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
     let tag = format!("{docker:?}/{backend:?} without UFW");
     let machine = MachineAlternatives::now();

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, sh, Backend, ModuleRun, Netns};
+use crate::harness::{data, each_backend, ModuleRun, Netns};
+use crate::support::{sh, Backend};
 
 fn policy(v4: &Path, v6: &Path) -> Value {
     json!({

@@ -7,7 +7,8 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, with, Netns};
+use crate::harness::{data, each_backend, Netns};
+use crate::support::with;
 
 /// A thousand allow entries on ports that never touch (so none merge), some restricted to
 /// sources, a few that do merge, and trusted networks of both families that do not aggregate.

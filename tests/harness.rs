@@ -1,8 +1,10 @@
-//! Shared test machinery: throwaway network namespaces, temp copies of UFW's rule files, and
-//! running the built module the way Ansible does (an args file as argv[1]).
+//! The machinery of the namespace suites (`tests/tests.rs`): throwaway network namespaces with
+//! the module's files and run lock, temp copies of UFW's rule files, and running the built
+//! module the way Ansible does (an args file as argv[1]).
 //!
-//! Namespace tests need root. They never skip: without root (or without `ip netns`), they fail
-//! with a message saying so, because a firewall test that silently did not run proves nothing.
+//! Commands, root, the iptables backend and the namespace's /etc that pins it come from
+//! `support.rs`, shared with the Docker lab. Namespace tests need root. They never skip: without
+//! root (or without `ip netns`), they fail with a message saying so.
 
 #![allow(dead_code)]
 
@@ -16,108 +18,53 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 use ufw_docker::host::LOCK_PATH;
 
+use crate::support::{require_root, sh, Backend, EtcNetns, PINNED_TOOLS};
+
 /// The module binary cargo built for this test run.
 pub fn module_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ufw_docker")
 }
 
-/// Fails loudly unless the tests run as root with namespaces available.
-pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "these tests create network namespaces and need root: run `make test` as root \
-         (they never skip silently)"
-    );
-}
-
-/// Runs a command, panicking with its output if it fails.
-pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "command failed: {cmd}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Which iptables the module and the test use inside the namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Nft,
-    Legacy,
-}
-
-impl Backend {
-    pub const ALL: [Backend; 2] = [Backend::Nft, Backend::Legacy];
-
-    fn suffix(self) -> &'static str {
-        match self {
-            Backend::Nft => "nft",
-            Backend::Legacy => "legacy",
-        }
-    }
-}
-
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// The iptables tools whose backend `/etc/alternatives` chooses.
-const ALTERNATIVES: [&str; 6] = [
-    "iptables",
-    "iptables-save",
-    "iptables-restore",
-    "ip6tables",
-    "ip6tables-save",
-    "ip6tables-restore",
-];
 
 /// The PATH of commands run in a namespace: the system directories, which are also the only
 /// ones the module looks in (it never searches PATH).
 const SYSTEM_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A network namespace, deleted on drop, with a directory of its own for files and an /etc of
-/// its own (`/etc/netns/<name>`, which `ip netns exec` bind-mounts over /etc) whose
+/// its own (`support::EtcNetns`, which `ip netns exec` bind-mounts over /etc) whose
 /// `alternatives` pins the iptables backend.
 ///
-/// The backend is chosen the way tests/fleet/etc-netns.sh and tests/lab choose it: a copy of
-/// /etc/alternatives with `iptables`, `ip6tables` and their `-save` and `-restore` pointing at
-/// the backend's binaries. The module finds `/usr/sbin/iptables-restore` (it never searches
-/// PATH), a link to /etc/alternatives/iptables-restore, so the pin decides for it as for every
-/// other program in the namespace; the machine's own alternatives are never touched.
+/// The module finds `/usr/sbin/iptables-restore` (it never searches PATH), a link to
+/// /etc/alternatives/iptables-restore, so the pin decides for it as for every other program in
+/// the namespace; the machine's own alternatives are never touched.
 pub struct Netns {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     /// Scripts that `wrap` puts in place of a tool.
     bin_dir: PathBuf,
-    /// `/etc/netns/<name>`: `alternatives`, and with `with_ufw*` a UFW of its own.
-    etc_dir: PathBuf,
-    /// Whether `with_ufw*` gave the namespace its own /etc/ufw.
+    /// `/etc/netns/<name>`, removed on drop after the namespace.
+    etc: EtcNetns,
+    /// Whether `with_ufw*` configured the namespace's UFW.
     has_ufw: bool,
 }
 
 impl Netns {
     pub fn new(backend: Backend) -> Netns {
-        require_root();
+        require_root("the namespace suite");
         let name = format!(
             "ufwd-t{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
+        // The /etc first: if the namespace cannot be made, it goes again on the way out.
+        let etc = EtcNetns::make(&name, backend);
         sh(&format!("ip netns add {name}"));
         sh(&format!("ip netns exec {name} ip link set lo up"));
         let dir = tempfile::tempdir().expect("tempdir");
         let bin_dir = dir.path().join("bin");
         fs::create_dir(&bin_dir).unwrap();
-        let etc_dir = PathBuf::from(format!("/etc/netns/{name}"));
-        pin_backend(&etc_dir, backend);
         make_lock_file(&dir.path().join("lock"));
         // The mount point of the namespace's lock: the file the module itself makes.
         make_lock_file(Path::new(LOCK_PATH));
@@ -126,7 +73,7 @@ impl Netns {
             dir,
             backend,
             bin_dir,
-            etc_dir,
+            etc,
             has_ufw: false,
         }
     }
@@ -142,21 +89,21 @@ impl Netns {
         }
     }
 
-    /// Gives the namespace a UFW of its own (a copy of /etc/ufw under /etc/netns/<name>),
-    /// enabled with `default deny incoming` and SSH allowed, as on a real host.
-    pub fn with_ufw(self) -> Netns {
-        let ns = self.with_ufw_from(Path::new("/etc/ufw"));
-        ns.exec("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
-        ns
+    /// Starts the namespace's own UFW (its /etc/ufw, with the package's stock after.rules, and
+    /// its /etc/default, which `ufw default` writes) with `default deny incoming` and SSH
+    /// allowed, as on a real host.
+    pub fn with_ufw(mut self) -> Netns {
+        self.has_ufw = true;
+        self.exec("ufw default deny incoming >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null");
+        self
     }
 
-    /// Gives the namespace a copy of the UFW configuration in `src`, without starting UFW.
+    /// Replaces the namespace's /etc/ufw with a copy of the UFW configuration in `src`, without
+    /// starting UFW.
     pub fn with_ufw_from(mut self, src: &Path) -> Netns {
-        let etc = &self.etc_dir;
-        sh(&format!("cp -a {} {}/ufw", src.display(), etc.display()));
-        // `ufw default ...` writes /etc/default/ufw: the namespace gets its own /etc/default, so
-        // that tests running at once never write the machine's.
-        sh(&format!("cp -a /etc/default {}/default", etc.display()));
+        let ufw = self.etc.ufw_dir();
+        fs::remove_dir_all(&ufw).unwrap();
+        sh(&format!("cp -a {} {}", src.display(), ufw.display()));
         self.has_ufw = true;
         self
     }
@@ -164,7 +111,7 @@ impl Netns {
     /// This namespace's /etc/ufw as seen from outside.
     pub fn ufw_dir(&self) -> PathBuf {
         assert!(self.has_ufw, "namespace has a UFW");
-        self.etc_dir.join("ufw")
+        self.etc.ufw_dir()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -177,14 +124,14 @@ impl Netns {
     /// tool by its backend's name (`/usr/sbin/ip6tables-nft-restore`).
     pub fn wrap(&self, tool: &str, script: &str) {
         assert!(
-            ALTERNATIVES.contains(&tool),
+            PINNED_TOOLS.contains(&tool),
             "wrap replaces the tools /etc/alternatives chooses, not {tool}"
         );
         let p = self.bin_dir.join(tool);
         let _ = fs::remove_file(&p);
         fs::write(&p, script).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        let link = self.etc_dir.join("alternatives").join(tool);
+        let link = self.etc.alternatives().join(tool);
         fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(&p, &link).unwrap();
     }
@@ -305,7 +252,7 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
-        let _ = fs::remove_dir_all(&self.etc_dir);
+        // `etc` goes with the other fields, after the namespace.
     }
 }
 
@@ -320,28 +267,6 @@ fn make_lock_file(path: &Path) {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .unwrap_or_else(|e| panic!("cannot create the lock file {}: {e}", path.display()));
-}
-
-/// Makes `etc` (`/etc/netns/<name>`) with a copy of /etc/alternatives whose iptables tools
-/// point at `backend`, as `etc_netns` in tests/fleet/etc-netns.sh does.
-fn pin_backend(etc: &Path, backend: Backend) {
-    let alternatives = etc.join("alternatives");
-    fs::create_dir_all(etc).unwrap();
-    sh(&format!(
-        "cp -a /etc/alternatives {}",
-        alternatives.display()
-    ));
-    for tool in ALTERNATIVES {
-        let (base, rest) = tool.split_once('-').map_or((tool, ""), |(b, r)| (b, r));
-        let real = if rest.is_empty() {
-            format!("/usr/sbin/{base}-{}", backend.suffix())
-        } else {
-            format!("/usr/sbin/{base}-{}-{rest}", backend.suffix())
-        };
-        let link = alternatives.join(tool);
-        let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink(real, link).unwrap();
-    }
 }
 
 /// A finished module run: its exit status and its one JSON object.
@@ -437,14 +362,6 @@ pub fn each_backend(test: impl Fn(Backend)) {
     for backend in Backend::ALL {
         test(backend);
     }
-}
-
-/// `args` with the keys of `extra` set (replaced where present).
-pub fn with(mut args: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().expect("extra is an object") {
-        args[k] = v.clone();
-    }
-    args
 }
 
 /// A fixture under tests/data.

@@ -6,7 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, with, Backend, ModuleRun, Netns};
+use crate::harness::{data, each_backend, ModuleRun, Netns};
+use crate::support::{with, Backend};
 
 /// A policy with something of everything.
 fn policy(ns: &Netns) -> Value {
@@ -337,10 +338,7 @@ exit 99
             fs::read_to_string(&ran).unwrap_or_default()
         );
         // The rules are in the pinned backend's tables, and only there.
-        let (pinned, other) = match backend {
-            Backend::Nft => ("nft", "legacy"),
-            Backend::Legacy => ("legacy", "nft"),
-        };
+        let (pinned, other) = (backend.name(), backend.other().name());
         let tables = |b: &str| {
             ns.exec(&format!(
                 "/usr/sbin/iptables-{b}-save 2>/dev/null; /usr/sbin/ip6tables-{b}-save 2>/dev/null; true"
@@ -399,10 +397,7 @@ fn a_failed_apply_puts_back_the_forward_jump_it_moved() {
 /// Makes the namespace's ip6tables-restore pass validation (`--test`) and fail the real load,
 /// so that a run fails after IPv4 was applied.
 fn fail_ip6tables_restore(ns: &Netns) {
-    let real = match ns.backend {
-        Backend::Nft => "/usr/sbin/ip6tables-nft-restore",
-        Backend::Legacy => "/usr/sbin/ip6tables-legacy-restore",
-    };
+    let real = ns.backend.tool("ip6tables-restore").display().to_string();
     ns.wrap(
         "ip6tables-restore",
         &format!(

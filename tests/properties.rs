@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use ufw_docker::params::parse_args;
 use ufw_docker::rules::{desired, restore_section, Family};
 
-use crate::harness::{Backend, Netns};
+use crate::harness::Netns;
+use crate::support::Backend;
 
 fn cidr4() -> impl Strategy<Value = String> {
     (any::<[u8; 4]>(), 0u8..=32)

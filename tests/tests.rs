@@ -17,5 +17,8 @@ mod properties;
 mod protocol;
 /// Every input fuzzing ever kept, replayed through the fuzz checks.
 mod regressions;
+/// Commands, root, the iptables backend and the /etc that pins it per namespace: shared with
+/// the Docker lab (tests/bed.rs, examples/lab.rs).
+mod support;
 /// Real UFW in a namespace: `apply: reload`, route rules, and `ufw reload` keeping the block.
 mod with_ufw;

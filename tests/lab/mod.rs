@@ -7,13 +7,14 @@
 //! tears everything down: containers through Docker, then dockerd and its containerd, then the
 //! namespaces and the host's /etc/netns copy.
 //!
-//! The host's iptables backend (nft or legacy) is pinned in the host's own /etc: its
-//! /etc/alternatives (/etc/netns/HOST/alternatives, made by `etc_netns` in
-//! tests/fleet/etc-netns.sh) points `iptables` and `ip6tables` at that backend. Everything on the
-//! host sees that /etc: UFW, the module and every `host_sh` through `ip netns exec`, and dockerd
-//! (with containerd and whatever they spawn) through tests/bed/dockerd.sh, which starts them with
-//! the same bind mounts. The machine's own alternatives are never touched, so labs of both
-//! backends can run at once, beside anything else on the machine that uses iptables.
+//! The host's iptables backend (nft or legacy) is pinned in the host's own /etc
+//! (`support::EtcNetns`: /etc/netns/HOST, whose `alternatives` points `iptables` and
+//! `ip6tables` at that backend). Everything on the host sees that /etc: UFW, the module and
+//! every `host_sh` through `ip netns exec`, and dockerd (with containerd and whatever they spawn)
+//! through tests/bed/dockerd.sh, which starts them with the same bind mounts. The machine's own
+//! alternatives are never touched, so labs of both backends can run at once, beside anything
+//! else on the machine that uses iptables. Commands, root and the backend are `support.rs`'s,
+//! which every crate that includes this module declares as `crate::support`.
 
 #![allow(dead_code)]
 
@@ -25,37 +26,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::{repo, sh, shell_quote, try_sh, Backend, EtcNetns};
 
 fn bed_script(name: &str) -> PathBuf {
     repo().join("tests/bed").join(name)
-}
-
-/// Runs a shell command; returns stdout, or the failure with its output.
-pub fn try_sh(cmd: &str) -> Result<String, String> {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| format!("cannot run bash: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "command failed ({}): {cmd}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Runs a shell command, panicking with its output if it fails.
-pub fn sh(cmd: &str) -> String {
-    try_sh(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Which Docker the host runs.
@@ -72,23 +46,6 @@ impl Docker {
         match self {
             Docker::V20 => "20",
             Docker::V28 => "28",
-        }
-    }
-}
-
-/// Which iptables backend the whole host (UFW, Docker, the module) uses: pinned in the host's own
-/// /etc/alternatives, never the machine's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Nft,
-    Legacy,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Nft => "nft",
-            Backend::Legacy => "legacy",
         }
     }
 }
@@ -157,14 +114,6 @@ pub const LAN: (&str, &str, &str, &str) =
 pub const NEIGHBOUR: (&str, &str, &str, &str) =
     ("10.99.0.1", "10.99.0.10", "fd00:99::1", "fd00:99::10");
 
-/// `args` with the keys of `extra` set (replaced where present).
-pub fn with(mut args: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    for (k, v) in extra.as_object().expect("extra is an object") {
-        args[k] = v.clone();
-    }
-    args
-}
-
 /// The policy the lab applies: two public ports, one port for internet B only, a trusted LAN.
 pub fn policy() -> serde_json::Value {
     serde_json::json!({
@@ -195,6 +144,8 @@ pub struct Lab {
     route_ip: std::sync::Mutex<Option<String>>,
     /// Whether the host runs UFW.
     pub ufw: bool,
+    /// The host's /etc, removed after everything else (`Drop`).
+    etc: Option<EtcNetns>,
 }
 
 impl Lab {
@@ -215,7 +166,7 @@ impl Lab {
     }
     /// The host's /etc/ufw, as seen from outside its namespace.
     pub fn ufw_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/etc/netns/{}/ufw", self.host()))
+        self.etc.as_ref().expect("the host has its /etc").ufw_dir()
     }
 
     /// Builds the lab: namespaces and links, UFW enabled on the host, dockerd, the test image,
@@ -248,6 +199,7 @@ impl Lab {
             dockerd_started: false,
             route_ip: std::sync::Mutex::new(None),
             ufw,
+            etc: None,
         };
         lab.network();
         lab.etc();
@@ -297,12 +249,7 @@ impl Lab {
     /// deny incoming` writes /etc/default/ufw), and /etc/alternatives with iptables and
     /// ip6tables pinned to the lab's backend.
     fn etc(&mut self) {
-        sh(&format!(
-            ". {} && etc_netns {} {}",
-            repo().join("tests/fleet/etc-netns.sh").display(),
-            self.host(),
-            self.backend.name()
-        ));
+        self.etc = Some(EtcNetns::make(&self.host(), self.backend));
     }
 
     /// UFW of the host's own, as an operator sets it up: deny incoming, SSH allowed.
@@ -346,9 +293,10 @@ impl Lab {
     /// there are that backend, for `ip netns exec` (UFW, the module) and for dockerd; Docker's
     /// chains (and UFW's) are in its tables, and the other backend's tables hold no rule.
     pub fn check_backend(&self) {
-        let (want, other, kernel) = match self.backend {
-            Backend::Nft => ("nft", "legacy", "(nf_tables)"),
-            Backend::Legacy => ("legacy", "nft", "(legacy)"),
+        let (want, other) = (self.backend.name(), self.backend.other().name());
+        let kernel = match self.backend {
+            Backend::Nft => "(nf_tables)",
+            Backend::Legacy => "(legacy)",
         };
         let versions = self.host_sh("iptables -V && ip6tables -V");
         assert_eq!(
@@ -363,7 +311,7 @@ impl Lab {
                 .unwrap();
             assert_eq!(
                 seen,
-                PathBuf::from(format!("/usr/sbin/{tool}-{want}")),
+                self.backend.tool(tool),
                 "{}: dockerd's {tool}",
                 self.host()
             );
@@ -923,13 +871,9 @@ impl Drop for Lab {
             let _ = try_sh(&format!("ip netns pids {ns} | xargs -r kill -9"));
             let _ = try_sh(&format!("ip netns del {ns}"));
         }
-        let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.host()));
         let _ = fs::remove_dir_all(&self.dir);
+        // `etc` (/etc/netns/HOST) goes last, with the fields.
     }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The matrix as a table, one line per case.
