@@ -122,31 +122,33 @@ fn a_thousand_entries_fold_apply_rerun_shrink_and_go() {
 /// `apply: reload` of a shorter policy deletes the sub-chains the reload leaves behind.
 #[test]
 fn ufw_loads_the_folded_block_and_reload_mode_cleans_up() {
-    let ns = Netns::new(Netns::system_backend()).with_ufw();
-    ns.exec(
-        "iptables -N DOCKER-USER && iptables -I FORWARD -j DOCKER-USER && \
-         ip6tables -N DOCKER-USER && ip6tables -I FORWARD -j DOCKER-USER",
-    );
-    let files = json!({"after_rules": ns.ufw_dir().join("after.rules"),
-                       "after6_rules": ns.ufw_dir().join("after6.rules")});
-    let big = with(big(&ns), files.clone());
-    assert!(ns
-        .module(with(big.clone(), json!({"apply": "reload"})))
-        .ok());
-    let live = ns.save_all();
-    assert!(sub_chains(&live).len() > 10);
-    assert!(
-        !ns.module(big.clone()).ok(),
-        "what UFW loaded is what the module wants"
-    );
-    ns.exec("ufw reload >/dev/null");
-    assert!(!ns.module(big).ok(), "ufw reload loads the same sub-chains");
+    each_backend(|backend| {
+        let ns = Netns::new(backend).with_ufw();
+        ns.exec(
+            "iptables -N DOCKER-USER && iptables -I FORWARD -j DOCKER-USER && \
+             ip6tables -N DOCKER-USER && ip6tables -I FORWARD -j DOCKER-USER",
+        );
+        let files = json!({"after_rules": ns.ufw_dir().join("after.rules"),
+                           "after6_rules": ns.ufw_dir().join("after6.rules")});
+        let big = with(big(&ns), files.clone());
+        assert!(ns
+            .module(with(big.clone(), json!({"apply": "reload"})))
+            .ok());
+        let live = ns.save_all();
+        assert!(sub_chains(&live).len() > 10);
+        assert!(
+            !ns.module(big.clone()).ok(),
+            "what UFW loaded is what the module wants"
+        );
+        ns.exec("ufw reload >/dev/null");
+        assert!(!ns.module(big).ok(), "ufw reload loads the same sub-chains");
 
-    let small = with(files, json!({"allow": [{"port": 8080}], "apply": "reload"}));
-    assert!(ns.module(small.clone()).ok());
-    assert!(
-        sub_chains(&ns.save_all()).is_empty(),
-        "no sub-chain left behind"
-    );
-    assert!(!ns.module(small).ok());
+        let small = with(files, json!({"allow": [{"port": 8080}], "apply": "reload"}));
+        assert!(ns.module(small.clone()).ok());
+        assert!(
+            sub_chains(&ns.save_all()).is_empty(),
+            "no sub-chain left behind"
+        );
+        assert!(!ns.module(small).ok());
+    });
 }

@@ -78,17 +78,6 @@ impl Netns {
         }
     }
 
-    /// The backend the machine's `iptables` alternative points at. A namespace's UFW uses the
-    /// namespace's pin like everything else in it; tests of UFW pick this one because it is the
-    /// backend a host's UFW most likely runs on.
-    pub fn system_backend() -> Backend {
-        if sh("/usr/sbin/iptables --version").contains("legacy") {
-            Backend::Legacy
-        } else {
-            Backend::Nft
-        }
-    }
-
     /// Starts the namespace's own UFW (its /etc/ufw, with the package's stock after.rules, and
     /// its /etc/default, which `ufw default` writes) with `default deny incoming` and SSH
     /// allowed, as on a real host.
@@ -357,9 +346,10 @@ fn string_list(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Runs a test once per iptables backend.
+/// Runs a test once per iptables backend (named on stderr, which a failing test shows).
 pub fn each_backend(test: impl Fn(Backend)) {
     for backend in Backend::ALL {
+        eprintln!("iptables backend: {}", backend.name());
         test(backend);
     }
 }
