@@ -7,7 +7,9 @@ measured the way Ansible runs it (the release binary with an args file), next to
 tool must do for the same job (the floor: one iptables-save per family, plus one
 iptables-restore --noflush per family when something changes) and next to `ufw reload`, all
 interleaved in the same loop so that load from elsewhere on the machine hits every figure
-alike. Prints one JSON object.
+alike. The floor's payloads are the module's own: what it piped into iptables-restore for the
+same change, recorded once before the timed loop (`applied_payloads`), never rebuilt here.
+Prints one JSON object.
 
 usage: ip netns exec NS bench/host.py BIN REPS [SCALE_REPS]
 """
@@ -50,16 +52,45 @@ def module(args, expect_changed):
     return dt, res
 
 
-def payload(res, family):
-    """The --noflush payload that sets the module's chains to what a run reported (UFW's route
-    chain is loaded here, so the live chain holds the same rules as the file)."""
-    lines = res["rules"][family]
-    chains = [c for c in res["chains"] if any(l.startswith(f"-A {c} ") for l in lines)]
-    for c in ("ufw-docker-logging-deny", "DOCKER-USER"):
-        if c not in chains:
-            chains.insert(0, c)
-    decl = "".join(f":{c} - [0:0]\n" for c in chains)
-    return "*filter\n" + decl + "\n".join(lines) + "\nCOMMIT\n"
+def applied_payloads(args):
+    """Applies `args` (a change) with the module and returns the `--noflush` payloads it loaded,
+    IPv4 and IPv6, byte for byte as it piped them into iptables-restore and ip6tables-restore.
+
+    The module runs /usr/sbin/iptables-restore, a link through /etc/alternatives, which in the
+    bench namespace is its own (/etc/netns/NS/alternatives, the pinned backend). For this one
+    run, each tool's alternative points at a script that records its stdin and hands it on to the
+    pinned tool; the `--test` loads of `validate: true` are handed on unrecorded. The links are
+    put back before the timed loop, so no timed run goes through the script."""
+    recorded, pinned = [], {}
+    try:
+        for tool in ("iptables-restore", "ip6tables-restore"):
+            link = os.path.join("/etc/alternatives", tool)
+            real = os.readlink(link)
+            pinned[link] = real
+            payload = os.path.join(WORK, f"{tool}.payload")
+            script = os.path.join(WORK, f"{tool}.record")
+            with open(script, "w") as f:
+                f.write("#!/bin/sh\n"
+                        f'case " $* " in *" --test "*) exec {real} "$@" ;; esac\n'
+                        f'/usr/bin/tee {payload} | {real} "$@"\n')
+            os.chmod(script, 0o755)
+            os.remove(link)
+            os.symlink(script, link)
+            recorded.append(payload)
+        module(args, True)
+    finally:
+        for link, real in pinned.items():
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(real, link)
+    payloads = []
+    for path in recorded:
+        if not os.path.exists(path):
+            raise SystemExit(f"bench: the module changed the policy without loading {path}")
+        with open(path) as f:
+            payloads.append(f.read())
+        os.remove(path)
+    return payloads
 
 
 def restore(payloads):
@@ -96,11 +127,12 @@ def peak_rss(args):
 def part1():
     a, b = host_policy(0), host_policy(1)
     module(a, True)
-    res_a = module(a, False)[1]
-    module(b, True)
-    res_b = module(b, False)[1]
-    payloads = {0: [payload(res_a, "ipv4"), payload(res_a, "ipv6")], 1: [payload(res_b, "ipv4"), payload(res_b, "ipv6")]}
-    module(a, True)
+    module(a, False)
+    # payloads[k]: what the module loads to go from the other policy to policy k.
+    payloads = {1: applied_payloads(b)}
+    module(b, False)
+    payloads[0] = applied_payloads(a)
+    module(a, False)
     m = {"noop": [], "floor_noop": [], "change": [], "change_unvalidated": [],
          "floor_change": [], "ufw_reload": []}
     cur = 0  # policy 'a' is applied
