@@ -15,6 +15,9 @@ mounts=$(grep -E '/run/ufwd-(lab|bed)|/etc/netns/' /proc/mounts || true)
 [ -z "$mounts" ] || problems+=("mounts: $mounts")
 cg=$(find /sys/fs/cgroup -maxdepth 4 -type d -name 'ufwd-sd-*' 2>/dev/null || true)
 [ -z "$cg" ] || problems+=("cgroups of systemd test hosts: $(echo $cg)")
+# dockerd.sh's --cgroup-parent of each lab's Docker host (its containers).
+cg=$(find /sys/fs/cgroup -maxdepth 2 -type d -name 'ufwd-bed-*' 2>/dev/null || true)
+[ -z "$cg" ] || problems+=("cgroups of the Docker labs: $(echo $cg)")
 unit_dirs=$(ls -d /var/tmp/ufwd-unit.* 2>/dev/null || true)
 [ -z "$unit_dirs" ] || problems+=("systemd test host state: $(echo $unit_dirs)")
 # The fleet hosts each have their own /var/cache: the action plugin's cache must not reach the

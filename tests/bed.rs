@@ -6,7 +6,8 @@
 //!
 //! Each lab pins its iptables backend in its Docker host's own /etc (see tests/lab/mod.rs), never
 //! in the machine's alternatives, so cases of both backends run at once; every case checks that
-//! the machine's alternatives are the same while its lab runs and after it is gone.
+//! the machine's alternatives are the same while its lab runs and after it is gone, and that
+//! nothing of its lab is left.
 
 #[path = "lab/mod.rs"]
 mod lab;
@@ -52,6 +53,24 @@ impl MachineAlternatives {
              the lab started"
         );
     }
+}
+
+/// The end of every case: the lab still on its own backend, the machine's alternatives as they
+/// were, then the teardown, after which nothing of the lab is left (its namespaces, /etc/netns
+/// copy, mounts, daemons, containers, test servers and cgroups) and the machine's alternatives
+/// are still as they were.
+fn tear_down(lab: Lab, tag: &str, machine: &MachineAlternatives) {
+    lab.check_backend();
+    machine.assert_unchanged(tag, "at the end of the run");
+    let traces = lab.traces();
+    drop(lab);
+    let left = traces.left();
+    assert!(
+        left.is_empty(),
+        "{tag}: the lab's teardown left:\n{}",
+        left.join("\n")
+    );
+    machine.assert_unchanged(tag, "after the lab was torn down");
 }
 
 /// Probes every case and fails with the whole table if any packet did the wrong thing.
@@ -400,10 +419,7 @@ fn matrix(docker: Docker, backend: Backend) {
             "{tag}: {f} not restored"
         );
     }
-    lab.check_backend();
-    machine.assert_unchanged(&tag, "at the end of the run");
-    drop(lab);
-    machine.assert_unchanged(&tag, "after the lab was torn down");
+    tear_down(lab, &tag, &machine);
 }
 
 #[test]
@@ -478,10 +494,7 @@ fn boot_orders(docker: Docker, backend: Backend) {
             "{tag}: {order}: nothing to redo"
         );
     }
-    lab.check_backend();
-    machine.assert_unchanged(&tag, "at the end of the run");
-    drop(lab);
-    machine.assert_unchanged(&tag, "after the lab was torn down");
+    tear_down(lab, &tag, &machine);
 }
 
 #[test]
@@ -559,10 +572,7 @@ fn without_ufw(docker: Docker, backend: Backend) {
             "{tag}: {f} is not the module's with backend: iptables"
         );
     }
-    lab.check_backend();
-    machine.assert_unchanged(&tag, "at the end of the run");
-    drop(lab);
-    machine.assert_unchanged(&tag, "after the lab was torn down");
+    tear_down(lab, &tag, &machine);
 }
 
 #[test]

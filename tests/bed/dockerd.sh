@@ -12,7 +12,7 @@
 #   tests/bed/dockerd.sh start   NS DIR VERSION   # VERSION: 20 | 28
 #   tests/bed/dockerd.sh restart NS DIR VERSION   # only dockerd; containers stay
 #   tests/bed/dockerd.sh stop    NS DIR
-#   NS   name of an existing netns (/run/netns/NS), e.g. created by netns.sh, whose /etc
+#   NS   name of an existing netns (/run/netns/NS), e.g. a lab host (tests/lab/mod.rs), whose /etc
 #        (/etc/netns/NS, made by etc_netns in tests/fleet/etc-netns.sh) pins its iptables backend
 #   DIR  absolute state dir (short: unix socket paths must stay < 108 bytes)
 # After start: DIR/docker.sock is the API socket, DIR/docker is a wrapper

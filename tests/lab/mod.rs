@@ -856,6 +856,132 @@ impl Lab {
     }
 }
 
+/// What a lab could leave behind once it is gone, noted while it runs (`Lab::traces`) and
+/// looked for after the drop (`Traces::left`): its namespaces, the host's /etc/netns copy, its
+/// state directory, mounts, the daemons, containers and test servers, and the cgroups
+/// dockerd.sh puts containers in. Only this lab's: other labs may run meanwhile.
+pub struct Traces {
+    namespaces: Vec<String>,
+    /// The namespaces themselves, held open: a process still in one after `ip netns del` is
+    /// found by the namespace's inode, which no new namespace can take while it is held.
+    held: Vec<fs::File>,
+    inodes: Vec<u64>,
+    dir: PathBuf,
+    host: String,
+}
+
+impl Lab {
+    /// This lab's `Traces`, while it runs.
+    pub fn traces(&self) -> Traces {
+        use std::os::unix::fs::MetadataExt;
+        let held: Vec<fs::File> = self
+            .namespaces
+            .iter()
+            .map(|ns| fs::File::open(format!("/run/netns/{ns}")).unwrap())
+            .collect();
+        Traces {
+            inodes: held.iter().map(|f| f.metadata().unwrap().ino()).collect(),
+            held,
+            namespaces: self.namespaces.clone(),
+            dir: self.dir.clone(),
+            host: self.host(),
+        }
+    }
+}
+
+impl Traces {
+    /// What is still there, one line each; empty once the lab is gone. Killed processes get
+    /// five seconds to go.
+    pub fn left(&self) -> Vec<String> {
+        let mut left = self.look();
+        for _ in 0..50 {
+            if left.is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+            left = self.look();
+        }
+        left
+    }
+
+    fn look(&self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut left = Vec::new();
+        let listed = sh("ip netns list");
+        for ns in &self.namespaces {
+            if listed.split_whitespace().any(|n| n == ns) {
+                left.push(format!("namespace {ns}"));
+            }
+        }
+        let etc = format!("/etc/netns/{}", self.host);
+        for path in [Path::new(&etc), &self.dir] {
+            if path.exists() {
+                left.push(format!("{}", path.display()));
+            }
+        }
+        let dir = format!("{}/", self.dir.display());
+        let cgroup = format!("/ufwd-bed-{}", self.host);
+        let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+        for line in mounts.lines() {
+            let on = line.split(' ').nth(1).unwrap_or_default();
+            if on.starts_with(&dir)
+                || on.starts_with(&format!("{etc}/"))
+                || self
+                    .namespaces
+                    .iter()
+                    .any(|ns| on == format!("/run/netns/{ns}"))
+            {
+                left.push(format!("mount {line}"));
+            }
+        }
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let proc = entry.path();
+            // Zombies have no exe: they are gone but for their parent's wait.
+            let Ok(exe) = fs::read_link(proc.join("exe")) else {
+                continue;
+            };
+            let name = exe.file_name().unwrap_or_default().to_string_lossy();
+            let cmdline = fs::read(proc.join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            let ours = matches!(
+                name.as_ref(),
+                "dockerd" | "containerd" | "docker-proxy" | "testsrv" | "runc"
+            ) || name.starts_with("containerd-shim");
+            let in_netns =
+                fs::metadata(proc.join("ns/net")).is_ok_and(|m| self.inodes.contains(&m.ino()));
+            let in_cgroup = fs::read_to_string(proc.join("cgroup")).is_ok_and(|c| {
+                c.lines().any(|l| {
+                    let path = l.splitn(3, ':').nth(2).unwrap_or_default();
+                    path == cgroup || path.starts_with(&format!("{cgroup}/"))
+                })
+            });
+            if in_netns || in_cgroup || (ours && cmdline.contains(&dir)) {
+                left.push(format!("process {pid}: {}", cmdline.trim()));
+            }
+        }
+        // cgroup v2 has one tree, v1 one per controller (/sys/fs/cgroup/cpu, ...).
+        let root = Path::new("/sys/fs/cgroup");
+        let trees = fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .chain([root.to_path_buf()]);
+        for tree in trees {
+            let cg = tree.join(cgroup.trim_start_matches('/'));
+            if cg.is_dir() {
+                left.push(format!("cgroup {}", cg.display()));
+            }
+        }
+        left
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if self.dockerd_started {
