@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # etc-netns.sh: sourced, not run. The /etc of a host in a network namespace, shared by the fleet
-# hosts (tests/fleet/hosts.sh), the bench host (bench/netns.sh) and the end-to-end bed's Docker
-# hosts (tests/lab/mod.rs, tests/bed/dockerd.sh, tests/bed/smoke.sh).
+# hosts (tests/fleet/hosts.sh), the bench host (bench/netns.sh), the namespace suites and the
+# end-to-end bed's Docker hosts (tests/support.rs, tests/lab/mod.rs, tests/bed/dockerd.sh).
 #
 # Why it exists: `ip netns exec NS` bind-mounts every entry of /etc/netns/NS over /etc, and
 # that is what gives each namespace host its own configuration:

@@ -98,47 +98,50 @@ converged() { # HOSTNUMBER: one complete block in each file, the allowed port li
 cd "$DIR" # no ansible.cfg from the caller's working directory; the venv links the collection
 playbook=(ansible-playbook -i "$INV" "$REPO/ansible/playbooks/rollout.yml"
     -e "@$REPO/tests/fleet/fleet-vars.yml" -e '{"ufw_docker_rollout_serial": [1, 2, 2]}')
+# Every run also writes its results as JSON lines (callback_plugins/fleet_events.py), which the
+# checks read through events.py; the human output is kept as each run's log.
+export ANSIBLE_CALLBACK_PLUGINS=$REPO/tests/fleet/callback_plugins ANSIBLE_CALLBACKS_ENABLED=fleet_events
+export ANSIBLE_LOAD_CALLBACK_PLUGINS=1 # ad-hoc runs too
+events() { "$REPO/tests/fleet/events.py" "$FLEET_EVENTS" "$@"; } # events.py on the last run's events
+run_logged() { # NAME CMD...: CMD with its output in DIR/NAME.log and its events in DIR/NAME.events
+    local name=$1
+    shift
+    export FLEET_EVENTS=$DIR/$name.events
+    : >"$FLEET_EVENTS"
+    ANSIBLE_FORCE_COLOR=0 "$@" >"$DIR/$name.log" 2>&1
+}
+MODULE_TASK="Keep Docker's published ports behind UFW, in DOCKER-USER"
 
 # 1. The preview alone: a diff for every healthy host, nothing changed anywhere.
 t0=$SECONDS
 rc=0
-ANSIBLE_FORCE_COLOR=0 "${playbook[@]}" --tags preview >"$DIR/preview.log" 2>&1 || rc=$?
+run_logged preview "${playbook[@]}" --tags preview || rc=$?
 say "preview: rc=$rc in $((SECONDS - t0))s (output: $DIR/preview.log)"
 check "the preview succeeds (h3's failure is reported, not fatal)" test "$rc" = 0
-check "the preview prints the after.rules diff" grep -q '^+# BEGIN UFW-DOCKER MANAGED BLOCK sha256=' "$DIR/preview.log"
-check "the preview prints the live DOCKER-USER diff" grep -q '^--- before: DOCKER-USER ipv4 (live, before)' "$DIR/preview.log"
-ignored_h3() { # the preview's failure on h3 is printed, then ignored
-    grep -A1 'fatal: \[h3\].*opens a managed block that is never closed' "$DIR/preview.log" |
-        grep -q '^\.\.\.ignoring$'
-}
-check "the preview reports h3's broken block and goes on" ignored_h3
-table="$REPO/tests/fleet/exposure-table.py"
-check "the preview prints h1's exposure table (its published 8080)" \
-    "$table" "$DIR/preview.log" h1 '^  ipv4 tcp \*:8080 +172\.17\.0\.2:80 +open +open$'
-check "the preview prints h2's exposure table (nothing published)" \
-    "$table" "$DIR/preview.log" h2 '^no port is published by Docker on this host$'
+check "the preview's diff holds the after.rules block" \
+    events diff h1 "$MODULE_TASK" '^# BEGIN UFW-DOCKER MANAGED BLOCK sha256=[0-9a-f]{64}$'
+check "the preview's diff holds the live DOCKER-USER chain" \
+    events diff h1 "$MODULE_TASK" '^DOCKER-USER ipv4 \(live, before\)$'
+check "the preview reports h3's broken block as a failure, ignored" \
+    eval 'events status h3 "$MODULE_TASK" failed ignored && events msg h3 "$MODULE_TASK" "opens a managed block that is never closed"'
+check "the preview shows h1's exposure table (its published 8080)" \
+    events table h1 '^  ipv4 tcp \*:8080 +172\.17\.0\.2:80 +open +open$'
+check "the preview shows h2's exposure table (nothing published)" \
+    events table h2 '^no port is published by Docker on this host$'
 for i in 1 2 3 4 5; do check "the preview changed nothing on h$i" untouched "$i"; done
 
 # 2. The rollout: batches [h1] [h2 h3] [h4 h5]; h3 fails, so the play ends after batch 2.
 t0=$SECONDS
 rc=0
-ANSIBLE_FORCE_COLOR=0 "${playbook[@]}" >"$DIR/rollout.log" 2>&1 || rc=$?
+run_logged rollout "${playbook[@]}" || rc=$?
 say "rollout: rc=$rc in $((SECONDS - t0))s (output: $DIR/rollout.log)"
 check "the rollout fails (rc=$rc)" test "$rc" -ne 0
-check "h3 fails on its unbalanced markers" grep -q 'fatal: \[h3\]: FAILED.*opens a managed block that is never closed' "$DIR/rollout.log"
-check "the batches were [h1] [h2 h3]" python3 - "$DIR/rollout.log" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-# the second play's module task results, in order, per batch (one task header per batch)
-play2 = text.split("PLAY [Roll the change out in batches", 1)[1]
-task = "TASK [ufw_docker.ufw_docker.ufw_docker : Keep Docker's published ports behind UFW, in DOCKER-USER"
-batches = []
-for chunk in play2.split(task)[1:]:
-    body = chunk.split("TASK [", 1)[0]
-    batches.append(sorted(set(re.findall(r"^(?:ok|changed|fatal): \[(h\d)\]", body, re.M))))
-sys.exit(0 if batches == [["h1"], ["h2", "h3"]] else print("batches:", batches) or 1)
-PY
-check "the play stopped at h3's batch" grep -q 'NO MORE HOSTS LEFT' "$DIR/rollout.log"
+check "h3 fails on its unbalanced markers" \
+    eval 'events status h3 "$MODULE_TASK" failed && events msg h3 "$MODULE_TASK" "opens a managed block that is never closed"'
+# The module task starts once in the preview play (all hosts) and once per batch after it.
+check "the batches were [h1] [h2 h3]" \
+    test "$(events batches "$MODULE_TASK")" = '[["h1", "h2", "h3", "h4", "h5"], ["h1"], ["h2", "h3"]]'
+check "the play stopped at h3's batch" events stopped
 check "h1 (batch 1) is converged" converged 1
 check "h2 (batch 2, healthy) is converged" converged 2
 check "h3's files are byte-identical to before" test "$(fingerprint 3)" = "${BEFORE[3]}"
@@ -150,54 +153,59 @@ check "h5 (batch 3) is untouched" untouched 5
 # then costs one SSH command; a damaged build is noticed by its hash and copied again.
 BUILD_SHA=$(sha256sum "$REPO/ansible/binaries/ufw_docker-x86_64" | cut -d' ' -f1)
 check "h1 holds one cached build, named by its SHA-256" test "$(cached 1)" = "ufw_docker-$BUILD_SHA"
-module_on_h1() { # LOG: the module alone on h1, same policy as the role's, -vvv
-    ANSIBLE_FORCE_COLOR=0 ansible -i "$INV" h1 -m ufw_docker.ufw_docker.ufw_docker -vvv \
+module_on_h1() { # NAME: the module alone on h1, same policy as the role's, -vvv
+    run_logged "$1" ansible -i "$INV" h1 -m ufw_docker.ufw_docker.ufw_docker -vvv \
         -a '{"allow": "{{ ufw_docker_allow }}", "trusted_networks": "{{ ufw_docker_trusted_networks }}"}' \
-        -e "@$REPO/tests/fleet/fleet-vars.yml" >"$DIR/$1" 2>&1
+        -e "@$REPO/tests/fleet/fleet-vars.yml"
 }
-ssh_commands() { grep -c '^<[0-9.]*> SSH: EXEC ' "$DIR/$1"; }
-ssh_puts() { grep -c '^<[0-9.]*> PUT ' "$DIR/$1"; }
-check "a rerun on h1 succeeds with nothing to change" module_on_h1 cached.log
-check "  (changed: false)" grep -q '^h1 | SUCCESS' "$DIR/cached.log"
-check "  in one SSH command, copying nothing" test "$(ssh_commands cached.log) $(ssh_puts cached.log)" = "1 0"
+# What went over SSH is in -vvv's connection lines only (no result holds it).
+ssh_commands() { grep -c '^<[0-9.]*> SSH: EXEC ' "$DIR/$1.log"; }
+ssh_puts() { grep -c '^<[0-9.]*> PUT ' "$DIR/$1.log"; }
+AD_HOC_TASK=ufw_docker.ufw_docker.ufw_docker # an ad-hoc run's task is named after its module
+check "a rerun on h1 succeeds with nothing to change" module_on_h1 cached
+check "  (changed: false)" events status h1 "$AD_HOC_TASK" ok
+check "  in one SSH command, copying nothing" test "$(ssh_commands cached) $(ssh_puts cached)" = "1 0"
 H1_BUILD=$DIR/${NS[0]}/var-cache/ufw-docker/ufw_docker-$BUILD_SHA
 build_intact() { [[ $(cached 1) == "ufw_docker-$BUILD_SHA" ]] && echo "$BUILD_SHA  $H1_BUILD" | sha256sum -c --status; }
 printf x >>"$H1_BUILD"
-check "with its cached build damaged, a run on h1 still succeeds" module_on_h1 damaged.log
-check "  (changed: false)" grep -q '^h1 | SUCCESS' "$DIR/damaged.log"
-check "  copying the build once more" test "$(ssh_puts damaged.log)" = 1
+check "with its cached build damaged, a run on h1 still succeeds" module_on_h1 damaged
+check "  (changed: false)" events status h1 "$AD_HOC_TASK" ok
+check "  copying the build once more" test "$(ssh_puts damaged)" = 1
 check "  and caching it again, intact" build_intact
 
 # 4. As real fleets run it: logged in as the user `fleet`, root through sudo (become), on h4,
 # which nothing touched so far. The arguments reach the module on stdin through sudo: a word of
 # them (the allow entry's comment) is in the rules the module returns, never in a command the
 # connection ran (the -vvv log shows each one).
-module_on_h4() { # LOG [OPTION...]: the module on h4 as `fleet` with sudo, -vvv
-    local log=$1
+module_on_h4() { # NAME [OPTION...]: the module on h4 as `fleet` with sudo, -vvv
+    local name=$1
     shift
     # extra vars: the inventory's ansible_user=root would win over -u
-    ANSIBLE_FORCE_COLOR=0 ansible -i "$INV" h4 -e ansible_user=fleet --become -m ufw_docker.ufw_docker.ufw_docker -vvv \
-        -a '{"allow": [{"port": 8080, "comment": "canary-f7c1"}]}' "$@" >"$DIR/$log" 2>&1
+    run_logged "$name" ansible -i "$INV" h4 -e ansible_user=fleet --become -m ufw_docker.ufw_docker.ufw_docker -vvv \
+        -a '{"allow": [{"port": 8080, "comment": "canary-f7c1"}]}' "$@"
 }
-as_fleet_with_sudo() { # LOG: the log shows an SSH session of `fleet` and a sudo to root
-    grep -q 'ESTABLISH SSH CONNECTION FOR USER: fleet' "$DIR/$1" && grep -q "^<[0-9.]*> SSH: EXEC .*sudo -H -S -n  *-u root" "$DIR/$1"
+as_fleet_with_sudo() { # NAME: the connection lines show an SSH session of `fleet` and a sudo to root
+    grep -q 'ESTABLISH SSH CONNECTION FOR USER: fleet' "$DIR/$1.log" &&
+        grep -q "^<[0-9.]*> SSH: EXEC .*sudo -H -S -n  *-u root" "$DIR/$1.log"
 }
-args_stay_off_commands() { # LOG: the comment is in the result, in no command
-    grep -q 'canary-f7c1' "$DIR/$1" && ! grep '^<[0-9.]*> SSH: EXEC ' "$DIR/$1" | grep -q 'canary-f7c1'
+args_stay_off_commands() { # NAME: the comment is in the rules the module returned, in no command
+    events status h4 "$AD_HOC_TASK" changed &&
+        python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])][-1]["result"]; sys.exit(not any("canary-f7c1" in x for x in r["rules"]["ipv4"]))' "$DIR/$1.events" &&
+        ! grep '^<[0-9.]*> SSH: EXEC ' "$DIR/$1.log" | grep -q 'canary-f7c1'
 }
-check "as fleet with sudo, a dry run on h4 succeeds, saying it would change" module_on_h4 become-check.log --check
-check "  (CHANGED), logged in as fleet, root through sudo" \
-    eval 'grep -q "^h4 | CHANGED" "$DIR/become-check.log" && as_fleet_with_sudo become-check.log'
+check "as fleet with sudo, a dry run on h4 succeeds, saying it would change" module_on_h4 become-check --check
+check "  (changed), logged in as fleet, root through sudo" \
+    eval 'events status h4 "$AD_HOC_TASK" changed && as_fleet_with_sudo become-check'
 check "  and h4 is untouched (no cached build either)" untouched 4
-check "as fleet with sudo, a real run converges h4" module_on_h4 become-apply.log
-check "  (CHANGED), the allowed port live in both families and in both files" \
-    eval 'grep -q "^h4 | CHANGED" "$DIR/become-apply.log" && converged 4'
-check "  the arguments went on stdin: in the result, in no command" args_stay_off_commands become-apply.log
+check "as fleet with sudo, a real run converges h4" module_on_h4 become-apply
+check "  (changed), the allowed port live in both families and in both files" \
+    eval 'events status h4 "$AD_HOC_TASK" changed && converged 4'
+check "  the arguments went on stdin: in the result, in no command" args_stay_off_commands become-apply
 check "  the cached build is root's (0700, root-owned directory)" \
     test "$(stat -c '%U %a' "$DIR/${NS[3]}/var-cache/ufw-docker")" = "root 700"
-check "a rerun as fleet with sudo changes nothing" module_on_h4 become-rerun.log
-check "  (SUCCESS), in one SSH command, copying nothing" \
-    eval 'grep -q "^h4 | SUCCESS" "$DIR/become-rerun.log" && test "$(ssh_commands become-rerun.log) $(ssh_puts become-rerun.log)" = "1 0"'
+check "a rerun as fleet with sudo changes nothing" module_on_h4 become-rerun
+check "  (ok), in one SSH command, copying nothing" \
+    eval 'events status h4 "$AD_HOC_TASK" ok && test "$(ssh_commands become-rerun) $(ssh_puts become-rerun)" = "1 0"'
 
 if ((FAIL)); then
     say "the rollout did not behave as it must; see $DIR/rollout.log (rerun with KEEP=1 to keep it)"

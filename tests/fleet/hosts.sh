@@ -9,7 +9,8 @@
 # hosts over a bridge. Nothing here touches the root namespace's firewall or /etc/ufw.
 #
 # usage:
-#   tests/fleet/hosts.sh create N DIR    # N hosts (1..50); DIR: absolute, new or empty
+#   tests/fleet/hosts.sh create N DIR    # N hosts (1..50); DIR: absolute, new or empty, and
+#                                        # reachable by others (o+x up to /: the user `fleet`)
 #   tests/fleet/hosts.sh destroy DIR     # kills the sshds, deletes namespaces, bridge, /etc/netns
 #                                        # dirs, and DIR (KEEP_DIR=1 keeps DIR for its logs)
 #   tests/fleet/hosts.sh run NS CMD...   # CMD "on" host NS, keeping the machine's /sys (dockerd)
@@ -195,7 +196,8 @@ INV
         # shellcheck disable=SC2086 # the options are words
         got=$(ssh $opts "fleet@$ip" 'id -un; sudo -n id -un; sudo -n cat /etc/ufw/fleet-host' 2>&1) || true
         [[ $got == "fleet"$'\n'"root"$'\n'"$ns" ]] ||
-            die "ssh fleet@$ip cannot become root with sudo on host $ns (got: $got; see $dir/$ns/sshd.log)"
+            die "ssh fleet@$ip cannot become root with sudo on host $ns (got: $got; see $dir/$ns/sshd.log;" \
+                "sshd reads the key as that user: DIR and every directory above it must let others through, o+x)"
     done <"$dir/hosts"
     trap - ERR
     log "created $n hosts ($name, $net.11-$net.$((10 + n))); inventory: $inv"

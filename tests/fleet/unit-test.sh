@@ -43,6 +43,7 @@ TESTSRV=$REPO/tests/bed/testsrv/target/x86_64-unknown-linux-musl/release/testsrv
 
 # Not under /tmp: the systemd host has a /tmp of its own.
 DIR=$(mktemp -d /var/tmp/ufwd-unit.XXXXXX)
+chmod 0711 "$DIR" # the hosts' user `fleet` reaches its key and home below (hosts.sh)
 FLEET=$DIR/fleet STATE=$DIR/h1
 teardown() {
     local rc=$?
@@ -100,13 +101,22 @@ cat >"$DIR/play.yml" <<'PLAY'
           - port: 8080
             comment: web
 PLAY
-role() { # LOG [EXTRA-VARS [OPTION...]]: the role against h1
-    local log=$1 extra=${2:-}
+# Each run's results as JSON lines (callback_plugins/fleet_events.py), read by events.py.
+export ANSIBLE_CALLBACK_PLUGINS=$REPO/tests/fleet/callback_plugins ANSIBLE_CALLBACKS_ENABLED=fleet_events
+role() { # NAME [EXTRA-VARS [OPTION...]]: the role against h1; DIR/NAME.log, DIR/NAME.events
+    local name=$1 extra=${2:-}
     shift $(($# < 2 ? $# : 2))
-    (cd "$DIR" && ANSIBLE_FORCE_COLOR=0 ansible-playbook -i "$FLEET/inventory.ini" "$DIR/play.yml" \
-        ${extra:+-e "$extra"} "$@" >"$DIR/$log" 2>&1)
+    : >"$DIR/$name.events"
+    (cd "$DIR" && FLEET_EVENTS=$DIR/$name.events ANSIBLE_FORCE_COLOR=0 ansible-playbook -i "$FLEET/inventory.ini" \
+        "$DIR/play.yml" ${extra:+-e "$extra"} "$@" >"$DIR/$name.log" 2>&1)
 }
-recap_changed() { grep -oP '^h1 +: ok=\d+ +changed=\K\d+' "$DIR/$1"; }
+events() { local name=$1; shift; "$REPO/tests/fleet/events.py" "$DIR/$name.events" "$@"; } # NAME CHECK...
+changed_nothing() { # NAME: no task of the run reported a change or a failure on h1
+    python3 -c 'import json,sys
+e=[json.loads(l) for l in open(sys.argv[1])]
+bad=[(x["task"], x["status"]) for x in e if x["event"] == "result" and x["host"] == "h1" and x["status"] in ("changed", "failed", "unreachable")]
+sys.exit(print("changed or failed:", bad) or 1 if bad or not e else 0)' "$DIR/$1.events"
+}
 unit_is() { # LOAD-STATE ENABLED ACTIVE, as systemd reports them (waiting up to 10 s while the
     # unit is still activating)
     local got t
@@ -128,14 +138,14 @@ our_rules() { # number of the module's DOCKER-USER rules, both families
     echo $((n4 + n6))
 }
 
-check "a dry run (--check --diff) succeeds" role check.log "" --check --diff
-check "the dry run prints the exposure table: 8080 stays open, 8081 would be blocked" \
-    "$REPO/tests/fleet/exposure-table.py" "$DIR/check.log" h1 \
+check "a dry run (--check --diff) succeeds" role check "" --check --diff
+check "the dry run shows the exposure table: 8080 stays open, 8081 would be blocked" \
+    events check table h1 \
     '^  ipv4 tcp \*:8080 +\S+:80 +open +open$' '^  ipv6 tcp \*:8080 +\S+:80 +open +open$' \
     '^\* ipv4 tcp \*:8081 +\S+:81 +open +blocked$' '^\* ipv6 tcp \*:8081 +\S+:81 +open +blocked$'
 check "the dry run changed nothing: 8080 and 8081 still open" ports_are open open
 check "the dry run cached no module build on the host" test ! -e "$STATE/var-cache/ufw-docker"
-check "the role applies (rc 0)" role apply.log
+check "the role applies (rc 0)" role apply
 check "ufw-docker.service is enabled and active" unit_is loaded enabled active
 check "the host runs only its own services (no boot service of the distribution)" "$SD" contained "$H1" "$STATE"
 check "the unit, its binary and its arguments are in place" test -f "$STATE/units/ufw-docker.service" \
@@ -150,8 +160,8 @@ check "the unit runs after docker.service" unit_property_has After docker.servic
 check "the unit is part of docker.service" unit_property_has PartOf docker.service
 check "the unit is wanted by docker.service (enabled)" unit_property_has WantedBy docker.service
 check "after the role, 8080 is open and 8081 closed" ports_are open closed
-check "a second run changes nothing" role rerun.log
-check "  (changed=0 in the recap)" test "$(recap_changed rerun.log)" = 0
+check "a second run changes nothing" role rerun
+check "  (no task changed or failed)" changed_nothing rerun
 
 before=$(invocation)
 on1 systemctl restart docker.service
@@ -166,7 +176,7 @@ check "after the reboot, ufw-docker.service ran on its own" unit_is loaded enabl
 check "after the reboot, the module's rules are live in both families" test "$(our_rules)" -gt 0
 check "after the reboot, 8080 is open and 8081 closed" ports_are open closed
 
-check "state: absent applies (rc 0)" role absent.log '{"ufw_docker_state": "absent"}'
+check "state: absent applies (rc 0)" role absent '{"ufw_docker_state": "absent"}'
 check "the unit is gone" unit_is not-found "" inactive
 check "the unit, its binary and its arguments are removed" test ! -e "$STATE/units/ufw-docker.service" \
     -a ! -e "$STATE/usr-local-upper/lib/ufw-docker" -a ! -e "$STATE/etc-upper/ufw-docker"
