@@ -10,8 +10,9 @@
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::fold::{is_sub_chain, UNTRUSTED};
-use crate::rules::{ChainSet, Family, Rule, LOG_CHAIN};
+use crate::rules::{
+    is_sub_chain, is_ufw_route_chain, ChainSet, Family, Rule, LOG_CHAIN, UNTRUSTED,
+};
 
 /// One port Docker publishes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -207,7 +208,7 @@ pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) ->
         if arg(rule, "-i").is_some() && target == "RETURN" {
             continue; // Traffic coming from containers.
         }
-        if target == "ufw-user-forward" || target == "ufw6-user-forward" {
+        if is_ufw_route_chain(target) {
             // `ufw route` rules: the operator's explicit exceptions, matched on the container.
             match route_decision(route, to) {
                 RouteDecision::NoMatch => continue,

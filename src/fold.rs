@@ -23,26 +23,20 @@
 //! to `ufw-docker-untrusted`, which holds the rest of what DOCKER-USER would hold. Ranges of
 //! siblings never overlap, so each packet follows one path.
 //!
-//! Pure: rules in, rules out. Only chains named by `is_sub_chain` are created.
+//! Pure: rules in, rules out. The rules themselves, and the names of the sub-chains (only names
+//! `rules::is_sub_chain` accepts), come from `rules`: this file decides the shape of the trees
+//! only.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::params::Proto;
-use crate::rules::{block_published, tagged, Rule, LOG_CHAIN};
-
-/// Prefix of the port sub-chains (`ufw-docker-allow-tcp-0`, ...).
-pub const ALLOW_PREFIX: &str = "ufw-docker-allow-";
-/// Prefix of the trusted-source sub-chains (`ufw-docker-trust-0`, ...).
-pub const TRUST_PREFIX: &str = "ufw-docker-trust-";
-/// What DOCKER-USER holds after the trusted networks, when they are folded into a tree.
-pub const UNTRUSTED: &str = "ufw-docker-untrusted";
-
-/// Whether the module owns `chain` as one of its folding sub-chains.
-pub fn is_sub_chain(chain: &str) -> bool {
-    chain == UNTRUSTED || chain.starts_with(ALLOW_PREFIX) || chain.starts_with(TRUST_PREFIX)
-}
+use crate::rules::{
+    allow_chain, block_published, is_sub_chain, is_ufw_route_chain, port_goto, port_range,
+    port_tree_entry, source_goto, source_tree_entry, to_untrusted, trust_chain, trusted_rule,
+    ChainSet, PortRule, Proto, Rule, DOCKER_USER, LOG_CHAIN,
+};
 
 /// When and how wide to fold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,60 +55,6 @@ impl Fold {
         at: usize::MAX,
         fanout: usize::MAX,
     };
-}
-
-/// One `allow` rule: a protocol, an optional source, a published port range, and the text of
-/// its comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortRule {
-    pub proto: Proto,
-    pub src: Option<IpNet>,
-    pub lo: u16,
-    pub hi: u16,
-    pub what: String,
-}
-
-impl PortRule {
-    /// The rule in `chain`, rendered as the flat chain always had it.
-    pub fn rule(&self, chain: &str) -> Rule {
-        let mut args = Vec::new();
-        if let Some(src) = &self.src {
-            args.extend(["-s".to_string(), src.to_string()]);
-        }
-        args.extend(
-            [
-                "-p",
-                self.proto.as_str(),
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "--ctorigdstport",
-            ]
-            .map(String::from),
-        );
-        args.push(port_range(self.lo, self.hi));
-        tagged(chain, &args, &self.what, "-j", "RETURN")
-    }
-}
-
-/// `lo` or `lo:hi`, as iptables prints a port range.
-pub fn port_range(lo: u16, hi: u16) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}:{hi}")
-    }
-}
-
-/// An untagged rule of a sub-chain: `args`, then `how to` (the tree's inner dispatch rules).
-fn target(chain: &str, mut args: Vec<String>, how: &str, to: &str) -> Rule {
-    args.push(how.to_string());
-    args.push(to.to_string());
-    Rule {
-        chain: chain.to_string(),
-        args,
-    }
 }
 
 /// Merges rules of the same protocol and source whose port ranges overlap or touch. Rules
@@ -218,9 +158,8 @@ pub fn port_tree(
     sorted.sort_by_key(|r| (r.lo, r.hi));
     let mut counter = 0usize;
     let mut name = || {
-        let n = format!("{ALLOW_PREFIX}{}-{counter}", proto.as_str());
         counter += 1;
-        n
+        allow_chain(proto, counter - 1)
     };
     // Leaves: runs of at least `fanout` rules (more only where ranges overlap), so that the
     // ranges of two leaves never overlap and a port is looked up in one leaf only.
@@ -243,38 +182,10 @@ pub fn port_tree(
         subs.insert(chain.clone(), chain_rules);
         items.push(Item { lo, hi, chain });
     }
-    let p = proto.as_str();
-    let inner = |from: &str, c: &Item<u16>| {
-        let mut args = ["-p", p, "-m", "conntrack", "--ctorigdstport"]
-            .map(String::from)
-            .to_vec();
-        args.push(port_range(c.lo, c.hi));
-        target(from, args, "-g", &c.chain)
-    };
+    let inner = |from: &str, c: &Item<u16>| port_goto(from, proto, c.lo, c.hi, &c.chain);
     let top = levels(items, fanout, &mut name, &inner, &block_published, subs);
     top.iter()
-        .map(|c| {
-            let mut args = [
-                "-p",
-                p,
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "--ctorigdstport",
-            ]
-            .map(String::from)
-            .to_vec();
-            let range = port_range(c.lo, c.hi);
-            args.push(range.clone());
-            tagged(
-                entry,
-                &args,
-                &format!("allow {range}/{p} (folded)"),
-                "-g",
-                &c.chain,
-            )
-        })
+        .map(|c| port_tree_entry(entry, proto, c.lo, c.hi, &c.chain))
         .collect()
 }
 
@@ -289,9 +200,8 @@ pub fn trusted_tree(
 ) -> Vec<Rule> {
     let mut counter = 0usize;
     let mut name = || {
-        let n = format!("{TRUST_PREFIX}{counter}");
         counter += 1;
-        n
+        trust_chain(counter - 1)
     };
     let untrusted = to_untrusted;
     let mut items = Vec::new();
@@ -306,35 +216,11 @@ pub fn trusted_tree(
             chain,
         });
     }
-    let range = |c: &Item<std::net::IpAddr>| format!("{}-{}", c.lo, c.hi);
-    let inner = |from: &str, c: &Item<std::net::IpAddr>| {
-        let mut args = ["-m", "iprange", "--src-range"].map(String::from).to_vec();
-        args.push(range(c));
-        target(from, args, "-g", &c.chain)
-    };
+    let inner = |from: &str, c: &Item<IpAddr>| source_goto(from, c.lo, c.hi, &c.chain);
     let top = levels(items, fanout, &mut name, &inner, &untrusted, subs);
     top.iter()
-        .map(|c| {
-            tagged(
-                entry,
-                &["-m", "iprange", "--src-range", &range(c)],
-                "trusted (folded)",
-                "-g",
-                &c.chain,
-            )
-        })
+        .map(|c| source_tree_entry(entry, c.lo, c.hi, &c.chain))
         .collect()
-}
-
-/// A trusted network's rule, as the flat chain has it.
-pub fn trusted_rule(chain: &str, net: &IpNet) -> Rule {
-    tagged(chain, &["-s", &net.to_string()], "trusted", "-j", "RETURN")
-}
-
-/// The goto that ends DOCKER-USER when its remainder moved to `ufw-docker-untrusted`.
-pub fn to_untrusted(chain: &str) -> Rule {
-    let none: &[&str] = &[];
-    tagged(chain, none, "not trusted", "-g", UNTRUSTED)
 }
 
 /// A new connection forwarded to a published port, as DOCKER-USER sees it: from outside
@@ -359,8 +245,8 @@ pub enum Fate {
 /// Walks `set` for `packet` the way the kernel does, counting every rule evaluated in
 /// DOCKER-USER and the sub-chains (UFW's route chain is taken as empty). This is what "rules a
 /// packet crosses" means in BENCHMARKS.md. `None` for a rule outside the module's vocabulary.
-pub fn walk(set: &crate::rules::ChainSet, packet: &Packet) -> Option<(Fate, usize)> {
-    let mut chain = crate::rules::DOCKER_USER.to_string();
+pub fn walk(set: &ChainSet, packet: &Packet) -> Option<(Fate, usize)> {
+    let mut chain = DOCKER_USER.to_string();
     let mut crossed = 0;
     let mut i = 0;
     loop {
@@ -381,7 +267,7 @@ pub fn walk(set: &crate::rules::ChainSet, packet: &Packet) -> Option<(Fate, usiz
         match (value("-j"), value("-g")) {
             (Some("RETURN"), _) => return Some((Fate::Returned, crossed)),
             (Some(LOG_CHAIN), _) => return Some((Fate::Blocked, crossed)),
-            (Some(t), _) if t.ends_with("-user-forward") => {} // An empty route chain.
+            (Some(t), _) if is_ufw_route_chain(t) => {} // An empty route chain.
             (None, Some(next)) if is_sub_chain(next) => {
                 chain = next.to_string();
                 i = 0;
@@ -438,7 +324,7 @@ fn rule_matches(rule: &Rule, packet: &Packet) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::{render, ChainSet, Family};
+    use crate::rules::{render, Family, UNTRUSTED};
 
     fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
         let params = parse_args(&json.to_string()).unwrap().params;

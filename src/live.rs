@@ -3,13 +3,12 @@
 //! owns.
 //!
 //! Pure text in, data out. Only DOCKER-USER, the module's logging chain and its folding
-//! sub-chains (`fold::is_sub_chain`) are ever written; other chains are read to learn whether
+//! sub-chains (`rules::is_sub_chain`) are ever written; other chains are read to learn whether
 //! Docker hooks DOCKER-USER first in FORWARD and whether UFW's `ufw route` chain exists.
 
 use std::collections::BTreeMap;
 
-use crate::fold::is_sub_chain;
-use crate::rules::{tokenize, ChainSet, Rule, DOCKER_USER, LOG_CHAIN};
+use crate::rules::{is_sub_chain, tokenize, ChainSet, Rule, DOCKER_USER, LOG_CHAIN};
 
 /// The filter table of one family.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -20,11 +20,15 @@
 //! 7. everything else (traffic that has nothing to do with Docker) returns.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::fold::{self, Fold, PortRule};
-use crate::params::{Params, Proto, State};
+use crate::fold::{self, Fold};
+use crate::params::{Params, State};
+
+/// A rule's protocol (`-p tcp`, `-p udp`): parsed with the parameters, part of the vocabulary.
+pub use crate::params::Proto;
 
 /// The chain Docker jumps to first from FORWARD and never rewrites.
 pub const DOCKER_USER: &str = "DOCKER-USER";
@@ -157,6 +161,159 @@ pub fn block_published(chain: &str) -> Rule {
         "-j",
         LOG_CHAIN,
     )
+}
+
+/// Prefix of the port sub-chains long `allow` lists are folded into (`ufw-docker-allow-tcp-0`).
+pub const ALLOW_PREFIX: &str = "ufw-docker-allow-";
+/// Prefix of the source sub-chains long `trusted_networks` lists are folded into
+/// (`ufw-docker-trust-0`, ...).
+pub const TRUST_PREFIX: &str = "ufw-docker-trust-";
+/// What DOCKER-USER holds after the trusted networks, when they are folded into a tree.
+pub const UNTRUSTED: &str = "ufw-docker-untrusted";
+
+/// Whether the module owns `chain` as one of its folding sub-chains.
+pub fn is_sub_chain(chain: &str) -> bool {
+    chain == UNTRUSTED || chain.starts_with(ALLOW_PREFIX) || chain.starts_with(TRUST_PREFIX)
+}
+
+/// The `n`th port sub-chain of `proto` (`ufw-docker-allow-tcp-0`, ...); iptables allows chain
+/// names of 28 characters, which these stay under.
+pub fn allow_chain(proto: Proto, n: usize) -> String {
+    format!("{ALLOW_PREFIX}{}-{n}", proto.as_str())
+}
+
+/// The `n`th source sub-chain (`ufw-docker-trust-0`, ...).
+pub fn trust_chain(n: usize) -> String {
+    format!("{TRUST_PREFIX}{n}")
+}
+
+/// Whether `chain` is UFW's chain of `ufw route` rules, in either family.
+pub fn is_ufw_route_chain(chain: &str) -> bool {
+    Family::ALL.iter().any(|f| f.ufw_route_chain() == chain)
+}
+
+/// One `allow` rule: a protocol, an optional source, a published port range, and the text of
+/// its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    pub proto: Proto,
+    pub src: Option<IpNet>,
+    pub lo: u16,
+    pub hi: u16,
+    pub what: String,
+}
+
+impl PortRule {
+    /// The rule in `chain`, rendered as the flat chain always had it.
+    pub fn rule(&self, chain: &str) -> Rule {
+        let mut args = Vec::new();
+        if let Some(src) = &self.src {
+            args.extend(["-s".to_string(), src.to_string()]);
+        }
+        args.extend(
+            [
+                "-p",
+                self.proto.as_str(),
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "--ctorigdstport",
+            ]
+            .map(String::from),
+        );
+        args.push(port_range(self.lo, self.hi));
+        tagged(chain, &args, &self.what, "-j", "RETURN")
+    }
+}
+
+/// `lo` or `lo:hi`, as iptables prints a port range.
+pub fn port_range(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}:{hi}")
+    }
+}
+
+/// A trusted network's rule, as the flat chain has it.
+pub fn trusted_rule(chain: &str, net: &IpNet) -> Rule {
+    tagged(chain, &["-s", &net.to_string()], "trusted", "-j", "RETURN")
+}
+
+/// The goto that ends DOCKER-USER when its remainder moved to `ufw-docker-untrusted`.
+pub fn to_untrusted(chain: &str) -> Rule {
+    let none: &[&str] = &[];
+    tagged(chain, none, "not trusted", "-g", UNTRUSTED)
+}
+
+/// Inside a port tree: the goto from `chain` to the sub-chain `child` that holds the ports
+/// `lo..=hi` of `proto` (untagged: only the module's chains hold it).
+pub fn port_goto(chain: &str, proto: Proto, lo: u16, hi: u16, child: &str) -> Rule {
+    let range = port_range(lo, hi);
+    Rule::new(
+        chain,
+        &[
+            "-p",
+            proto.as_str(),
+            "-m",
+            "conntrack",
+            "--ctorigdstport",
+            &range,
+            "-g",
+            child,
+        ],
+    )
+}
+
+/// Into a port tree: the goto from `entry` (DOCKER-USER or `ufw-docker-untrusted`) that sends
+/// new DNATed connections of `proto` to a port in `lo..=hi` to the sub-chain `child`.
+pub fn port_tree_entry(entry: &str, proto: Proto, lo: u16, hi: u16, child: &str) -> Rule {
+    let range = port_range(lo, hi);
+    let p = proto.as_str();
+    tagged(
+        entry,
+        &[
+            "-p",
+            p,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "DNAT",
+            "--ctorigdstport",
+            &range,
+        ],
+        &format!("allow {range}/{p} (folded)"),
+        "-g",
+        child,
+    )
+}
+
+/// `-m iprange --src-range lo-hi`, the match of a source tree's gotos.
+fn src_range(lo: IpAddr, hi: IpAddr) -> [String; 4] {
+    [
+        "-m".into(),
+        "iprange".into(),
+        "--src-range".into(),
+        format!("{lo}-{hi}"),
+    ]
+}
+
+/// Inside a source tree: the goto from `chain` to the sub-chain `child` that holds the
+/// trusted networks within `lo..=hi` (untagged).
+pub fn source_goto(chain: &str, lo: IpAddr, hi: IpAddr, child: &str) -> Rule {
+    let mut args = src_range(lo, hi).to_vec();
+    args.extend(["-g".to_string(), child.to_string()]);
+    Rule {
+        chain: chain.to_string(),
+        args,
+    }
+}
+
+/// Into a source tree: the goto from DOCKER-USER that sends sources within `lo..=hi` to the
+/// sub-chain `child`.
+pub fn source_tree_entry(entry: &str, lo: IpAddr, hi: IpAddr, child: &str) -> Rule {
+    tagged(entry, &src_range(lo, hi), "trusted (folded)", "-g", child)
 }
 
 /// Quotes a token for iptables-restore input: bare when it is made only of characters that
@@ -317,10 +474,10 @@ pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> 
             DOCKER_USER,
             &mut subs,
         ));
-        du.push(fold::to_untrusted(DOCKER_USER));
-        tail_chain = fold::UNTRUSTED;
+        du.push(to_untrusted(DOCKER_USER));
+        tail_chain = UNTRUSTED;
     } else {
-        du.extend(trusted.iter().map(|n| fold::trusted_rule(DOCKER_USER, n)));
+        du.extend(trusted.iter().map(|n| trusted_rule(DOCKER_USER, n)));
     }
 
     let mut tail = Vec::new();
