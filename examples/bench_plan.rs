@@ -23,7 +23,8 @@ use ufw_docker::fold::{walk, Fold, Packet};
 use ufw_docker::live::FilterTable;
 use ufw_docker::params::{parse_args, Params, Proto};
 use ufw_docker::plan::{plan, Observed};
-use ufw_docker::rules::{render, restore_section, ChainSet, Family};
+use ufw_docker::policy::render;
+use ufw_docker::rules::{restore_section, ChainSet, Family};
 
 const STOCK_V4: &[u8] = include_bytes!("../tests/data/after.rules");
 const STOCK_V6: &[u8] = include_bytes!("../tests/data/after6.rules");

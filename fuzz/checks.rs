@@ -3,7 +3,8 @@
 
 use ufw_docker::after_rules::{find, splice, Found};
 use ufw_docker::params::parse_args;
-use ufw_docker::rules::{desired, restore_section, tokenize, Family};
+use ufw_docker::policy::desired;
+use ufw_docker::rules::{restore_section, tokenize, Family};
 
 /// Any bytes as module arguments: no panic; accepted parameters render to rules whose every
 /// line is a rule, a declaration, `*filter` or `COMMIT`, and whose tokens survive quoting.

@@ -13,6 +13,7 @@ use crate::host::Host;
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
 use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
+use crate::policy;
 use crate::rules::{self, Family};
 
 /// What the apply step did.
@@ -226,7 +227,7 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
         }
         let now = read_live(host, f.family)?;
         let route = params.ufw_route_rules && now.has_chain(f.family.ufw_route_chain());
-        let want = rules::desired(params, f.family, route);
+        let want = policy::desired(params, f.family, route);
         if !live::matches(&now, &want, present) {
             return Err(format!(
                 "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",

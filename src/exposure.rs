@@ -347,7 +347,8 @@ pub fn is_everyone(net: &str) -> bool {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::{desired, DOCKER_USER};
+    use crate::policy::desired;
+    use crate::rules::DOCKER_USER;
 
     const NAT4: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
         -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\

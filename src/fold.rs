@@ -324,7 +324,8 @@ fn rule_matches(rule: &Rule, packet: &Packet) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::{render, Family, UNTRUSTED};
+    use crate::policy::render;
+    use crate::rules::{Family, UNTRUSTED};
 
     fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
         let params = parse_args(&json.to_string()).unwrap().params;

@@ -5,9 +5,11 @@
 //! `DOCKER-USER` chain (which Docker evaluates first and never rewrites), both live and in UFW's
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
-//! The crate is a functional core with an imperative shell: `params`, `rules`, `fold`, `after_rules`,
-//! `live`, `exposure`, `docker` and `plan` are pure; `host` is the only interface to the machine; `apply` carries out
-//! a plan through it; `module` ties one run together; `main` only speaks Ansible's protocol.
+//! The crate is a functional core with an imperative shell: `params`, `rules`, `policy`, `fold`,
+//! `after_rules`, `live`, `exposure`, `docker` and `plan` are pure; `host` is the only interface
+//! to the machine; `apply` carries out a plan through it; `module` ties one run together; `main`
+//! only speaks Ansible's protocol. `rules` is the vocabulary the others build on: `policy`
+//! assembles its rules into chains and `fold` into trees; it imports neither.
 
 pub mod after_rules;
 pub mod apply;
@@ -23,4 +25,5 @@ pub mod live;
 pub mod module;
 pub mod params;
 pub mod plan;
+pub mod policy;
 pub mod rules;

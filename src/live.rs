@@ -281,7 +281,8 @@ pub fn chain_text(set: &ChainSet) -> String {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::{desired, Family};
+    use crate::policy::desired;
+    use crate::rules::Family;
 
     const DOCKER_SAVE: &str = include_str!("../tests/data/iptables-save.docker");
 

@@ -12,6 +12,7 @@ use crate::after_rules;
 use crate::exposure::{self, Published, Reach};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Backend, Params, State};
+use crate::policy;
 use crate::rules::{self, ChainSet, Family, DOCKER_USER};
 
 /// Seconds iptables-restore waits for the xtables lock held by another program.
@@ -166,7 +167,7 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
 
     for obs in observed {
         let path = obs.path.display().to_string();
-        let file_rules = rules::desired(params, obs.family, params.ufw_route_rules);
+        let file_rules = policy::desired(params, obs.family, params.ufw_route_rules);
         let manages_file = params.backend == Backend::Ufw;
         let file_after = if manages_file {
             let after = plan_file(params, obs, &file_rules, &mut warnings)?;
@@ -204,7 +205,7 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
             let want = if route_live || !params.ufw_route_rules {
                 file_rules.clone()
             } else {
-                rules::desired(params, obs.family, false)
+                policy::desired(params, obs.family, false)
             };
             let foreign = live::foreign_rules(live, &want);
             if !foreign.is_empty() {

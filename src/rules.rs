@@ -1,31 +1,19 @@
-//! The firewall policy as data: from validated parameters to the rules of each address family,
-//! and the one place that renders rules as iptables-restore text.
+//! The rule vocabulary: what a rule is, the chains the module owns and how their names are
+//! spelled (UFW's route chain included), every rule the module writes, and the one place that
+//! renders rules as iptables-restore text.
 //!
 //! The same rendering feeds the managed block in after.rules and the live `--noflush` payload,
 //! so the file and the running chain can never disagree. Rules are token lists; rendering quotes
 //! tokens the way `iptables-save` does, which makes a live rule read back from the kernel
 //! compare equal to the rule the module asked for.
 //!
-//! Why these rules (in `DOCKER-USER`, which Docker's FORWARD chain jumps to first):
-//! 1. replies to existing connections return to Docker's own chains untouched;
-//! 2. `ufw route` rules decide next (UFW's `ufw-user-forward` chain), as operators expect;
-//! 3. traffic coming out of a Docker bridge (container egress, container to container) returns;
-//! 4. trusted sources return;
-//! 5. `allow` entries return, matched on conntrack's original destination port, i.e. the
-//!    published host port, so they survive a container restart with a new IP and never follow
-//!    an old IP to another container;
-//! 6. every other new connection that Docker DNATed (any published port, on any network, with
-//!    any subnet) or that is routed into a Docker bridge (`docker0`, `br-*`, including networks
-//!    created later) goes to the logging chain and is dropped;
-//! 7. everything else (traffic that has nothing to do with Docker) returns.
+//! Pure, and at the bottom: `policy` assembles these rules into chains, `fold` into trees, and
+//! this file imports neither.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-
-use crate::fold::{self, Fold};
-use crate::params::{Params, State};
 
 /// A rule's protocol (`-p tcp`, `-p udp`): parsed with the parameters, part of the vocabulary.
 pub use crate::params::Proto;
@@ -414,172 +402,6 @@ impl ChainSet {
     }
 }
 
-/// Builds the module's rules for one family. `route_jump` says whether to consult UFW's
-/// `ufw route` chain (it must exist where the rules are loaded). Long lists are folded.
-pub fn desired(params: &Params, family: Family, route_jump: bool) -> ChainSet {
-    render(params, family, route_jump, Fold::DEFAULT)
-}
-
-/// `desired` with an explicit folding rule (tests compare `Fold::NEVER` with folded sets).
-pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> ChainSet {
-    if params.state == State::Absent {
-        return ChainSet::default();
-    }
-    let mut du = vec![tagged(
-        DOCKER_USER,
-        &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
-        "replies",
-        "-j",
-        "RETURN",
-    )];
-    if route_jump {
-        let none: &[&str] = &[];
-        du.push(tagged(
-            DOCKER_USER,
-            none,
-            "ufw route rules",
-            "-j",
-            family.ufw_route_chain(),
-        ));
-    }
-    for bridge in DOCKER_BRIDGES {
-        du.push(tagged(
-            DOCKER_USER,
-            &["-i", bridge],
-            "from containers",
-            "-j",
-            "RETURN",
-        ));
-    }
-
-    let mut subs = BTreeMap::new();
-    // Where the rules after the trusted networks go: DOCKER-USER, or the chain a folded
-    // trusted tree falls through to.
-    let mut tail_chain = DOCKER_USER;
-    let trusted: Vec<IpNet> = params
-        .trusted_networks
-        .iter()
-        .filter(|n| family.holds(n))
-        .copied()
-        .collect();
-    let trusted = if trusted.len() > fold.at {
-        fold::aggregate(&trusted)
-    } else {
-        trusted
-    };
-    if trusted.len() > fold.at {
-        du.extend(fold::trusted_tree(
-            &trusted,
-            fold.fanout,
-            DOCKER_USER,
-            &mut subs,
-        ));
-        du.push(to_untrusted(DOCKER_USER));
-        tail_chain = UNTRUSTED;
-    } else {
-        du.extend(trusted.iter().map(|n| trusted_rule(DOCKER_USER, n)));
-    }
-
-    let mut tail = Vec::new();
-    let allows = port_rules(params, family);
-    if allows.len() > fold.at {
-        let merged = fold::merge_ports(&allows);
-        for proto in [Proto::Tcp, Proto::Udp] {
-            let mine: Vec<PortRule> = merged
-                .iter()
-                .filter(|r| r.proto == proto)
-                .cloned()
-                .collect();
-            if mine.len() > fold.at {
-                tail.extend(fold::port_tree(
-                    proto,
-                    &mine,
-                    fold.fanout,
-                    tail_chain,
-                    &mut subs,
-                ));
-            } else {
-                tail.extend(mine.iter().map(|r| r.rule(tail_chain)));
-            }
-        }
-    } else {
-        tail.extend(allows.iter().map(|r| r.rule(tail_chain)));
-    }
-    tail.push(block_published(tail_chain));
-    for bridge in DOCKER_BRIDGES {
-        tail.push(tagged(
-            tail_chain,
-            &["-o", bridge],
-            "block routed to containers",
-            "-j",
-            LOG_CHAIN,
-        ));
-    }
-    tail.push(Rule::new(tail_chain, &["-j", "RETURN"]));
-    if tail_chain == DOCKER_USER {
-        du.extend(tail);
-    } else {
-        subs.insert(tail_chain.to_string(), tail);
-    }
-
-    let mut log_chain = Vec::new();
-    if params.log {
-        let limit = params.log_limit.to_string();
-        let burst = LOG_BURST.to_string();
-        let mut args = vec![
-            "-m",
-            "limit",
-            "--limit",
-            &limit,
-            "--limit-burst",
-            &burst,
-            "-j",
-            "LOG",
-        ];
-        if !params.log_prefix.is_empty() {
-            args.extend(["--log-prefix", &params.log_prefix]);
-        }
-        log_chain.push(Rule::new(LOG_CHAIN, &args));
-    }
-    log_chain.push(Rule::new(LOG_CHAIN, &["-j", "DROP"]));
-    ChainSet {
-        docker_user: du,
-        log_chain,
-        subs,
-    }
-}
-
-/// The family's `allow` rules in the order of the entries: one per entry without `from`, one
-/// per source of this family otherwise.
-fn port_rules(params: &Params, family: Family) -> Vec<PortRule> {
-    let mut out = Vec::new();
-    for allow in &params.allow {
-        let mut what = format!("allow {}/{}", allow.port, allow.proto.as_str());
-        if let Some(comment) = &allow.comment {
-            what.push(' ');
-            what.push_str(comment);
-        }
-        let rule = |src: Option<IpNet>| PortRule {
-            proto: allow.proto,
-            src,
-            lo: allow.port.start,
-            hi: allow.port.end,
-            what: what.clone(),
-        };
-        if allow.from.is_empty() {
-            out.push(rule(None));
-        }
-        out.extend(
-            allow
-                .from
-                .iter()
-                .filter(|n| family.holds(n))
-                .map(|n| rule(Some(*n))),
-        );
-    }
-    out
-}
-
 /// The `*filter` section declaring the module's chains and holding its rules. Declaring a chain
 /// in `--noflush` mode flushes it, which is how the module replaces its chains atomically.
 /// `extra_declarations` is for the after.rules block only (UFW's route chain, which must exist
@@ -601,101 +423,9 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
     out.push_str("COMMIT\n");
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::parse_args;
-
-    fn params(json: &str) -> Params {
-        parse_args(json).unwrap().params
-    }
-
-    fn rendered(json: &str, family: Family, route: bool) -> Vec<String> {
-        desired(&params(json), family, route).lines()
-    }
-
-    #[test]
-    fn default_policy_blocks_published_and_routed_traffic_and_logs() {
-        let lines = rendered("{}", Family::V4, true);
-        assert_eq!(
-            lines,
-            [
-                r#"-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "ufw-docker: replies" -j RETURN"#,
-                r#"-A DOCKER-USER -m comment --comment "ufw-docker: ufw route rules" -j ufw-user-forward"#,
-                r#"-A DOCKER-USER -i docker0 -m comment --comment "ufw-docker: from containers" -j RETURN"#,
-                r#"-A DOCKER-USER -i br-+ -m comment --comment "ufw-docker: from containers" -j RETURN"#,
-                r#"-A DOCKER-USER -m conntrack --ctstate DNAT -m comment --comment "ufw-docker: block published ports" -j ufw-docker-logging-deny"#,
-                r#"-A DOCKER-USER -o docker0 -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
-                r#"-A DOCKER-USER -o br-+ -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
-                "-A DOCKER-USER -j RETURN",
-                r#"-A ufw-docker-logging-deny -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW DOCKER BLOCK] ""#,
-                "-A ufw-docker-logging-deny -j DROP",
-            ]
-        );
-    }
-
-    #[test]
-    fn ipv6_uses_ufw6_route_chain() {
-        let lines = rendered("{}", Family::V6, true);
-        assert!(lines[1].ends_with("-j ufw6-user-forward"), "{}", lines[1]);
-    }
-
-    #[test]
-    fn allow_matches_the_published_port_and_splits_sources_by_family() {
-        let json = r#"{"allow": [
-            {"port": 8080, "comment": "web"},
-            {"port": "5000:5010", "proto": "udp", "from": ["198.51.100.0/24", "2001:db8:5::/48"]},
-            {"port": 9000, "from": ["198.51.100.7"]}
-        ], "trusted_networks": ["192.168.10.0/24", "fd00::/8"]}"#;
-        let v4 = rendered(json, Family::V4, false);
-        let v6 = rendered(json, Family::V6, false);
-        assert!(v4.contains(&r#"-A DOCKER-USER -s 192.168.10.0/24 -m comment --comment "ufw-docker: trusted" -j RETURN"#.to_string()));
-        assert!(v4.contains(&r#"-A DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -m comment --comment "ufw-docker: allow 8080/tcp web" -j RETURN"#.to_string()));
-        assert!(v4.contains(&r#"-A DOCKER-USER -s 198.51.100.0/24 -p udp -m conntrack --ctstate DNAT --ctorigdstport 5000:5010 -m comment --comment "ufw-docker: allow 5000:5010/udp" -j RETURN"#.to_string()));
-        assert!(v4.contains(&r#"-A DOCKER-USER -s 198.51.100.7/32 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 9000 -m comment --comment "ufw-docker: allow 9000/tcp" -j RETURN"#.to_string()));
-        assert!(!v4
-            .iter()
-            .any(|l| l.contains("2001:db8") || l.contains("fd00")));
-        assert!(v6.contains(
-            &r#"-A DOCKER-USER -s fd00::/8 -m comment --comment "ufw-docker: trusted" -j RETURN"#
-                .to_string()
-        ));
-        assert!(v6.contains(&r#"-A DOCKER-USER -s 2001:db8:5::/48 -p udp -m conntrack --ctstate DNAT --ctorigdstport 5000:5010 -m comment --comment "ufw-docker: allow 5000:5010/udp" -j RETURN"#.to_string()));
-        // The v4-only source leaves port 9000 closed on IPv6.
-        assert!(!v6.iter().any(|l| l.contains("9000")));
-        assert!(!v4.iter().any(|l| l.contains("ufw-user-forward")));
-    }
-
-    #[test]
-    fn accepts_come_before_the_blocks() {
-        let json = r#"{"allow": [{"port": 80}], "trusted_networks": ["10.9.0.0/16"]}"#;
-        let lines = rendered(json, Family::V4, true);
-        let first_block = lines.iter().position(|l| l.contains(LOG_CHAIN)).unwrap();
-        let last_return = lines
-            .iter()
-            .rposition(|l| l.contains("ufw-docker: allow") || l.contains("trusted"))
-            .unwrap();
-        assert!(last_return < first_block);
-    }
-
-    #[test]
-    fn logging_can_be_turned_off_or_tuned() {
-        let off = rendered(r#"{"log": false}"#, Family::V4, true);
-        assert_eq!(off.last().unwrap(), "-A ufw-docker-logging-deny -j DROP");
-        assert!(!off.iter().any(|l| l.contains("LOG")));
-        let tuned = rendered(
-            r#"{"log_limit": "60/minute", "log_prefix": "DOCKER-DROP"}"#,
-            Family::V4,
-            true,
-        );
-        assert!(tuned.contains(&"-A ufw-docker-logging-deny -m limit --limit 1/sec --limit-burst 10 -j LOG --log-prefix DOCKER-DROP".to_string()));
-    }
-
-    #[test]
-    fn absent_has_no_rules() {
-        assert!(rendered(r#"{"state": "absent"}"#, Family::V4, true).is_empty());
-    }
 
     #[test]
     fn quoting_round_trips_through_the_tokenizer() {
@@ -726,17 +456,5 @@ mod tests {
         assert_eq!(quote("abc"), "abc");
         assert_eq!(quote("[UFW DOCKER BLOCK] "), "\"[UFW DOCKER BLOCK] \"");
         assert_eq!(quote("RELATED,ESTABLISHED"), "RELATED,ESTABLISHED");
-    }
-
-    #[test]
-    fn restore_section_declares_only_owned_chains() {
-        let set = desired(&params("{}"), Family::V4, false);
-        let text = restore_section(&set, &[]);
-        let declared: Vec<&str> = text.lines().filter(|l| l.starts_with(':')).collect();
-        assert_eq!(
-            declared,
-            [":DOCKER-USER - [0:0]", ":ufw-docker-logging-deny - [0:0]"]
-        );
-        assert!(text.starts_with("*filter\n") && text.ends_with("COMMIT\n"));
     }
 }

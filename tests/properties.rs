@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use ufw_docker::params::parse_args;
-use ufw_docker::rules::{desired, restore_section, Family};
+use ufw_docker::policy::desired;
+use ufw_docker::rules::{restore_section, Family};
 
 use crate::harness::Netns;
 use crate::support::Backend;
@@ -189,7 +190,7 @@ fn folded_and_flat_policies_agree_on_every_packet_and_report() {
     use ufw_docker::exposure::{evaluate, Published};
     use ufw_docker::fold::{aggregate, walk, Fold, Packet};
     use ufw_docker::params::Proto;
-    use ufw_docker::rules::render;
+    use ufw_docker::policy::render;
 
     let cases = (
         dense_policy(),
