@@ -22,8 +22,9 @@ use ipnet::IpNet;
 use crate::fold::{self, Fold};
 use crate::params::{Params, State};
 use crate::rules::{
-    block_published, tagged, to_untrusted, trusted_rule, ChainSet, Family, PortRule, Proto, Rule,
-    DOCKER_BRIDGES, DOCKER_USER, LOG_BURST, LOG_CHAIN, UNTRUSTED,
+    block_published, block_routed, drop_logged, from_containers, log, replies, return_rest,
+    to_untrusted, trusted_rule, ufw_route_jump, ChainSet, Family, PortRule, Proto, Rule,
+    DOCKER_BRIDGES, DOCKER_USER, UNTRUSTED,
 };
 
 /// Builds the module's rules for one family. `route_jump` says whether to consult UFW's
@@ -37,128 +38,113 @@ pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> 
     if params.state == State::Absent {
         return ChainSet::default();
     }
-    let mut du = vec![tagged(
-        DOCKER_USER,
-        &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
-        "replies",
-        "-j",
-        "RETURN",
-    )];
-    if route_jump {
-        let none: &[&str] = &[];
-        du.push(tagged(
-            DOCKER_USER,
-            none,
-            "ufw route rules",
-            "-j",
-            family.ufw_route_chain(),
-        ));
-    }
-    for bridge in DOCKER_BRIDGES {
-        du.push(tagged(
-            DOCKER_USER,
-            &["-i", bridge],
-            "from containers",
-            "-j",
-            "RETURN",
-        ));
-    }
-
     let mut subs = BTreeMap::new();
-    // Where the rules after the trusted networks go: DOCKER-USER, or the chain a folded
-    // trusted tree falls through to.
-    let mut tail_chain = DOCKER_USER;
-    let trusted: Vec<IpNet> = params
+    let mut docker_user = head(family, route_jump);
+    let rest = trusted(params, family, fold, &mut docker_user, &mut subs);
+    let mut tail = allows(params, family, fold, rest, &mut subs);
+    tail.extend(blocks(rest));
+    if rest == DOCKER_USER {
+        docker_user.extend(tail);
+    } else {
+        subs.insert(rest.to_string(), tail);
+    }
+    ChainSet {
+        docker_user,
+        log_chain: log_chain(params),
+        subs,
+    }
+}
+
+/// What DOCKER-USER starts with: replies, the `ufw route` rules (where `route_jump`), and
+/// traffic coming out of a Docker bridge.
+fn head(family: Family, route_jump: bool) -> Vec<Rule> {
+    let mut rules = vec![replies()];
+    if route_jump {
+        rules.push(ufw_route_jump(family));
+    }
+    rules.extend(DOCKER_BRIDGES.map(from_containers));
+    rules
+}
+
+/// Appends the family's trusted networks to DOCKER-USER (`docker_user`): one rule each, or,
+/// for more than `fold.at` once aggregated, the entry to a tree of sub-chains and a goto to
+/// `ufw-docker-untrusted`. Returns the chain that holds the rest of the policy: DOCKER-USER,
+/// or `ufw-docker-untrusted`.
+fn trusted(
+    params: &Params,
+    family: Family,
+    fold: Fold,
+    docker_user: &mut Vec<Rule>,
+    subs: &mut BTreeMap<String, Vec<Rule>>,
+) -> &'static str {
+    let nets: Vec<IpNet> = params
         .trusted_networks
         .iter()
         .filter(|n| family.holds(n))
         .copied()
         .collect();
-    let trusted = if trusted.len() > fold.at {
-        fold::aggregate(&trusted)
+    let nets = if nets.len() > fold.at {
+        fold::aggregate(&nets)
     } else {
-        trusted
+        nets
     };
-    if trusted.len() > fold.at {
-        du.extend(fold::trusted_tree(
-            &trusted,
-            fold.fanout,
-            DOCKER_USER,
-            &mut subs,
-        ));
-        du.push(to_untrusted(DOCKER_USER));
-        tail_chain = UNTRUSTED;
+    if nets.len() > fold.at {
+        docker_user.extend(fold::trusted_tree(&nets, fold.fanout, DOCKER_USER, subs));
+        docker_user.push(to_untrusted(DOCKER_USER));
+        UNTRUSTED
     } else {
-        du.extend(trusted.iter().map(|n| trusted_rule(DOCKER_USER, n)));
+        docker_user.extend(nets.iter().map(|n| trusted_rule(DOCKER_USER, n)));
+        DOCKER_USER
     }
+}
 
-    let mut tail = Vec::new();
+/// The family's `allow` rules in `chain`: one per entry and source, or, for more than
+/// `fold.at`, merged and (per protocol, where still more than `fold.at`) folded into trees.
+fn allows(
+    params: &Params,
+    family: Family,
+    fold: Fold,
+    chain: &str,
+    subs: &mut BTreeMap<String, Vec<Rule>>,
+) -> Vec<Rule> {
     let allows = port_rules(params, family);
-    if allows.len() > fold.at {
-        let merged = fold::merge_ports(&allows);
-        for proto in [Proto::Tcp, Proto::Udp] {
-            let mine: Vec<PortRule> = merged
-                .iter()
-                .filter(|r| r.proto == proto)
-                .cloned()
-                .collect();
-            if mine.len() > fold.at {
-                tail.extend(fold::port_tree(
-                    proto,
-                    &mine,
-                    fold.fanout,
-                    tail_chain,
-                    &mut subs,
-                ));
-            } else {
-                tail.extend(mine.iter().map(|r| r.rule(tail_chain)));
-            }
+    if allows.len() <= fold.at {
+        return allows.iter().map(|r| r.rule(chain)).collect();
+    }
+    let merged = fold::merge_ports(&allows);
+    let mut rules = Vec::new();
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let mine: Vec<PortRule> = merged
+            .iter()
+            .filter(|r| r.proto == proto)
+            .cloned()
+            .collect();
+        if mine.len() > fold.at {
+            rules.extend(fold::port_tree(proto, &mine, fold.fanout, chain, subs));
+        } else {
+            rules.extend(mine.iter().map(|r| r.rule(chain)));
         }
-    } else {
-        tail.extend(allows.iter().map(|r| r.rule(tail_chain)));
     }
-    tail.push(block_published(tail_chain));
-    for bridge in DOCKER_BRIDGES {
-        tail.push(tagged(
-            tail_chain,
-            &["-o", bridge],
-            "block routed to containers",
-            "-j",
-            LOG_CHAIN,
-        ));
-    }
-    tail.push(Rule::new(tail_chain, &["-j", "RETURN"]));
-    if tail_chain == DOCKER_USER {
-        du.extend(tail);
-    } else {
-        subs.insert(tail_chain.to_string(), tail);
-    }
+    rules
+}
 
-    let mut log_chain = Vec::new();
+/// What follows the allow rules in `chain`: every other connection Docker DNATed, or routed
+/// into a Docker bridge, goes to the logging chain; the rest returns.
+fn blocks(chain: &str) -> Vec<Rule> {
+    let mut rules = vec![block_published(chain)];
+    rules.extend(DOCKER_BRIDGES.map(|bridge| block_routed(chain, bridge)));
+    rules.push(return_rest(chain));
+    rules
+}
+
+/// The logging chain: a rate-limited LOG (unless `log` is off), then DROP.
+fn log_chain(params: &Params) -> Vec<Rule> {
+    let mut rules = Vec::new();
     if params.log {
-        let limit = params.log_limit.to_string();
-        let burst = LOG_BURST.to_string();
-        let mut args = vec![
-            "-m",
-            "limit",
-            "--limit",
-            &limit,
-            "--limit-burst",
-            &burst,
-            "-j",
-            "LOG",
-        ];
-        if !params.log_prefix.is_empty() {
-            args.extend(["--log-prefix", &params.log_prefix]);
-        }
-        log_chain.push(Rule::new(LOG_CHAIN, &args));
+        rules.push(log(&params.log_limit.to_string(), &params.log_prefix));
     }
-    log_chain.push(Rule::new(LOG_CHAIN, &["-j", "DROP"]));
-    ChainSet {
-        docker_user: du,
-        log_chain,
-        subs,
-    }
+    rules.push(drop_logged());
+    rules
 }
 
 /// The family's `allow` rules in the order of the entries: one per entry without `from`, one
@@ -196,7 +182,7 @@ fn port_rules(params: &Params, family: Family) -> Vec<PortRule> {
 mod tests {
     use super::*;
     use crate::params::parse_args;
-    use crate::rules::restore_section;
+    use crate::rules::{restore_section, LOG_CHAIN};
 
     fn params(json: &str) -> Params {
         parse_args(json).unwrap().params

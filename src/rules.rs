@@ -139,6 +139,83 @@ pub fn tagged<S: AsRef<str>>(chain: &str, args: &[S], what: &str, how: &str, tar
     }
 }
 
+/// The first rule of DOCKER-USER: replies to existing connections return to Docker's chains.
+pub fn replies() -> Rule {
+    tagged(
+        DOCKER_USER,
+        &["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"],
+        "replies",
+        "-j",
+        "RETURN",
+    )
+}
+
+/// The jump to UFW's `ufw route` rules of `family`.
+pub fn ufw_route_jump(family: Family) -> Rule {
+    let none: &[&str] = &[];
+    tagged(
+        DOCKER_USER,
+        none,
+        "ufw route rules",
+        "-j",
+        family.ufw_route_chain(),
+    )
+}
+
+/// Traffic coming out of the Docker bridge `bridge` returns (container egress, container to
+/// container).
+pub fn from_containers(bridge: &str) -> Rule {
+    tagged(
+        DOCKER_USER,
+        &["-i", bridge],
+        "from containers",
+        "-j",
+        "RETURN",
+    )
+}
+
+/// Traffic routed into the Docker bridge `bridge` (not DNATed) goes to the logging chain.
+pub fn block_routed(chain: &str, bridge: &str) -> Rule {
+    tagged(
+        chain,
+        &["-o", bridge],
+        "block routed to containers",
+        "-j",
+        LOG_CHAIN,
+    )
+}
+
+/// The last rule of the chain that holds the rest of the policy: what has nothing to do with
+/// Docker returns.
+pub fn return_rest(chain: &str) -> Rule {
+    Rule::new(chain, &["-j", "RETURN"])
+}
+
+/// The logging chain's LOG rule: at most `limit` (`3/min`, ...) with a burst of `LOG_BURST`,
+/// prefixed with `prefix` where it is not empty.
+pub fn log(limit: &str, prefix: &str) -> Rule {
+    let burst = LOG_BURST.to_string();
+    let mut args = vec![
+        "-m",
+        "limit",
+        "--limit",
+        limit,
+        "--limit-burst",
+        &burst,
+        "-j",
+        "LOG",
+    ];
+    if !prefix.is_empty() {
+        args.extend(["--log-prefix", prefix]);
+    }
+    Rule::new(LOG_CHAIN, &args)
+}
+
+/// The logging chain's last rule.
+pub fn drop_logged() -> Rule {
+    Rule::new(LOG_CHAIN, &["-j", "DROP"])
+}
+
 /// What follows the allow rules, in DOCKER-USER or in a folded port sub-chain: every other new
 /// connection Docker DNATed goes to the logging chain.
 pub fn block_published(chain: &str) -> Rule {
