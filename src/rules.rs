@@ -124,6 +124,152 @@ impl Rule {
     pub fn is_bare_return(&self) -> bool {
         self.args == ["-j", "RETURN"]
     }
+
+    /// The rule read as a typed match and target (see `Match`).
+    pub fn read(&self) -> Parsed<'_> {
+        Parsed::of(&self.args)
+    }
+}
+
+/// What a rule matches, read from its tokens: the options of the module's vocabulary (and of
+/// UFW's `ufw route` rules), each with its operand as the rule spells it. The packet evaluator
+/// works on this, never on token positions or counts.
+///
+/// A negated option (`! -s ...`) sets `negated` and fills no field. Tokens outside the
+/// vocabulary, and a target's own options (`--log-prefix ...`), are kept in `other`, so that a
+/// reader can tell a rule it fully knows from one it does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Match<'a> {
+    /// `-p`.
+    pub proto: Option<&'a str>,
+    /// `-s`.
+    pub src: Option<&'a str>,
+    /// `-d` (UFW's route rules).
+    pub dst: Option<&'a str>,
+    /// `-i`.
+    pub in_iface: Option<&'a str>,
+    /// `-o`.
+    pub out_iface: Option<&'a str>,
+    /// `-m iprange --src-range lo-hi`.
+    pub src_range: Option<&'a str>,
+    /// `-m conntrack --ctstate`, comma-separated states.
+    pub ctstate: Option<&'a str>,
+    /// `-m conntrack --ctorigdstport`: the published port (`80`, `8000:8100`).
+    pub orig_port: Option<&'a str>,
+    /// `--dport` of `-m tcp` / `-m udp` (UFW's route rules).
+    pub dport: Option<&'a str>,
+    /// `-m comment --comment`.
+    pub comment: Option<&'a str>,
+    /// The match extensions loaded with `-m`, in order.
+    pub modules: Vec<&'a str>,
+    /// Whether any option is negated.
+    pub negated: bool,
+    /// Tokens outside this vocabulary, in order.
+    pub other: Vec<&'a str>,
+}
+
+impl Match<'_> {
+    /// No option at all: the rule applies to every packet (a bare `-j RETURN`).
+    pub fn is_empty(&self) -> bool {
+        *self == Match::default()
+    }
+
+    /// Nothing but (at most) a comment: the rule applies to every packet, like the module's
+    /// tagged goto to `ufw-docker-untrusted`.
+    pub fn is_unconditional(&self) -> bool {
+        let without_comment = Match {
+            comment: None,
+            modules: self
+                .modules
+                .iter()
+                .copied()
+                .filter(|m| *m != "comment")
+                .collect(),
+            ..self.clone()
+        };
+        without_comment.is_empty()
+    }
+
+    /// The states of `--ctstate` (none without it).
+    pub fn states(&self) -> impl Iterator<Item = &str> {
+        self.ctstate.into_iter().flat_map(|s| s.split(','))
+    }
+}
+
+/// Where a rule sends a matching packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// `-j CHAIN` (or `-j RETURN`, `-j DROP`, ...): evaluation comes back after a chain.
+    Jump(&'a str),
+    /// `-g CHAIN`: evaluation goes on in CHAIN and never comes back.
+    Goto(&'a str),
+}
+
+/// A rule read: its match and its target (`None`: a rule that only counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub matches: Match<'a>,
+    pub target: Option<Target<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    /// Reads a rule's arguments (after `-A CHAIN`).
+    pub fn of(args: &'a [String]) -> Parsed<'a> {
+        let mut m = Match::default();
+        let mut target = None;
+        let mut negate = false;
+        let mut tokens = args.iter().map(String::as_str);
+        while let Some(token) = tokens.next() {
+            if target.is_some() {
+                // The target's own options (`--log-prefix ...`), which no field holds.
+                m.other.push(token);
+                continue;
+            }
+            if token == "!" {
+                m.negated = true;
+                negate = true;
+                continue;
+            }
+            // `!` negates the option right after it only.
+            let negated = std::mem::take(&mut negate);
+            let field = match token {
+                "-p" => &mut m.proto,
+                "-s" => &mut m.src,
+                "-d" => &mut m.dst,
+                "-i" => &mut m.in_iface,
+                "-o" => &mut m.out_iface,
+                "--src-range" => &mut m.src_range,
+                "--ctstate" => &mut m.ctstate,
+                "--ctorigdstport" => &mut m.orig_port,
+                "--dport" => &mut m.dport,
+                "--comment" => &mut m.comment,
+                "-m" | "-j" | "-g" => {
+                    let Some(value) = tokens.next() else {
+                        m.other.push(token);
+                        break;
+                    };
+                    match token {
+                        "-m" => m.modules.push(value),
+                        "-j" => target = Some(Target::Jump(value)),
+                        _ => target = Some(Target::Goto(value)),
+                    }
+                    continue;
+                }
+                _ => {
+                    m.other.push(token);
+                    continue;
+                }
+            };
+            let Some(value) = tokens.next() else {
+                m.other.push(token);
+                break;
+            };
+            if !negated && field.is_none() {
+                *field = Some(value);
+            }
+        }
+        Parsed { matches: m, target }
+    }
 }
 
 /// A rule of the module in `chain`: `args`, the module's comment (`ufw-docker: what`), then
@@ -533,5 +679,109 @@ mod tests {
         assert_eq!(quote("abc"), "abc");
         assert_eq!(quote("[UFW DOCKER BLOCK] "), "\"[UFW DOCKER BLOCK] \"");
         assert_eq!(quote("RELATED,ESTABLISHED"), "RELATED,ESTABLISHED");
+    }
+
+    fn read(line: &str) -> (Match<'static>, Option<Target<'static>>) {
+        let args: &'static [String] = tokenize(line).leak();
+        let parsed = Parsed::of(args);
+        (parsed.matches, parsed.target)
+    }
+
+    #[test]
+    fn a_rule_reads_as_its_options_and_target() {
+        let (m, target) = read(
+            r#"-s 198.51.100.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8000:8100 -m comment --comment "ufw-docker: allow" -j RETURN"#,
+        );
+        assert_eq!(
+            m,
+            Match {
+                src: Some("198.51.100.0/24"),
+                proto: Some("tcp"),
+                ctstate: Some("DNAT"),
+                orig_port: Some("8000:8100"),
+                comment: Some("ufw-docker: allow"),
+                modules: vec!["conntrack", "comment"],
+                ..Match::default()
+            }
+        );
+        assert_eq!(target, Some(Target::Jump("RETURN")));
+        let (m, target) = read("-m iprange --src-range 10.0.0.0-10.0.0.255 -g ufw-docker-trust-0");
+        assert_eq!(m.src_range, Some("10.0.0.0-10.0.0.255"));
+        assert_eq!(target, Some(Target::Goto("ufw-docker-trust-0")));
+        assert!(read("-j RETURN").0.is_empty());
+        assert!(!read("-m comment --comment x -j RETURN").0.is_empty());
+        assert!(
+            read(r#"-m comment --comment "ufw-docker: not trusted" -g ufw-docker-untrusted"#)
+                .0
+                .is_unconditional()
+        );
+        assert!(!read("-s 10.0.0.0/8 -m comment --comment x -g X")
+            .0
+            .is_unconditional());
+    }
+
+    #[test]
+    fn negations_unknown_options_and_target_options_fill_no_field() {
+        let (m, target) =
+            read("! -s 10.0.0.0/8 -i eth0 -m set --match-set x src -j LOG --log-prefix -s");
+        assert!(m.negated);
+        assert_eq!((m.src, m.in_iface), (None, Some("eth0")));
+        assert_eq!(m.modules, ["set"]);
+        assert_eq!(m.other, ["--match-set", "x", "src", "--log-prefix", "-s"]);
+        assert_eq!(target, Some(Target::Jump("LOG")));
+        let (m, _) = read("-p udp -m udp --sport 53 --dport 1024:65535 -j RETURN");
+        assert_eq!((m.proto, m.dport), (Some("udp"), Some("1024:65535")));
+        assert_eq!(m.other, ["--sport", "53"]);
+    }
+
+    #[test]
+    fn every_rule_the_module_writes_reads_without_leftovers() {
+        let allow = PortRule {
+            proto: Proto::Udp,
+            src: Some("2001:db8::/32".parse().unwrap()),
+            lo: 5000,
+            hi: 5010,
+            what: "allow \"x\"".into(),
+        };
+        let (lo, hi) = ("10.0.0.0".parse().unwrap(), "10.0.0.255".parse().unwrap());
+        let rules = [
+            replies(),
+            ufw_route_jump(Family::V6),
+            from_containers("br-+"),
+            trusted_rule(DOCKER_USER, &"10.0.0.0/8".parse().unwrap()),
+            allow.rule(UNTRUSTED),
+            block_published(DOCKER_USER),
+            block_routed(DOCKER_USER, "docker0"),
+            return_rest(DOCKER_USER),
+            to_untrusted(DOCKER_USER),
+            port_goto("c", Proto::Tcp, 1, 2, "d"),
+            port_tree_entry(DOCKER_USER, Proto::Tcp, 1, 2, "d"),
+            source_goto("c", lo, hi, "d"),
+            source_tree_entry(DOCKER_USER, lo, hi, "d"),
+        ];
+        for rule in rules {
+            // As written, and as iptables-save gives it back.
+            let back = Rule {
+                chain: rule.chain.clone(),
+                args: tokenize(&rule.render())[2..].to_vec(),
+            };
+            for r in [&rule, &back] {
+                let parsed = r.read();
+                assert!(parsed.matches.other.is_empty(), "{}", r.render());
+                assert!(!parsed.matches.negated && parsed.target.is_some());
+            }
+            assert_eq!(rule.read(), back.read());
+        }
+        let read = allow.rule(UNTRUSTED);
+        let m = read.read().matches;
+        assert_eq!(
+            (m.src, m.proto, m.orig_port, m.comment),
+            (
+                Some("2001:db8::/32"),
+                Some("udp"),
+                Some("5000:5010"),
+                Some("ufw-docker: allow \"x\"")
+            )
+        );
     }
 }
