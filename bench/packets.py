@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Part 2's proof: the rules a new connection crosses in DOCKER-USER, counted by the kernel.
 
-Why it exists: "rules crossed" from a model of our own chains (fold::walk) could agree with
-itself and be wrong. Here real packets go through a router namespace that holds the module's
+Why it exists: "rules crossed" from a model of our own chains (evaluator::evaluate) could agree
+with itself and be wrong. Here real packets go through a router namespace that holds the module's
 chains: a client namespace sends one SYN to a port the router DNATs to a "container" namespace
 behind an interface named docker0, and the router's per-rule packet counters say which rule of
 each chain matched. A chain is walked in order, so the position of the rule that ended the
 packet's stay in a chain is the number of rules it crossed there; their sum over DOCKER-USER and
-the module's sub-chains is the figure. The same packets go through fold::walk (bench_plan's
-probe mode) so the table shows the model and the kernel side by side.
+the module's sub-chains is the figure. The same packets go through evaluator::evaluate
+(bench_plan's probe mode) so the table shows the model and the kernel side by side.
 
 usage: bench/packets.py BIN BENCH_PLAN NETNS_SH BACKEND  (as root; prints one JSON object)
 Every namespace it makes is deleted before it exits. Traffic stays between its namespaces, on

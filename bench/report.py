@@ -116,7 +116,7 @@ w("")
 plan_1000 = max(plans[1000]["plan_first_ms"]["median"], plans[1000]["plan_rerun_ms"]["median"])
 w("Rules a new connection crosses in DOCKER-USER and the sub-chains, worst case over packets to "
   "every allowed port and the port after it, from an untrusted source and from each trusted "
-  "network (fold::walk over the rendered chains). Flat is one rule per entry, as before folding.")
+  "network (evaluator::evaluate over the rendered chains). Flat is one rule per entry, as before folding.")
 w("")
 w("| n | IPv4 flat | IPv4 folded | IPv6 flat | IPv6 folded |")
 w("|---|---|---|---|---|")
@@ -133,7 +133,7 @@ w("The same count by the kernel: one SYN per probe from a client namespace, DNAT
   "router's per-rule packet counters give, in each chain the packet visited, the position of the "
   "rule that matched it, which is the number of rules it crossed there.")
 w("")
-w("| n | family | packet | kernel (counters) | model (fold::walk) |")
+w("| n | family | packet | kernel (counters) | model (evaluator::evaluate) |")
 w("|---|---|---|---|---|")
 for r in packets:
     w(f"| {r['n']} | {r['family']} | {r['packet']} (port {r['port']}) | {r['kernel']} | {r['model']} |")

@@ -6,7 +6,7 @@
 //! scripts/bench.sh. Planning is timed on the pure core (params, rules, plan) with the host's
 //! reads replaced by text, first against a firewall without the policy and then against one that
 //! already holds it (a rerun, which parses every live rule back). "Rules crossed" is
-//! `fold::walk` over the rendered chains, the worst case over packets to every allowed port,
+//! `evaluator::evaluate` (from one source address) over the rendered chains, the worst case over packets to every allowed port,
 //! the port after it, from a trusted and from an untrusted source; scripts/bench.sh checks the
 //! model against the kernel's packet counters.
 //!
@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use ufw_docker::fold::{walk, Fold, Packet};
+use ufw_docker::evaluator::{evaluate, Fate, Packet, RouteDecision, Source};
+use ufw_docker::fold::Fold;
 use ufw_docker::live::FilterTable;
 use ufw_docker::params::{parse_args, Params, Proto};
 use ufw_docker::plan::{plan, Observed};
@@ -97,12 +98,23 @@ fn time_plan(params: &Params, obs: &[Observed], reps: usize) -> Vec<f64> {
 fn worst(set: &ChainSet, probes: &[Packet]) -> usize {
     probes
         .iter()
-        .map(|p| walk(set, p).expect("the module's vocabulary").1)
+        .map(|p| rules_crossed(set, p))
         .max()
         .unwrap_or(0)
 }
 
-fn probes(params: &Params, family: Family) -> Vec<Packet> {
+/// The rules `packet` crosses in `set` (UFW's route chain taken as empty).
+fn rules_crossed(set: &ChainSet, packet: &Packet) -> usize {
+    let out = evaluate(set, packet, &RouteDecision::NoMatch);
+    assert_ne!(
+        out.fate,
+        Fate::Unknown,
+        "the module's vocabulary: {packet:?}"
+    );
+    out.crossed
+}
+
+fn probes(params: &Params, family: Family) -> Vec<Packet<'static>> {
     let untrusted = match family {
         Family::V4 => "192.0.2.200",
         Family::V6 => "2001:db8:ffff::1",
@@ -120,8 +132,8 @@ fn probes(params: &Params, family: Family) -> Vec<Packet> {
         for port in [a.port.end, a.port.end.saturating_add(1)] {
             for proto in [Proto::Tcp, Proto::Udp] {
                 out.push(Packet {
-                    proto,
-                    src: srcs[0],
+                    proto: proto.as_str(),
+                    src: Source::Addr(srcs[0]),
                     port,
                 });
             }
@@ -129,8 +141,8 @@ fn probes(params: &Params, family: Family) -> Vec<Packet> {
     }
     // Trusted sources to a port nobody allowed (they cross the trusted rules only).
     out.extend(srcs.iter().map(|&src| Packet {
-        proto: Proto::Tcp,
-        src,
+        proto: Proto::Tcp.as_str(),
+        src: Source::Addr(src),
         port: 1,
     }));
     out
@@ -190,11 +202,11 @@ fn main() {
                 Proto::Tcp
             };
             let packet = Packet {
-                proto,
-                src: src.parse().expect("an address"),
+                proto: proto.as_str(),
+                src: Source::Addr(src.parse().expect("an address")),
                 port,
             };
-            probe_crossed.push(walk(&set, &packet).expect("walks").1);
+            probe_crossed.push(rules_crossed(&set, &packet));
         }
     }
     let out = json!({

@@ -11,7 +11,7 @@
 #      (bench/host.py, inside a bench namespace made by bench/netns.sh);
 #   2. scale: 10, 100 and 1000 allow entries and trusted networks: plan time (examples/
 #      bench_plan.rs), apply time, and the rules a new connection crosses in DOCKER-USER, modelled
-#      (fold::walk) and counted by the kernel with real packets (bench/packets.py);
+#      (evaluator::evaluate) and counted by the kernel with real packets (bench/packets.py);
 #   3. the role over SSH on 10 and 25 namespace hosts (tests/fleet/hosts.sh) against a baseline
 #      role of builtin modules (bench/baseline_role), same hosts, same forks (bench/fleet.py);
 #   4. the release binary's size and static linking, and the module's peak memory.

@@ -2,17 +2,16 @@
 //!
 //! Reads Docker's DNAT rules from `iptables-save -t nat` (both families) and evaluates a
 //! DOCKER-USER rule list, the live one ("now") or the module's ("after"), for a new connection
-//! from the public internet to each published port. Pure: text and rules in, data out. The
-//! evaluator understands the module's own rule vocabulary, including the gotos into the
-//! sub-chains long lists are folded into (see `fold`); a rule it does not recognise makes the
-//! verdict `unknown` rather than a guess.
+//! from the public internet to each published port, with the crate's one packet evaluator
+//! (`evaluator`, from `Source::Anyone`): it understands the module's own rule vocabulary,
+//! including the gotos into the sub-chains long lists are folded into; a rule it does not
+//! recognise makes the verdict `unknown` rather than a guess. Pure: text and rules in, data out.
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::rules::{
-    is_sub_chain, is_ufw_route_chain, ChainSet, Family, Rule, LOG_CHAIN, UNTRUSTED,
-};
+use crate::evaluator::{self, Fate, Packet, Source};
+use crate::rules::{ChainSet, Family, Rule};
 
 /// One port Docker publishes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,36 +124,11 @@ fn parse_docker_dnat(family: Family, tokens: &[String]) -> Option<Published> {
     })
 }
 
-/// The value of `flag` in a rule's arguments, if it is there and not negated.
-fn arg<'a>(rule: &'a Rule, flag: &str) -> Option<&'a str> {
-    rule.args.windows(2).enumerate().find_map(|(i, w)| {
-        (w[0] == flag && (i == 0 || rule.args[i - 1] != "!")).then_some(w[1].as_str())
-    })
-}
-
-fn has(rule: &Rule, flag: &str) -> bool {
-    rule.args.iter().any(|a| a == flag)
-}
-
-fn port_in(range: &str, port: u16) -> bool {
-    match range.split_once(':') {
-        Some((a, b)) => {
-            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= port && port <= b)
-        }
-        None => range.parse::<u16>() == Ok(port),
-    }
-}
-
-/// The most gotos one evaluation follows; the module's trees are far shallower, so more means
-/// a loop the module did not make.
-const MAX_HOPS: usize = 64;
-
 /// Evaluates DOCKER-USER (in `set`, with the sub-chains it goes to) for a new connection from
 /// the internet to the published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER
 /// first; if not, Docker's own rules accept the connection and the port is open. `route` holds
 /// UFW's `ufw route` rules, consulted where the chain jumps to them.
 pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
-    let proto = to.proto.as_str();
     let Ok(port) = to.host_port.parse::<u16>() else {
         return Verdict {
             reach: Reach::Unknown,
@@ -162,180 +136,34 @@ pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) ->
             trusted: Vec::new(),
         };
     };
-    let mut sources = Vec::new();
-    let mut trusted = Vec::new();
-    let verdict = |reach: Reach, sources: Vec<String>, trusted: Vec<String>| Verdict {
-        reach,
-        sources,
-        trusted,
-    };
     if !hooked {
-        return verdict(Reach::Open, sources, trusted);
+        return Verdict {
+            reach: Reach::Open,
+            sources: Vec::new(),
+            trusted: Vec::new(),
+        };
     }
-    let mut chain: &[Rule] = &set.docker_user;
-    let mut hops = 0;
-    let mut i = 0;
-    while let Some(rule) = chain.get(i) {
-        i += 1;
-        if let Some(next) = arg(rule, "-g") {
-            // A goto into one of the module's trees (anything else is not ours to guess at).
-            hops += 1;
-            if !is_sub_chain(next) || has_negation(rule) || hops > MAX_HOPS {
-                return verdict(Reach::Unknown, sources, trusted);
-            }
-            if arg(rule, "--src-range").is_some() {
-                // Trusted sources: every network in the tree reaches every published port.
-                if !collect_trusted(set, next, &mut trusted, 0) {
-                    return verdict(Reach::Unknown, sources, trusted);
-                }
-                continue;
-            }
-            let goes = match arg(rule, "--ctorigdstport") {
-                Some(range) => arg(rule, "-p").is_none_or(|p| p == proto) && port_in(range, port),
-                None => rule.args.len() == 6 && next == UNTRUSTED, // tagged, unconditional
-            };
-            if goes {
-                chain = set.chain(next);
-                i = 0;
-            }
-            continue;
-        }
-        let target = arg(rule, "-j").unwrap_or_default();
-        let state = arg(rule, "--ctstate").unwrap_or_default();
-        if state.contains("ESTABLISHED") || has_negation(rule) {
-            continue; // Replies only (and negations are not ours to guess at).
-        }
-        if arg(rule, "-i").is_some() && target == "RETURN" {
-            continue; // Traffic coming from containers.
-        }
-        if is_ufw_route_chain(target) {
-            // `ufw route` rules: the operator's explicit exceptions, matched on the container.
-            match route_decision(route, to) {
-                RouteDecision::NoMatch => continue,
-                RouteDecision::Accept(None) => return verdict(Reach::Open, sources, trusted),
-                RouteDecision::Accept(Some(src)) => {
-                    sources.push(src);
-                    continue;
-                }
-                RouteDecision::Deny => return verdict(Reach::Blocked, sources, trusted),
-                RouteDecision::Unknown => return verdict(Reach::Unknown, sources, trusted),
-            }
-        }
-        let src = arg(rule, "-s");
-        let dport = arg(rule, "--ctorigdstport");
-        let rproto = arg(rule, "-p");
-        match (target, dport) {
-            ("RETURN", Some(range)) => {
-                if rproto.is_none_or(|p| p == proto) && port_in(range, port) {
-                    match src {
-                        None => return verdict(Reach::Open, sources, trusted),
-                        Some(s) => sources.push(s.to_string()),
-                    }
-                }
-            }
-            ("RETURN", None) if src.is_some() && rproto.is_none() && state.is_empty() => {
-                trusted.push(src.unwrap_or_default().to_string());
-            }
-            ("RETURN", None) if rule.args == ["-j", "RETURN"] => {
-                return verdict(Reach::Open, sources, trusted);
-            }
-            (t, None) if t == LOG_CHAIN || t == "DROP" || t == "REJECT" => {
-                let blocks_published = state == "DNAT" || arg(rule, "-o").is_some();
-                if blocks_published && src.is_none() && rproto.is_none_or(|p| p == proto) {
-                    let reach = if sources.is_empty() {
-                        Reach::Blocked
-                    } else {
-                        Reach::Restricted
-                    };
-                    return verdict(reach, sources, trusted);
-                }
-                return verdict(Reach::Unknown, sources, trusted);
-            }
-            _ => return verdict(Reach::Unknown, sources, trusted),
-        }
-    }
-    verdict(Reach::Open, sources, trusted)
-}
-
-/// Collects the trusted networks of a folded source tree rooted at `chain`. False when the
-/// tree holds a rule the module does not write there.
-fn collect_trusted(set: &ChainSet, chain: &str, trusted: &mut Vec<String>, depth: usize) -> bool {
-    if depth > MAX_HOPS {
-        return false;
-    }
-    for rule in set.chain(chain) {
-        match (arg(rule, "-g"), arg(rule, "-j"), arg(rule, "-s")) {
-            (Some(UNTRUSTED), None, None) => {}
-            (Some(child), None, None) if arg(rule, "--src-range").is_some() => {
-                if !is_sub_chain(child) || !collect_trusted(set, child, trusted, depth + 1) {
-                    return false;
-                }
-            }
-            (None, Some("RETURN"), Some(src)) if !has_negation(rule) => {
-                trusted.push(src.to_string())
-            }
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// What UFW's route chain does with a new connection to a published port's container.
-enum RouteDecision {
-    NoMatch,
-    /// Accepted, from everyone (`None`) or from one source.
-    Accept(Option<String>),
-    Deny,
-    /// A rule that may match and that this evaluator does not understand.
-    Unknown,
-}
-
-/// Walks `ufw route` rules (`-d`, `-s`, `-p`, `--dport`, `-j ACCEPT|DROP|REJECT`, as
-/// `ufw route allow|deny` writes them) for the container behind `to`.
-fn route_decision(route: &[Rule], to: &Published) -> RouteDecision {
-    let Ok(container) = to.container_address.parse::<std::net::IpAddr>() else {
-        return RouteDecision::Unknown;
+    let packet = Packet {
+        proto: &to.proto,
+        port,
+        src: Source::Anyone,
     };
-    let Ok(cport) = to.container_port.parse::<u16>() else {
-        return RouteDecision::Unknown;
+    let route =
+        evaluator::route_decision(route, &to.proto, &to.container_address, &to.container_port);
+    let out = evaluator::evaluate(set, &packet, &route);
+    let reach = match out.fate {
+        Fate::Returned => Reach::Open,
+        Fate::Blocked if out.sources.is_empty() => Reach::Blocked,
+        Fate::Blocked => Reach::Restricted,
+        // A `ufw route` deny blocks the port whatever was admitted before it.
+        Fate::Denied => Reach::Blocked,
+        Fate::Unknown => Reach::Unknown,
     };
-    let known = ["-d", "-s", "-p", "-m", "--dport", "-j"];
-    for rule in route {
-        let understood = rule.args.chunks(2).all(|kv| {
-            kv.len() == 2
-                && known.contains(&kv[0].as_str())
-                && (kv[0] != "-m" || kv[1] == "tcp" || kv[1] == "udp")
-        });
-        let dst_ok = arg(rule, "-d").is_none_or(|d| {
-            d.parse::<IpNet>()
-                .map(|n| n.contains(&container))
-                .or_else(|_| d.parse::<std::net::IpAddr>().map(|a| a == container))
-                .unwrap_or(false)
-        });
-        let proto_ok = arg(rule, "-p").is_none_or(|p| p == to.proto);
-        let port_ok = arg(rule, "--dport").is_none_or(|r| port_in(r, cport));
-        if !(dst_ok && proto_ok && port_ok) {
-            if understood {
-                continue;
-            }
-            return RouteDecision::Unknown;
-        }
-        if !understood {
-            return RouteDecision::Unknown;
-        }
-        match arg(rule, "-j") {
-            Some("ACCEPT") => return RouteDecision::Accept(arg(rule, "-s").map(str::to_string)),
-            Some("DROP") | Some("REJECT") if arg(rule, "-s").is_none() => {
-                return RouteDecision::Deny
-            }
-            _ => return RouteDecision::Unknown,
-        }
+    Verdict {
+        reach,
+        sources: out.sources,
+        trusted: out.trusted,
     }
-    RouteDecision::NoMatch
-}
-
-fn has_negation(rule: &Rule) -> bool {
-    has(rule, "!")
 }
 
 /// Whether a source list entry is the whole address space (an allow `from: 0.0.0.0/0`).
@@ -500,5 +328,24 @@ mod tests {
                 .to_vec(),
         }];
         assert_eq!(evaluate(&foreign, true, "tcp", 80).reach, Reach::Unknown);
+    }
+
+    #[test]
+    fn a_folded_trusted_tree_is_reported_network_by_network() {
+        let trusted: Vec<String> = (0..100)
+            .map(|i| format!("\"203.0.113.{}/32\"", 2 * i))
+            .collect();
+        let c = set(&format!(
+            r#"{{"allow": [{{"port": 80}}], "trusted_networks": [{}]}}"#,
+            trusted.join(",")
+        ));
+        assert!(!c.subs.is_empty(), "folded");
+        let v = super::evaluate(&c, true, &[], &to("tcp", 22));
+        assert_eq!(v.reach, Reach::Blocked);
+        assert_eq!(v.trusted.len(), 100);
+        assert_eq!(
+            super::evaluate(&c, true, &[], &to("tcp", 80)).reach,
+            Reach::Open
+        );
     }
 }

@@ -33,9 +33,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::rules::{
-    allow_chain, block_published, is_sub_chain, is_ufw_route_chain, port_goto, port_range,
-    port_tree_entry, source_goto, source_tree_entry, to_untrusted, trust_chain, trusted_rule,
-    ChainSet, PortRule, Proto, Rule, DOCKER_USER, LOG_CHAIN,
+    allow_chain, block_published, port_goto, port_range, port_tree_entry, source_goto,
+    source_tree_entry, to_untrusted, trust_chain, trusted_rule, PortRule, Proto, Rule,
 };
 
 /// When and how wide to fold.
@@ -223,109 +222,12 @@ pub fn trusted_tree(
         .collect()
 }
 
-/// A new connection forwarded to a published port, as DOCKER-USER sees it: from outside
-/// (not from a Docker bridge), DNATed, to a container on `docker0`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet {
-    pub proto: Proto,
-    pub src: std::net::IpAddr,
-    /// The published (original destination) port.
-    pub port: u16,
-}
-
-/// Where a packet's walk through the module's chains ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    /// Returned from DOCKER-USER: Docker's chains take it (accepted).
-    Returned,
-    /// Sent to the logging chain: dropped.
-    Blocked,
-}
-
-/// Walks `set` for `packet` the way the kernel does, counting every rule evaluated in
-/// DOCKER-USER and the sub-chains (UFW's route chain is taken as empty). This is what "rules a
-/// packet crosses" means in BENCHMARKS.md. `None` for a rule outside the module's vocabulary.
-pub fn walk(set: &ChainSet, packet: &Packet) -> Option<(Fate, usize)> {
-    let mut chain = DOCKER_USER.to_string();
-    let mut crossed = 0;
-    let mut i = 0;
-    loop {
-        let Some(rule) = set.chain(&chain).get(i) else {
-            return Some((Fate::Returned, crossed)); // The end of a chain entered by goto.
-        };
-        i += 1;
-        crossed += 1;
-        if !rule_matches(rule, packet)? {
-            continue;
-        }
-        let value = |flag: &str| {
-            rule.args
-                .windows(2)
-                .find(|w| w[0] == flag)
-                .map(|w| w[1].as_str())
-        };
-        match (value("-j"), value("-g")) {
-            (Some("RETURN"), _) => return Some((Fate::Returned, crossed)),
-            (Some(LOG_CHAIN), _) => return Some((Fate::Blocked, crossed)),
-            (Some(t), _) if is_ufw_route_chain(t) => {} // An empty route chain.
-            (None, Some(next)) if is_sub_chain(next) => {
-                chain = next.to_string();
-                i = 0;
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// Whether every match of `rule` holds for `packet`; `None` for a match the walker does not
-/// know.
-fn rule_matches(rule: &Rule, packet: &Packet) -> Option<bool> {
-    let mut ok = true;
-    let mut args = rule.args.iter().map(String::as_str);
-    while let Some(flag) = args.next() {
-        match flag {
-            "-j" | "-g" => break,
-            "-m" => {
-                args.next();
-            }
-            "--comment" => {
-                args.next();
-            }
-            "-p" => ok &= args.next()? == packet.proto.as_str(),
-            "-i" => {
-                args.next();
-                ok = false; // From outside, never from a Docker bridge.
-            }
-            "-o" => ok &= args.next()? == "docker0", // To a container on the default bridge.
-            "-s" => {
-                let net: IpNet = args.next()?.parse().ok()?;
-                ok &= net.contains(&packet.src);
-            }
-            "--ctstate" => ok &= args.next()?.split(',').any(|s| s == "DNAT"),
-            "--ctorigdstport" => {
-                let range = args.next()?;
-                let (lo, hi) = range.split_once(':').unwrap_or((range, range));
-                let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
-                ok &= lo <= packet.port && packet.port <= hi;
-            }
-            "--src-range" => {
-                let (lo, hi) = args.next()?.split_once('-')?;
-                let (lo, hi): (std::net::IpAddr, std::net::IpAddr) =
-                    (lo.parse().ok()?, hi.parse().ok()?);
-                ok &= lo <= packet.src && packet.src <= hi;
-            }
-            _ => return None,
-        }
-    }
-    Some(ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::params::parse_args;
     use crate::policy::render;
-    use crate::rules::{Family, UNTRUSTED};
+    use crate::rules::{ChainSet, Family};
 
     fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
         let params = parse_args(&json.to_string()).unwrap().params;
@@ -339,23 +241,6 @@ mod tests {
         serde_json::json!({ "allow": allow })
     }
 
-    fn tcp(port: u16) -> Packet {
-        Packet {
-            proto: Proto::Tcp,
-            src: "203.0.113.9".parse().unwrap(),
-            port,
-        }
-    }
-
-    /// The most rules any packet to an allowed port, or just past one, crosses.
-    fn worst(set: &ChainSet, n: u16) -> usize {
-        (0..n)
-            .flat_map(|i| [10000 + 2 * i, 10001 + 2 * i])
-            .map(|p| walk(set, &tcp(p)).unwrap().1)
-            .max()
-            .unwrap()
-    }
-
     #[test]
     fn sixteen_rules_stay_flat_and_seventeen_fold() {
         assert!(set(&allow_ports(16), Fold::DEFAULT).subs.is_empty());
@@ -365,22 +250,6 @@ mod tests {
             folded.subs.keys().all(|c| c.len() <= 28),
             "iptables' chain name limit"
         );
-    }
-
-    #[test]
-    fn the_path_grows_with_the_log_of_the_list() {
-        let mut crossed = Vec::new();
-        for n in [10u16, 100, 1000] {
-            let flat = set(&allow_ports(n), Fold::NEVER);
-            let folded = set(&allow_ports(n), Fold::DEFAULT);
-            let (f, t) = (worst(&flat, n), worst(&folded, n));
-            assert!(f >= usize::from(n), "flat crosses every entry: {f}");
-            crossed.push(t);
-        }
-        // 10 stays flat; 100 and 1000 fold into trees two and three levels deep.
-        assert!(crossed[0] <= 16, "{crossed:?}");
-        assert!(crossed[2] <= 40, "{crossed:?}");
-        assert!(crossed[2] - crossed[1] <= 12, "{crossed:?}");
     }
 
     #[test]
@@ -415,54 +284,5 @@ mod tests {
         );
         assert_eq!(merged[0].what, "allow 80:90/tcp (3 entries)");
         assert_eq!(merged[1].what, "allow 92", "a lone rule keeps its comment");
-    }
-
-    #[test]
-    fn a_trusted_tree_returns_trusted_sources_and_blocks_the_rest() {
-        let trusted: Vec<String> = (0..100)
-            .map(|i| format!("203.0.113.{}/32", 2 * i))
-            .collect();
-        let json = serde_json::json!({"allow": [{"port": 80}], "trusted_networks": trusted});
-        let folded = set(&json, Fold::DEFAULT);
-        assert!(folded.subs.contains_key(UNTRUSTED));
-        let from = |src: &str, port| Packet {
-            src: src.parse().unwrap(),
-            ..tcp(port)
-        };
-        assert_eq!(
-            walk(&folded, &from("203.0.113.198", 22)).unwrap().0,
-            Fate::Returned
-        );
-        assert_eq!(
-            walk(&folded, &from("203.0.113.199", 22)).unwrap().0,
-            Fate::Blocked
-        );
-        assert_eq!(
-            walk(&folded, &from("203.0.113.199", 80)).unwrap().0,
-            Fate::Returned
-        );
-        assert_eq!(
-            walk(&folded, &from("198.51.100.1", 22)).unwrap().0,
-            Fate::Blocked
-        );
-        let (_, crossed) = walk(&folded, &from("203.0.113.197", 22)).unwrap();
-        assert!(crossed < 40, "{crossed}");
-        // The report still names every trusted network.
-        let v = crate::exposure::evaluate(
-            &folded,
-            true,
-            &[],
-            &crate::exposure::Published {
-                family: "ipv4",
-                proto: "tcp".into(),
-                host_address: None,
-                host_port: "22".into(),
-                container_address: "172.17.0.2".into(),
-                container_port: "22".into(),
-                bridge: Some("docker0".into()),
-            },
-        );
-        assert_eq!(v.reach, crate::exposure::Reach::Blocked);
-        assert_eq!(v.trusted.len(), 100);
     }
 }
