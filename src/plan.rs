@@ -158,134 +158,169 @@ impl Plan {
 /// Computes the plan. Fails, before anything is written, when a file is missing (unless the
 /// block is to be absent anyway) or its markers cannot be trusted.
 pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
-    let present = params.state == State::Present;
-    let mut warnings = Vec::new();
-    let mut families = Vec::new();
-    let mut diff = Vec::new();
-    let mut published = Vec::new();
-    let mut unrecognised = Vec::new();
-
+    let mut plan = Plan {
+        families: Vec::new(),
+        published: Vec::new(),
+        unrecognised: Vec::new(),
+        commands: Vec::new(),
+        diff: Vec::new(),
+        warnings: Vec::new(),
+    };
     for obs in observed {
-        let path = obs.path.display().to_string();
-        let file_rules = policy::desired(params, obs.family, params.ufw_route_rules);
-        let manages_file = params.backend == Backend::Ufw;
-        let file_after = if manages_file {
-            let after = plan_file(params, obs, &file_rules, &mut warnings)?;
-            let before_text = obs
-                .file
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            diff.push(DiffEntry {
-                before_header: format!("{path} (before)"),
-                after_header: format!("{path} (after)"),
-                before: before_text.to_string(),
-                after: after.as_deref().map_or_else(
-                    || before_text.to_string(),
-                    |t| String::from_utf8_lossy(t).into_owned(),
-                ),
-            });
-            after
-        } else {
-            None
-        };
-
-        let mut live_payload = None;
-        if let Some(live) = &obs.live {
-            let route_chain = obs.family.ufw_route_chain();
-            let route_live = live.has_chain(route_chain);
-            if present && params.ufw_route_rules && !route_live {
-                warnings.push(format!(
-                    "UFW's {route_chain} chain is not loaded ({}): the live {DOCKER_USER} \
-                     skips `ufw route` rules until UFW is enabled and loads {path}",
-                    obs.family.key()
-                ));
-            }
-            // The live chains are the file's unless UFW's route chain is missing live.
-            let want = if route_live || !params.ufw_route_rules {
-                file_rules.clone()
-            } else {
-                policy::desired(params, obs.family, false)
-            };
-            let foreign = live::foreign_rules(live, &want);
-            if !foreign.is_empty() {
-                let verb = if present { "replaced" } else { "removed" };
-                warnings.push(format!(
-                    "{DOCKER_USER} ({}) held rules ufw_docker does not manage; they are {verb}: {}",
-                    obs.family.key(),
-                    foreign
-                        .iter()
-                        .map(rules::Rule::render)
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                ));
-            }
-            if present && live.needs_hook() {
-                warnings.push(format!(
-                    "Docker runs here ({}) but {DOCKER_USER} is not the first rule of FORWARD \
-                     (Docker 20.10 never hooks it for IPv6, and puts rules for networks created \
-                     later ahead of it): the module puts the jump first, as Docker 23+ does. On \
-                     Docker 20.10, rerun the module after creating a network.",
-                    obs.family.key()
-                ));
-            } else if present && !live.docker_user_hooked_first() {
-                warnings.push(format!(
-                    "{DOCKER_USER} is not the first rule of FORWARD ({}): Docker is not running \
-                     here, or runs with its nftables firewall backend. The rules are in place \
-                     for when Docker starts and hooks {DOCKER_USER}.",
-                    obs.family.key()
-                ));
-            }
-            if !live::matches(live, &want, present) {
-                live_payload = Some(live::set_payload(live, &want, present));
-            }
-            if let Some(nat) = &obs.nat {
-                let (ports, other) = exposure::parse_published(obs.family, nat);
-                let live_set = live.owned();
-                published.extend(
-                    ports
-                        .into_iter()
-                        .map(|port| report(live, &live_set, &want, obs.family, present, port)),
-                );
-                unrecognised.extend(other);
-            }
-            diff.push(DiffEntry {
-                before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
-                after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
-                before: live::chain_text(&live.owned()),
-                after: live::chain_text(&want),
-            });
-        }
-
-        let validate_payload =
-            (present && (file_after.is_some() || live_payload.is_some())).then(|| {
-                match params.backend {
-                    Backend::Ufw => file_section(params, obs.family, &file_rules),
-                    Backend::Iptables => live_payload.clone().unwrap_or_default(),
-                }
-            });
-
-        families.push(FamilyPlan {
-            family: obs.family,
-            path: obs.path.clone(),
-            file_before: obs.file.clone(),
-            file_after,
-            file_rules,
-            live_before: obs.live.clone(),
-            live_payload,
-            validate_payload,
-        });
+        let family = plan_family(params, obs, &mut plan)?;
+        plan.families.push(family);
     }
+    plan.commands = commands(params, &plan.families);
+    Ok(plan)
+}
 
-    let commands = commands(params, &families);
-    Ok(Plan {
-        families,
-        published,
-        unrecognised,
-        commands,
-        diff,
-        warnings,
+/// The plan for one family. Its diff entries, warnings and published ports are added to `plan`.
+fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<FamilyPlan, String> {
+    let present = params.state == State::Present;
+    let file_rules = policy::desired(params, obs.family, params.ufw_route_rules);
+    let file_after = if params.backend == Backend::Ufw {
+        let after = plan_file(params, obs, &file_rules, &mut plan.warnings)?;
+        plan.diff.push(file_diff(obs, after.as_deref()));
+        after
+    } else {
+        None
+    };
+    let live_payload = obs
+        .live
+        .as_ref()
+        .and_then(|live| plan_live(params, obs, live, &file_rules, plan));
+    let validate_payload =
+        (present && (file_after.is_some() || live_payload.is_some())).then(|| {
+            match params.backend {
+                Backend::Ufw => file_section(params, obs.family, &file_rules),
+                Backend::Iptables => live_payload.clone().unwrap_or_default(),
+            }
+        });
+    Ok(FamilyPlan {
+        family: obs.family,
+        path: obs.path.clone(),
+        file_before: obs.file.clone(),
+        file_after,
+        file_rules,
+        live_before: obs.live.clone(),
+        live_payload,
+        validate_payload,
     })
+}
+
+/// The diff entry of the family's file: as it is, and as the plan writes it.
+fn file_diff(obs: &Observed, after: Option<&[u8]>) -> DiffEntry {
+    let path = obs.path.display();
+    let before = obs
+        .file
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    DiffEntry {
+        before_header: format!("{path} (before)"),
+        after_header: format!("{path} (after)"),
+        before: before.to_string(),
+        after: after.map_or_else(
+            || before.to_string(),
+            |t| String::from_utf8_lossy(t).into_owned(),
+        ),
+    }
+}
+
+/// The payload that sets the family's live chains, where they differ from what they should
+/// hold. The warnings about the live firewall, the exposure report and the live diff entry are
+/// added to `plan`.
+fn plan_live(
+    params: &Params,
+    obs: &Observed,
+    live: &FilterTable,
+    file_rules: &ChainSet,
+    plan: &mut Plan,
+) -> Option<String> {
+    let present = params.state == State::Present;
+    let want = live_rules(params, obs.family, live, file_rules);
+    live_warnings(params, obs, live, &want, &mut plan.warnings);
+    let payload =
+        (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
+    if let Some(nat) = &obs.nat {
+        let (ports, other) = exposure::parse_published(obs.family, nat);
+        let live_set = live.owned();
+        plan.published.extend(
+            ports
+                .into_iter()
+                .map(|port| report(live, &live_set, &want, obs.family, present, port)),
+        );
+        plan.unrecognised.extend(other);
+    }
+    plan.diff.push(DiffEntry {
+        before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
+        after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
+        before: live::chain_text(&live.owned()),
+        after: live::chain_text(&want),
+    });
+    payload
+}
+
+/// The rules the live chains get: the file's, unless UFW's route chain is missing live, where
+/// the jump to it could not load.
+fn live_rules(
+    params: &Params,
+    family: Family,
+    live: &FilterTable,
+    file_rules: &ChainSet,
+) -> ChainSet {
+    if live.has_chain(family.ufw_route_chain()) || !params.ufw_route_rules {
+        file_rules.clone()
+    } else {
+        policy::desired(params, family, false)
+    }
+}
+
+/// What the live firewall of the family calls for saying: UFW's route chain missing, rules the
+/// module replaces, DOCKER-USER not first in FORWARD.
+fn live_warnings(
+    params: &Params,
+    obs: &Observed,
+    live: &FilterTable,
+    want: &ChainSet,
+    warnings: &mut Vec<String>,
+) {
+    let present = params.state == State::Present;
+    let key = obs.family.key();
+    let route_chain = obs.family.ufw_route_chain();
+    if present && params.ufw_route_rules && !live.has_chain(route_chain) {
+        warnings.push(format!(
+            "UFW's {route_chain} chain is not loaded ({key}): the live {DOCKER_USER} skips `ufw \
+             route` rules until UFW is enabled and loads {}",
+            obs.path.display()
+        ));
+    }
+    let foreign = live::foreign_rules(live, want);
+    if !foreign.is_empty() {
+        let verb = if present { "replaced" } else { "removed" };
+        warnings.push(format!(
+            "{DOCKER_USER} ({key}) held rules ufw_docker does not manage; they are {verb}: {}",
+            foreign
+                .iter()
+                .map(rules::Rule::render)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
+    if present && live.needs_hook() {
+        warnings.push(format!(
+            "Docker runs here ({key}) but {DOCKER_USER} is not the first rule of FORWARD (Docker \
+             20.10 never hooks it for IPv6, and puts rules for networks created later ahead of \
+             it): the module puts the jump first, as Docker 23+ does. On Docker 20.10, rerun the \
+             module after creating a network."
+        ));
+    } else if present && !live.docker_user_hooked_first() {
+        warnings.push(format!(
+            "{DOCKER_USER} is not the first rule of FORWARD ({key}): Docker is not running here, \
+             or runs with its nftables firewall backend. The rules are in place for when Docker \
+             starts and hooks {DOCKER_USER}."
+        ));
+    }
 }
 
 /// Who reaches a published port now (the live chain) and after the run (the chain the plan
