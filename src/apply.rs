@@ -13,7 +13,6 @@ use crate::host::Host;
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
 use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
-use crate::policy;
 use crate::rules::{self, Family};
 
 /// What the apply step did.
@@ -222,13 +221,12 @@ fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
 fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
     let present = params.state == State::Present;
     for f in &plan.families {
-        if f.live_before.is_none() {
+        if f.live_rules.is_none() {
             continue;
         }
         let now = read_live(host, f.family)?;
-        let route = params.ufw_route_rules && now.has_chain(f.family.ufw_route_chain());
-        let want = policy::desired(params, f.family, route);
-        if !live::matches(&now, &want, present) {
+        let want = f.live_after(now.has_chain(f.family.ufw_route_chain()));
+        if !want.is_some_and(|want| live::matches(&now, want, present)) {
             return Err(format!(
                 "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",
                 rules::DOCKER_USER,
@@ -651,5 +649,31 @@ mod tests {
             "only the first backup was made"
         );
         assert_eq!(host.snapshot().filters, before.filters);
+    }
+
+    /// A reload loads UFW's route chain with the file's block: the check afterwards expects the
+    /// file's rules, route jump included, though the plan set the live chains without it.
+    #[test]
+    fn a_reload_that_loads_ufws_route_chain_is_checked_against_the_files_rules() {
+        let save = include_str!("../tests/data/iptables-save.docker")
+            .replace(":ufw-user-forward - [0:0]\n", "")
+            .replace("-A ufw-before-forward -j ufw-user-forward\n", "")
+            .replace(
+                "-A ufw-user-forward -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j ACCEPT\n",
+                "",
+            );
+        let host = FakeHost::new().with_tables(Family::V4, &save);
+        let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"apply": "reload", "#, 1));
+        let v4 = &plan.families[0];
+        assert_ne!(
+            v4.live_rules.as_ref(),
+            Some(&v4.file_rules),
+            "no route jump live"
+        );
+        assert_eq!(v4.live_after(false), v4.live_rules.as_ref());
+        assert_eq!(v4.live_after(true), Some(&v4.file_rules));
+        apply(&host, &params, &plan).unwrap();
+        assert!(host.filter(Family::V4).has_chain("ufw-user-forward"));
+        assert_eq!(host.filter(Family::V4).owned(), v4.file_rules);
     }
 }

@@ -43,6 +43,10 @@ pub struct FamilyPlan {
     /// The rules written into the file's block.
     pub file_rules: ChainSet,
     pub live_before: Option<FilterTable>,
+    /// The rules the live chains are set to (`None` when the running firewall is not
+    /// consulted): `file_rules`, or the same without the `ufw route` jump while UFW's route
+    /// chain is not loaded.
+    pub live_rules: Option<ChainSet>,
     /// The `--noflush` payload that brings the live chains to the desired state, when they
     /// differ from it.
     pub live_payload: Option<String>,
@@ -53,6 +57,19 @@ pub struct FamilyPlan {
 impl FamilyPlan {
     pub fn changes(&self) -> bool {
         self.file_after.is_some() || self.live_payload.is_some()
+    }
+
+    /// What the live chains hold once the plan's commands ran (`None` when the running
+    /// firewall is not consulted), given whether UFW's route chain is loaded then: the planned
+    /// `live_rules`, or the file's rules where a `ufw reload` has loaded the route chain with
+    /// the file's block.
+    pub fn live_after(&self, route_chain_loaded: bool) -> Option<&ChainSet> {
+        let live = self.live_rules.as_ref()?;
+        Some(if route_chain_loaded {
+            &self.file_rules
+        } else {
+            live
+        })
     }
 }
 
@@ -185,10 +202,13 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
     } else {
         None
     };
-    let live_payload = obs
-        .live
-        .as_ref()
-        .and_then(|live| plan_live(params, obs, live, &file_rules, plan));
+    let (live_rules, live_payload) = match &obs.live {
+        Some(live) => {
+            let (rules, payload) = plan_live(params, obs, live, &file_rules, plan);
+            (Some(rules), payload)
+        }
+        None => (None, None),
+    };
     let validate_payload =
         (present && (file_after.is_some() || live_payload.is_some())).then(|| {
             match params.backend {
@@ -203,6 +223,7 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
         file_after,
         file_rules,
         live_before: obs.live.clone(),
+        live_rules,
         live_payload,
         validate_payload,
     })
@@ -227,16 +248,16 @@ fn file_diff(obs: &Observed, after: Option<&[u8]>) -> DiffEntry {
     }
 }
 
-/// The payload that sets the family's live chains, where they differ from what they should
-/// hold. The warnings about the live firewall, the exposure report and the live diff entry are
-/// added to `plan`.
+/// The rules the family's live chains get, and the payload that sets them where they differ.
+/// The warnings about the live firewall, the exposure report and the live diff entry are added
+/// to `plan`.
 fn plan_live(
     params: &Params,
     obs: &Observed,
     live: &FilterTable,
     file_rules: &ChainSet,
     plan: &mut Plan,
-) -> Option<String> {
+) -> (ChainSet, Option<String>) {
     let present = params.state == State::Present;
     let want = live_rules(params, obs.family, live, file_rules);
     live_warnings(params, obs, live, &want, &mut plan.warnings);
@@ -258,7 +279,7 @@ fn plan_live(
         before: live::chain_text(&live.owned()),
         after: live::chain_text(&want),
     });
-    payload
+    (want, payload)
 }
 
 /// The rules the live chains get: the file's, unless UFW's route chain is missing live, where
