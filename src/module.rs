@@ -4,11 +4,13 @@
 //! This is the imperative shell's script. It decides nothing about firewall rules itself: it
 //! reads through `Host`, asks `plan` what to do, and hands the plan to `apply`.
 
+use std::path::PathBuf;
+
 use serde_json::{json, Map, Value};
 
 use crate::apply;
 use crate::docker;
-use crate::host::Host;
+use crate::host::{Host, LockGuard};
 use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
 use crate::rules::{self, Family};
@@ -39,74 +41,31 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
     let check_mode = parsed.invocation.check_mode;
     let mut warnings = parsed.warnings.clone();
 
-    // Check mode writes nothing, not even the lock file.
-    let _lock = if check_mode {
-        None
-    } else {
-        match host.lock() {
-            Ok(guard) => Some(guard),
-            Err(e) => return Outcome::failure(format!("{e:#}")),
-        }
+    let _lock = match lock(host, check_mode) {
+        Ok(guard) => guard,
+        Err(msg) => return Outcome::failure(msg),
     };
 
-    let mut families = vec![Family::V4];
-    if params.ipv6 {
-        if host.has_ipv6() {
-            families.push(Family::V6);
-        } else {
-            warnings.push(
-                "ipv6 is true but this host has no IPv6 (no /proc/net/if_inet6): after6.rules \
-                 and ip6tables are left alone"
-                    .into(),
-            );
-        }
-    }
-
+    let families = families(host, params, &mut warnings);
     if !check_mode {
         for family in &families {
             host.remove_stale_temps(family_path(params, *family));
         }
     }
-
-    let observed = match observe(host, params, &families) {
-        Ok(o) => o,
-        Err(msg) => return Outcome::failure(msg),
-    };
-
-    let unit_present = match host.read(&params.unit_path) {
-        Ok(found) => found.is_some(),
-        Err(e) => return Outcome::failure(format!("unit_path: {e:#}")),
-    };
-
-    if params.state == State::Present && params.apply != ApplyMode::None {
-        if let Err(msg) = ensure_docker_has_docker_user(host, &observed) {
-            return Outcome::failure(msg);
-        }
-    }
-    let plan = match plan::plan(params, &observed) {
-        Ok(p) => p,
+    let (plan, unit_present) = match observe_and_plan(host, params, &families) {
+        Ok(planned) => planned,
         Err(msg) => return Outcome::failure(msg),
     };
     warnings.extend(plan.warnings.iter().cloned());
 
-    if params.validate && params.state == State::Present {
-        if let Err(msg) = apply::validate(host, &plan) {
-            return Outcome::failure(msg);
+    let backup_files = match carry_out(host, params, &plan, check_mode) {
+        Ok(files) => files,
+        Err(msg) => {
+            let mut out = Outcome::failure(msg);
+            out.json["warnings"] = json!(warnings);
+            return out;
         }
-    }
-
-    let changed = plan.changed();
-    let mut backup_files = Vec::new();
-    if changed && !check_mode {
-        match apply::apply(host, params, &plan) {
-            Ok(applied) => backup_files = applied.backup_files,
-            Err(msg) => {
-                let mut out = Outcome::failure(msg);
-                out.json["warnings"] = json!(warnings);
-                return out;
-            }
-        }
-    }
+    };
     Outcome {
         json: result(
             params,
@@ -119,6 +78,69 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         ),
         failed: false,
     }
+}
+
+/// The run lock, so that two runs never interleave. Check mode writes nothing, not even the
+/// lock file: it takes none.
+fn lock(host: &dyn Host, check_mode: bool) -> Result<Option<LockGuard>, String> {
+    if check_mode {
+        return Ok(None);
+    }
+    host.lock().map(Some).map_err(|e| format!("{e:#}"))
+}
+
+/// Applies the plan where it changes something, outside check mode. Returns the backups made.
+fn carry_out(
+    host: &dyn Host,
+    params: &Params,
+    plan: &Plan,
+    check_mode: bool,
+) -> Result<Vec<PathBuf>, String> {
+    if !plan.changed() || check_mode {
+        return Ok(Vec::new());
+    }
+    Ok(apply::apply(host, params, plan)?.backup_files)
+}
+
+/// The families to manage: IPv4, and IPv6 where asked for and the host has it (a warning says
+/// when it does not).
+fn families(host: &dyn Host, params: &Params, warnings: &mut Vec<String>) -> Vec<Family> {
+    let mut families = vec![Family::V4];
+    if params.ipv6 {
+        if host.has_ipv6() {
+            families.push(Family::V6);
+        } else {
+            warnings.push(
+                "ipv6 is true but this host has no IPv6 (no /proc/net/if_inet6): after6.rules \
+                 and ip6tables are left alone"
+                    .into(),
+            );
+        }
+    }
+    families
+}
+
+/// Everything before a change: reads the host (the files and tables, whether the role's unit
+/// is there, Docker's firewall backend), plans, and test-loads the plan's rules. Returns the
+/// plan and whether the unit is there.
+fn observe_and_plan(
+    host: &dyn Host,
+    params: &Params,
+    families: &[Family],
+) -> Result<(Plan, bool), String> {
+    let observed = observe(host, params, families)?;
+    let unit_present = host
+        .read(&params.unit_path)
+        .map_err(|e| format!("unit_path: {e:#}"))?
+        .is_some();
+    if params.state == State::Present && params.apply != ApplyMode::None {
+        ensure_docker_has_docker_user(host, &observed)?;
+    }
+    let plan = plan::plan(params, &observed)?;
+    if params.validate && params.state == State::Present {
+        apply::validate(host, &plan)?;
+    }
+    Ok((plan, unit_present))
 }
 
 /// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables.
