@@ -6,10 +6,11 @@
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
 //! The crate is a functional core with an imperative shell: `params`, `rules`, `policy`, `fold`,
-//! `after_rules`, `live`, `exposure`, `docker` and `plan` are pure; `host` is the only interface
-//! to the machine; `apply` carries out a plan through it; `module` ties one run together; `main`
-//! only speaks Ansible's protocol. `rules` is the vocabulary the others build on: `policy`
-//! assembles its rules into chains and `fold` into trees; it imports neither.
+//! `evaluator`, `after_rules`, `live`, `exposure`, `docker` and `plan` are pure; `host` is the
+//! only interface to the machine; `apply` carries out a plan through it; `module` ties one run
+//! together; `main` only speaks Ansible's protocol. `rules` is the vocabulary the others build
+//! on: `policy` assembles its rules into chains, `fold` into trees, `evaluator` walks them for a
+//! packet (for `exposure` and the folding measurements); it imports none of them.
 
 pub mod after_rules;
 pub mod apply;
