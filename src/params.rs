@@ -1024,6 +1024,27 @@ mod tests {
         assert_eq!(with_choices, ["apply", "backend", "proto", "state"]);
     }
 
+    /// An option in the table that the parser never read would be accepted and ignored: each
+    /// one, given a dictionary (no option's type takes one at that level), must fail under its
+    /// own name.
+    #[test]
+    fn the_parser_reads_every_option_in_the_table() {
+        for o in OPTIONS {
+            fails_with(&format!(r#"{{"{}": {{"x": 1}}}}"#, o.name), o.name);
+        }
+        for o in ALLOW_OPTIONS {
+            let port = if o.name == "port" {
+                ""
+            } else {
+                r#""port": 80, "#
+            };
+            fails_with(
+                &format!(r#"{{"allow": [{{{port}"{}": {{"x": 1}}}}]}}"#, o.name),
+                &format!("allow[0].{}", o.name),
+            );
+        }
+    }
+
     /// What Ansible would reject in an argument spec, and what the parser cannot read.
     #[test]
     fn the_table_is_consistent() {
