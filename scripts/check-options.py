@@ -143,7 +143,7 @@ def from_argument_spec(problems: list) -> dict:
     spec = importlib.util.spec_from_file_location("ufw_docker_argument_spec", SPEC_PY)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return normalise(module.ARGUMENT_SPEC, "options", rel(SPEC_PY), problems)
+    return normalise(module.ARGUMENT_SPEC, "options", rel(SPEC_PY) + " ARGUMENT_SPEC", problems)
 
 
 def from_documentation(problems: list) -> dict:
