@@ -51,7 +51,7 @@ ROLE = ROOT / "ansible" / "roles" / "ufw_docker"
 ROLE_VARS = ROLE / "vars" / "main.yml"
 ROLE_PREFIX = "ufw_docker_"
 
-# What is compared, and the key that holds sub-options in each kind of home.
+# The keys compared, besides the sub-options (`options` in a spec, `suboptions` in DOCUMENTATION).
 COMPARED = ("type", "elements", "choices", "default", "required")
 # Keys of documentation (not of the spec) that are not compared.
 DOC_ONLY = {"description", "version_added", "version_added_collection"}
@@ -281,7 +281,7 @@ def from_role(module: dict, problems: list) -> tuple:
         options[name] = specs[var]
         if var in defaults:
             values[name] = defaults[var]
-    got = normalise(options, "options", where_specs, problems)
+    got = normalise(options, "options", where_specs, problems, ROLE_PREFIX)
     return got, values, fixed
 
 
