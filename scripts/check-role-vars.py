@@ -29,10 +29,15 @@ def from_defaults() -> dict:
     return yaml.safe_load(DEFAULTS.read_text()) or {}
 
 
-def from_specs() -> dict:
+def spec_options() -> dict:
+    """The options of the role's entry point, as meta/argument_specs.yml has them (also read by
+    scripts/check-options.py)."""
     specs = yaml.safe_load(SPECS.read_text())
-    options = specs["argument_specs"]["main"]["options"]
-    return {name: spec.get("default", ABSENT) for name, spec in options.items()}
+    return specs["argument_specs"]["main"]["options"]
+
+
+def from_specs() -> dict:
+    return {name: spec.get("default", ABSENT) for name, spec in spec_options().items()}
 
 
 def from_readme() -> dict:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The Ansible side of `make test`: the controller venv, ansible-lint (production profile) and
-# yamllint, the role's variables in their three homes, the action plugin's shell commands, the
-# release (scripts/release.sh: the collection tarball with its x86_64 and aarch64 static builds,
-# checked as users and Galaxy meet it, by scripts/check-collection.sh), then the molecule
-# scenario, the fleet rollout test and the systemd unit test of the iptables backend, all over
-# real SSH to network-namespace hosts. Run as root from anywhere; it never
-# skips a step.
+# yamllint, the role's variables in their three homes, the module's options in their five homes
+# (scripts/check-options.py), the action plugin's shell commands, the release
+# (scripts/release.sh: the collection tarball with its x86_64 and aarch64 static builds, checked
+# as users and Galaxy meet it, by scripts/check-collection.sh), then the molecule scenario, the
+# fleet rollout test and the systemd unit test of the iptables backend, all over real SSH to
+# network-namespace hosts. Run as root from anywhere; it never skips a step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,9 @@ scripts/changelog-check.sh
 
 step "role variables: defaults, argument_specs and README agree"
 "$venv/bin/python" scripts/check-role-vars.py
+
+step "module options: src/params.rs (src/options.json), argument_spec.py, DOCUMENTATION, README and the role agree"
+"$venv/bin/python" scripts/check-options.py
 
 step "the action plugin's shell commands (cache miss, copy, hit, damage, dry run, absent)"
 "$venv/bin/python" -B tests/fleet/action-plugin-test.py

@@ -4,6 +4,10 @@
 //! This is the gate that keeps bad input away from files and iptables: every string that can
 //! reach a rule (comments, the log prefix, CIDRs, ports, the log limit) is checked here, and
 //! nothing downstream re-validates. It only reads the JSON it is given; it never touches the host.
+//!
+//! It is also the one source of the option list: `OPTIONS` (names, Ansible types, choices,
+//! defaults, and the sub-options of `allow`) is what the parser accepts and defaults to, and the
+//! collection, the README and the role are checked against it (see `OPTIONS` for how and why).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,27 +28,217 @@ pub const MAX_COMMENT_LEN: usize = 200;
 /// Longest log prefix the kernel's LOG target accepts (29 characters plus the NUL).
 pub const MAX_LOG_PREFIX_LEN: usize = 29;
 
-/// Top-level parameters, in the order the docs list them.
-const SUPPORTED: &[&str] = &[
-    "state",
-    "after_rules",
-    "after6_rules",
-    "unit_path",
-    "ipv6",
-    "allow",
-    "trusted_networks",
-    "ufw_route_rules",
-    "log",
-    "log_prefix",
-    "log_limit",
-    "apply",
-    "backup",
-    "validate",
-    "backend",
+/// An option's Ansible type (`type`, and `elements` for a list), with its default: the value the
+/// module uses when a task leaves the option out or sets it to null. Ansible's own names, because
+/// the table is compared with the collection's argument spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `type: str`: free text when `choices` is empty, else one of `choices`.
+    Str {
+        choices: &'static [&'static str],
+        default: Option<&'static str>,
+    },
+    /// `type: path`: an absolute path.
+    Path { default: &'static str },
+    /// `type: bool`, coerced as Ansible does (`yes`, `on`, `1`, ...).
+    Bool { default: bool },
+    /// `type: raw`: the value as given (a port is a number or a `start:end` string).
+    Raw,
+    /// `type: list`; `default_empty`: `default: []`, else no default (null).
+    List {
+        elements: Elements,
+        default_empty: bool,
+    },
+}
+
+/// What a list option holds (`elements`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elements {
+    /// `elements: str` (numbers become their text; a string is split on commas).
+    Str,
+    /// `elements: dict`, each dictionary with these sub-options (`options`).
+    Dict(&'static [OptionSpec]),
+}
+
+/// One option the module accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Whether a task must set it (`required: true`); a required option has no default.
+    pub required: bool,
+}
+
+impl OptionSpec {
+    const fn new(name: &'static str, kind: Kind) -> Self {
+        OptionSpec {
+            name,
+            kind,
+            required: false,
+        }
+    }
+    const fn choice(
+        name: &'static str,
+        choices: &'static [&'static str],
+        default: &'static str,
+    ) -> Self {
+        Self::new(
+            name,
+            Kind::Str {
+                choices,
+                default: Some(default),
+            },
+        )
+    }
+    const fn str(name: &'static str, default: Option<&'static str>) -> Self {
+        Self::new(
+            name,
+            Kind::Str {
+                choices: &[],
+                default,
+            },
+        )
+    }
+    const fn path(name: &'static str, default: &'static str) -> Self {
+        Self::new(name, Kind::Path { default })
+    }
+    const fn bool(name: &'static str, default: bool) -> Self {
+        Self::new(name, Kind::Bool { default })
+    }
+    const fn list(name: &'static str, elements: Elements, default_empty: bool) -> Self {
+        Self::new(
+            name,
+            Kind::List {
+                elements,
+                default_empty,
+            },
+        )
+    }
+}
+
+/// The options, in the order the docs list them, each declared once in `opt` below: what the
+/// module accepts, their types, choices and defaults, and the sub-options of `allow`. The parser
+/// reads every name, choice and default from here (`opt::*`, through `Given`), so what it
+/// accepts and what it defaults to cannot differ from the table.
+///
+/// The table is exported as `src/options.json`, in the shape of Ansible's `argument_spec`
+/// (`argument_spec_json`); `options_json_is_the_table` fails when that file is not the table
+/// (`UFW_DOCKER_WRITE_OPTIONS=1 cargo test --lib options_json` rewrites it), and
+/// `scripts/check-options.py` compares the file with the option list's other homes: the
+/// collection's argument spec (`ansible/plugins/module_utils/argument_spec.py`), the module's
+/// DOCUMENTATION (`ansible/plugins/modules/ufw_docker.py`), the README's "Parameters" tables and
+/// the role (`meta/argument_specs.yml`, `defaults/main.yml`, and `vars/main.yml`'s
+/// `__ufw_docker_module_args`). Why a checked-in file rather than argument_spec.py loading it or
+/// the check running cargo: argument_spec.py stays plain Python that imports anywhere Ansible
+/// imports it (AnsiballZ's zip, ansible-test's import sandbox, ansible-lint) with no data file
+/// to ship or find; the Python check needs no Rust toolchain; and a change to the option list
+/// shows in review as a diff of one small file. Nothing of it reaches the module protocol.
+pub const OPTIONS: &[OptionSpec] = &[
+    opt::STATE,
+    opt::AFTER_RULES,
+    opt::AFTER6_RULES,
+    opt::UNIT_PATH,
+    opt::IPV6,
+    opt::ALLOW,
+    opt::TRUSTED_NETWORKS,
+    opt::UFW_ROUTE_RULES,
+    opt::LOG,
+    opt::LOG_PREFIX,
+    opt::LOG_LIMIT,
+    opt::APPLY,
+    opt::BACKUP,
+    opt::VALIDATE,
+    opt::BACKEND,
 ];
 
-/// Sub-options of one `allow` entry.
-const ALLOW_SUPPORTED: &[&str] = &["port", "proto", "from", "comment"];
+/// The sub-options of one `allow` entry.
+pub const ALLOW_OPTIONS: &[OptionSpec] = &[opt::PORT, opt::PROTO, opt::FROM, opt::COMMENT];
+
+/// Each option, by a name the compiler checks wherever the parser reads it.
+mod opt {
+    use super::{Elements, OptionSpec, ALLOW_OPTIONS};
+
+    pub const STATE: OptionSpec = OptionSpec::choice("state", &["present", "absent"], "present");
+    pub const AFTER_RULES: OptionSpec = OptionSpec::path("after_rules", "/etc/ufw/after.rules");
+    pub const AFTER6_RULES: OptionSpec = OptionSpec::path("after6_rules", "/etc/ufw/after6.rules");
+    pub const UNIT_PATH: OptionSpec =
+        OptionSpec::path("unit_path", "/etc/systemd/system/ufw-docker.service");
+    pub const IPV6: OptionSpec = OptionSpec::bool("ipv6", true);
+    pub const ALLOW: OptionSpec = OptionSpec::list("allow", Elements::Dict(ALLOW_OPTIONS), true);
+    pub const TRUSTED_NETWORKS: OptionSpec =
+        OptionSpec::list("trusted_networks", Elements::Str, true);
+    pub const UFW_ROUTE_RULES: OptionSpec = OptionSpec::bool("ufw_route_rules", true);
+    pub const LOG: OptionSpec = OptionSpec::bool("log", true);
+    pub const LOG_PREFIX: OptionSpec = OptionSpec::str("log_prefix", Some("[UFW DOCKER BLOCK] "));
+    pub const LOG_LIMIT: OptionSpec = OptionSpec::str("log_limit", Some("3/min"));
+    pub const APPLY: OptionSpec = OptionSpec::choice("apply", &["live", "reload", "none"], "live");
+    pub const BACKUP: OptionSpec = OptionSpec::bool("backup", false);
+    pub const VALIDATE: OptionSpec = OptionSpec::bool("validate", true);
+    pub const BACKEND: OptionSpec = OptionSpec::choice("backend", &["ufw", "iptables"], "ufw");
+
+    pub const PORT: OptionSpec = OptionSpec {
+        required: true,
+        ..OptionSpec::new("port", super::Kind::Raw)
+    };
+    pub const PROTO: OptionSpec = OptionSpec::choice("proto", &["tcp", "udp"], "tcp");
+    pub const FROM: OptionSpec = OptionSpec::list("from", Elements::Str, false);
+    pub const COMMENT: OptionSpec = OptionSpec::str("comment", None);
+}
+
+/// The table in the shape of Ansible's `argument_spec` (`type`, `elements`, `choices`,
+/// `default`, `required`, `options`), as `src/options.json` holds it for
+/// `scripts/check-options.py`. Keys Ansible treats as absent (`required: false`, no default,
+/// no choices) are left out.
+pub fn argument_spec_json(options: &[OptionSpec]) -> Value {
+    let mut spec = Map::new();
+    for option in options {
+        let mut o = Map::new();
+        let mut put = |k: &str, v: Value| o.insert(k.to_string(), v);
+        match option.kind {
+            Kind::Str { choices, default } => {
+                put("type", "str".into());
+                if !choices.is_empty() {
+                    put("choices", choices.into());
+                }
+                if let Some(d) = default {
+                    put("default", d.into());
+                }
+            }
+            Kind::Path { default } => {
+                put("type", "path".into());
+                put("default", default.into());
+            }
+            Kind::Bool { default } => {
+                put("type", "bool".into());
+                put("default", default.into());
+            }
+            Kind::Raw => {
+                put("type", "raw".into());
+            }
+            Kind::List {
+                elements,
+                default_empty,
+            } => {
+                put("type", "list".into());
+                match elements {
+                    Elements::Str => put("elements", "str".into()),
+                    Elements::Dict(sub) => {
+                        put("options", argument_spec_json(sub));
+                        put("elements", "dict".into())
+                    }
+                };
+                if default_empty {
+                    put("default", Value::Array(Vec::new()));
+                }
+            }
+        }
+        if option.required {
+            put("required", true.into());
+        }
+        spec.insert(option.name.to_string(), Value::Object(o));
+    }
+    Value::Object(spec)
+}
 
 /// A parameter problem, worded for the operator who wrote the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +295,57 @@ pub enum Proto {
 
 impl Proto {
     pub fn as_str(self) -> &'static str {
+        self.name()
+    }
+}
+
+/// An enum that a `choices` option selects. The option's choices in `OPTIONS` are the accepted
+/// words (and the error message's list); `name` maps each variant back to its word, and
+/// `choices_are_the_enums_names` proves that the two lists are one.
+trait Choice: Sized + Copy + 'static {
+    /// Every variant, in the order of the option's choices.
+    const ALL: &'static [Self];
+    /// The word a task writes for this variant.
+    fn name(self) -> &'static str;
+    fn from_name(word: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == word)
+    }
+}
+
+impl Choice for State {
+    const ALL: &'static [Self] = &[State::Present, State::Absent];
+    fn name(self) -> &'static str {
+        match self {
+            State::Present => "present",
+            State::Absent => "absent",
+        }
+    }
+}
+
+impl Choice for ApplyMode {
+    const ALL: &'static [Self] = &[ApplyMode::Live, ApplyMode::Reload, ApplyMode::None];
+    fn name(self) -> &'static str {
+        match self {
+            ApplyMode::Live => "live",
+            ApplyMode::Reload => "reload",
+            ApplyMode::None => "none",
+        }
+    }
+}
+
+impl Choice for Backend {
+    const ALL: &'static [Self] = &[Backend::Ufw, Backend::Iptables];
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Ufw => "ufw",
+            Backend::Iptables => "iptables",
+        }
+    }
+}
+
+impl Choice for Proto {
+    const ALL: &'static [Self] = &[Proto::Tcp, Proto::Udp];
+    fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
@@ -207,72 +452,33 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             user.insert(key.as_str(), value);
         }
     }
-    ensure_only_supported(&user, SUPPORTED, "")?;
-
+    let given = Given::new(user, OPTIONS, String::new())?;
     let mut warnings = Vec::new();
-    let get = |k: &str| user.get(k).copied().filter(|v| !v.is_null());
 
-    let state = match get("state").map(|v| to_str("state", v)).transpose()? {
-        None => State::Present,
-        Some(s) => match s.as_str() {
-            "present" => State::Present,
-            "absent" => State::Absent,
-            other => return err(choice_msg("state", other, &["present", "absent"])),
-        },
-    };
-    let apply = match get("apply").map(|v| to_str("apply", v)).transpose()? {
-        None => ApplyMode::Live,
-        Some(s) => match s.as_str() {
-            "live" => ApplyMode::Live,
-            "reload" => ApplyMode::Reload,
-            "none" => ApplyMode::None,
-            other => return err(choice_msg("apply", other, &["live", "reload", "none"])),
-        },
-    };
-    let after_rules = path_param("after_rules", get("after_rules"), "/etc/ufw/after.rules")?;
-    let after6_rules = path_param("after6_rules", get("after6_rules"), "/etc/ufw/after6.rules")?;
-    let unit_path = path_param(
-        "unit_path",
-        get("unit_path"),
-        "/etc/systemd/system/ufw-docker.service",
-    )?;
-    let bool_param = |k: &str, default: bool| get(k).map_or(Ok(default), |v| to_bool(k, v));
-    let ipv6 = bool_param("ipv6", true)?;
-    let backend = match get("backend").map(|v| to_str("backend", v)).transpose()? {
-        None => Backend::Ufw,
-        Some(s) => match s.as_str() {
-            "ufw" => Backend::Ufw,
-            "iptables" => Backend::Iptables,
-            other => return err(choice_msg("backend", other, &["ufw", "iptables"])),
-        },
-    };
+    let state: State = given.choice(&opt::STATE)?;
+    let apply: ApplyMode = given.choice(&opt::APPLY)?;
+    let after_rules = given.path(&opt::AFTER_RULES)?;
+    let after6_rules = given.path(&opt::AFTER6_RULES)?;
+    let unit_path = given.path(&opt::UNIT_PATH)?;
+    let ipv6 = given.bool(&opt::IPV6)?;
+    let backend: Backend = given.choice(&opt::BACKEND)?;
     ensure_backend_fits_apply(backend, apply)?;
     // Without UFW there are no `ufw route` rules to consult.
-    let ufw_route_rules = backend == Backend::Ufw && bool_param("ufw_route_rules", true)?;
-    let log = bool_param("log", true)?;
-    let backup = bool_param("backup", false)?;
-    let validate = bool_param("validate", true)?;
+    let ufw_route_rules = backend == Backend::Ufw && given.bool(&opt::UFW_ROUTE_RULES)?;
+    let log = given.bool(&opt::LOG)?;
+    let backup = given.bool(&opt::BACKUP)?;
+    let validate = given.bool(&opt::VALIDATE)?;
 
-    let log_prefix = match get("log_prefix") {
-        None => "[UFW DOCKER BLOCK] ".to_string(),
-        Some(v) => to_str("log_prefix", v)?,
-    };
+    let log_prefix = given.str(&opt::LOG_PREFIX)?;
     ensure_log_prefix_is_safe(&log_prefix)?;
-    let log_limit = match get("log_limit") {
-        None => LogLimit::parse("3/min").expect("the default log limit parses"),
-        Some(v) => {
-            let s = to_str("log_limit", v)?;
-            LogLimit::parse(&s).map_err(|e| ParamError(format!("log_limit: {e}")))?
-        }
-    };
+    let log_limit = LogLimit::parse(&given.str(&opt::LOG_LIMIT)?)
+        .map_err(|e| ParamError(format!("log_limit: {e}")))?;
 
-    let trusted_networks = match get("trusted_networks") {
-        None => Vec::new(),
-        Some(v) => to_list("trusted_networks", v)?
-            .iter()
-            .map(|item| cidr_param("trusted_networks", item, &mut warnings))
-            .collect::<Result<Vec<_>>>()?,
-    };
+    let trusted_networks = given
+        .str_list(&opt::TRUSTED_NETWORKS)?
+        .iter()
+        .map(|item| cidr_param("trusted_networks", item, &mut warnings))
+        .collect::<Result<Vec<_>>>()?;
     for net in &trusted_networks {
         if net.prefix_len() == 0 {
             warnings.push(format!(
@@ -282,20 +488,12 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
         }
     }
 
-    let allow = match get("allow") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| allow_entry(i, item, &mut warnings))
-            .collect::<Result<Vec<_>>>()?,
-        Some(other) => {
-            return err(format!(
-                "allow must be a list of entries like {{port: 8080, proto: tcp}}, got {}",
-                type_name(other)
-            ))
-        }
-    };
+    let allow = given
+        .dict_list(&opt::ALLOW, "entries like {port: 8080, proto: tcp}")?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| allow_entry(i, item, &mut warnings))
+        .collect::<Result<Vec<_>>>()?;
 
     Ok(Parsed {
         params: Params {
@@ -320,6 +518,167 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     })
 }
 
+/// The options a task gave at one level (the top, or one `allow` entry), read through the
+/// table: each accessor takes the option's `OptionSpec` and returns the given value, coerced as
+/// Ansible coerces its type, or the option's default. Reading an option as a kind the table does
+/// not give it (a bool read of a str option) panics: the parser and the table contradict each
+/// other, whatever the input, and every unit test's parse shows it.
+struct Given<'a> {
+    values: BTreeMap<&'a str, &'a Value>,
+    /// Put before option names in messages: empty, or `allow[0].`.
+    prefix: String,
+}
+
+impl<'a> Given<'a> {
+    /// The given options, which must all be in `table`.
+    fn new(
+        values: BTreeMap<&'a str, &'a Value>,
+        table: &[OptionSpec],
+        prefix: String,
+    ) -> Result<Self> {
+        ensure_only_supported(&values, table, &prefix)?;
+        Ok(Given { values, prefix })
+    }
+
+    fn label(&self, option: &OptionSpec) -> String {
+        format!("{}{}", self.prefix, option.name)
+    }
+
+    /// The value given, unless it is null (which Ansible treats as not set).
+    fn get(&self, option: &OptionSpec) -> Option<&'a Value> {
+        self.values
+            .get(option.name)
+            .copied()
+            .filter(|v| !v.is_null())
+    }
+
+    /// A `choices` option, as the variant of `T` it names.
+    fn choice<T: Choice>(&self, option: &OptionSpec) -> Result<T> {
+        let Kind::Str {
+            choices,
+            default: Some(default),
+        } = option.kind
+        else {
+            mismatch(option, "a choice with a default")
+        };
+        let word = match self.get(option) {
+            None => default.to_string(),
+            Some(v) => to_str(&self.label(option), v)?,
+        };
+        if !choices.contains(&word.as_str()) {
+            return err(choice_msg(&self.label(option), &word, choices));
+        }
+        Ok(T::from_name(&word)
+            .expect("every choice in OPTIONS names a variant (choices_are_the_enums_names)"))
+    }
+
+    /// A free-text option with a default.
+    fn str(&self, option: &OptionSpec) -> Result<String> {
+        let Kind::Str {
+            choices: [],
+            default: Some(default),
+        } = option.kind
+        else {
+            mismatch(option, "free text with a default")
+        };
+        self.get(option)
+            .map_or(Ok(default.to_string()), |v| to_str(&self.label(option), v))
+    }
+
+    /// A free-text option without a default.
+    fn optional_str(&self, option: &OptionSpec) -> Result<Option<String>> {
+        let Kind::Str {
+            choices: [],
+            default: None,
+        } = option.kind
+        else {
+            mismatch(option, "free text without a default")
+        };
+        self.get(option)
+            .map(|v| to_str(&self.label(option), v))
+            .transpose()
+    }
+
+    /// An absolute path without control characters.
+    fn path(&self, option: &OptionSpec) -> Result<PathBuf> {
+        let Kind::Path { default } = option.kind else {
+            mismatch(option, "a path")
+        };
+        let Some(v) = self.get(option) else {
+            return Ok(PathBuf::from(default));
+        };
+        let name = self.label(option);
+        let s = to_str(&name, v)?;
+        if s.is_empty() || !s.starts_with('/') {
+            return err(format!("{name} must be an absolute path, got '{s}'"));
+        }
+        if s.chars().any(char::is_control) {
+            return err(format!("{name} contains a control character"));
+        }
+        Ok(PathBuf::from(s))
+    }
+
+    fn bool(&self, option: &OptionSpec) -> Result<bool> {
+        let Kind::Bool { default } = option.kind else {
+            mismatch(option, "a bool")
+        };
+        self.get(option)
+            .map_or(Ok(default), |v| to_bool(&self.label(option), v))
+    }
+
+    /// A list of strings; not set, it is empty (with or without the spec's `default: []`).
+    fn str_list(&self, option: &OptionSpec) -> Result<Vec<String>> {
+        let Kind::List {
+            elements: Elements::Str,
+            ..
+        } = option.kind
+        else {
+            mismatch(option, "a list of strings")
+        };
+        self.get(option)
+            .map_or(Ok(Vec::new()), |v| to_list(&self.label(option), v))
+    }
+
+    /// A list of dictionaries (`like` shows one, for the error); not set, it is empty. Each
+    /// entry is read by its own `Given` of the option's sub-options.
+    fn dict_list(&self, option: &OptionSpec, like: &str) -> Result<&'a [Value]> {
+        let Kind::List {
+            elements: Elements::Dict(_),
+            ..
+        } = option.kind
+        else {
+            mismatch(option, "a list of dictionaries")
+        };
+        match self.get(option) {
+            None => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => err(format!(
+                "{} must be a list of {like}, got {}",
+                self.label(option),
+                type_name(other)
+            )),
+        }
+    }
+
+    /// A required option's value; missing, the error says what it takes (`takes`).
+    fn required(&self, option: &OptionSpec, takes: &str) -> Result<&'a Value> {
+        if !option.required {
+            mismatch(option, "required");
+        }
+        self.get(option)
+            .ok_or_else(|| ParamError(format!("{} is required ({takes})", self.label(option))))
+    }
+}
+
+/// The parser reads `option` as `wanted`, and the table says otherwise: a bug of this file,
+/// shown by every parse (`defaults_come_from_the_table`), never by a task's input alone.
+fn mismatch(option: &OptionSpec, wanted: &str) -> ! {
+    panic!(
+        "the parser reads option {} as {wanted}, but OPTIONS says {:?} (required: {}); make them agree",
+        option.name, option.kind, option.required
+    )
+}
+
 /// `backend: iptables` keeps nothing in files: the policy must go to the running firewall, or
 /// the task would report success and protect nothing.
 fn ensure_backend_fits_apply(backend: Backend, apply: ApplyMode) -> Result<()> {
@@ -336,18 +695,18 @@ fn ensure_backend_fits_apply(backend: Backend, apply: ApplyMode) -> Result<()> {
 /// `trusted_network` fails instead of silently leaving a LAN blocked or the internet open.
 fn ensure_only_supported(
     given: &BTreeMap<&str, &Value>,
-    supported: &[&str],
+    table: &[OptionSpec],
     prefix: &str,
 ) -> Result<()> {
     let unknown: Vec<String> = given
         .keys()
-        .filter(|k| !supported.contains(k))
+        .filter(|k| !table.iter().any(|o| o.name == **k))
         .map(|k| format!("{prefix}{k}"))
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
-    let mut names: Vec<&str> = supported.to_vec();
+    let mut names: Vec<&str> = table.iter().map(|o| o.name).collect();
     names.sort_unstable();
     err(format!(
         "Unsupported parameters for ({MODULE_NAME}) module: {}. Supported parameters include: {}.",
@@ -365,41 +724,23 @@ fn allow_entry(index: usize, item: &Value, warnings: &mut Vec<String>) -> Result
         ));
     };
     let fields: BTreeMap<&str, &Value> = obj.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    ensure_only_supported(&fields, ALLOW_SUPPORTED, &format!("{name}."))?;
-    let get = |k: &str| fields.get(k).copied().filter(|v| !v.is_null());
+    let given = Given::new(fields, ALLOW_OPTIONS, format!("{name}."))?;
 
-    let port = match get("port") {
-        None => {
-            return err(format!(
-                "{name}.port is required (a port like 8080 or a range like 8000:8100)"
-            ))
-        }
-        Some(v) => port_param(&format!("{name}.port"), v)?,
-    };
-    let proto = match get("proto")
-        .map(|v| to_str(&format!("{name}.proto"), v))
-        .transpose()?
-    {
-        None => Proto::Tcp,
-        Some(s) => match s.as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            other => return err(choice_msg(&format!("{name}.proto"), other, &["tcp", "udp"])),
-        },
-    };
-    let from_name = format!("{name}.from");
-    let from = match get("from") {
-        None => Vec::new(),
-        Some(v) => to_list(&from_name, v)?
-            .iter()
-            .map(|s| cidr_param(&from_name, s, warnings))
-            .collect::<Result<Vec<_>>>()?,
-    };
-    let comment = match get("comment") {
+    let port = port_param(
+        &given.label(&opt::PORT),
+        given.required(&opt::PORT, "a port like 8080 or a range like 8000:8100")?,
+    )?;
+    let proto: Proto = given.choice(&opt::PROTO)?;
+    let from_name = given.label(&opt::FROM);
+    let from = given
+        .str_list(&opt::FROM)?
+        .iter()
+        .map(|s| cidr_param(&from_name, s, warnings))
+        .collect::<Result<Vec<_>>>()?;
+    let comment = match given.optional_str(&opt::COMMENT)? {
         None => None,
-        Some(v) => {
-            let c = to_str(&format!("{name}.comment"), v)?;
-            ensure_comment_is_safe(&format!("{name}.comment"), &c)?;
+        Some(c) => {
+            ensure_comment_is_safe(&given.label(&opt::COMMENT), &c)?;
             Some(c).filter(|c| !c.is_empty())
         }
     };
@@ -473,20 +814,6 @@ fn cidr_param(name: &str, text: &str, warnings: &mut Vec<String>) -> Result<IpNe
         ));
     }
     Ok(net)
-}
-
-fn path_param(name: &str, value: Option<&Value>, default: &str) -> Result<PathBuf> {
-    let Some(v) = value else {
-        return Ok(PathBuf::from(default));
-    };
-    let s = to_str(name, v)?;
-    if s.is_empty() || !s.starts_with('/') {
-        return err(format!("{name} must be an absolute path, got '{s}'"));
-    }
-    if s.chars().any(char::is_control) {
-        return err(format!("{name} contains a control character"));
-    }
-    Ok(PathBuf::from(s))
 }
 
 /// Characters that may appear in text the module writes inside a rule (comments, log prefix).
@@ -649,6 +976,104 @@ mod tests {
         assert_eq!(p.log_limit.to_string(), "3/min");
         assert_eq!(p.apply, ApplyMode::Live);
         assert!(p.allow.is_empty() && p.trusted_networks.is_empty());
+    }
+
+    /// `src/options.json` is the table, for scripts/check-options.py, which compares it with the
+    /// collection's argument spec, the module's DOCUMENTATION, the README and the role.
+    #[test]
+    fn options_json_is_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/options.json");
+        let table = argument_spec_json(OPTIONS);
+        let text = format!("{}\n", serde_json::to_string_pretty(&table).unwrap());
+        if std::env::var_os("UFW_DOCKER_WRITE_OPTIONS").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let file = std::fs::read_to_string(path).unwrap_or_default();
+        let parsed: Option<Value> = serde_json::from_str(&file).ok();
+        assert!(
+            parsed.as_ref() == Some(&table),
+            "{path} is not the option table of src/params.rs (OPTIONS). Rewrite it with \
+             `UFW_DOCKER_WRITE_OPTIONS=1 cargo test --lib options_json`, then change the \
+             option's other homes until scripts/check-options.py passes. The table:\n{text}"
+        );
+    }
+
+    #[test]
+    fn choices_are_the_enums_names() {
+        fn names<T: Choice>() -> Vec<&'static str> {
+            T::ALL.iter().map(|v| v.name()).collect()
+        }
+        fn choices(option: &OptionSpec) -> &'static [&'static str] {
+            match option.kind {
+                Kind::Str { choices, .. } => choices,
+                other => panic!("{} is {other:?}", option.name),
+            }
+        }
+        assert_eq!(choices(&opt::STATE), names::<State>());
+        assert_eq!(choices(&opt::APPLY), names::<ApplyMode>());
+        assert_eq!(choices(&opt::BACKEND), names::<Backend>());
+        assert_eq!(choices(&opt::PROTO), names::<Proto>());
+        // Every choice option is one of those four.
+        let mut with_choices: Vec<&str> = OPTIONS
+            .iter()
+            .chain(ALLOW_OPTIONS)
+            .filter(|o| matches!(o.kind, Kind::Str { choices, .. } if !choices.is_empty()))
+            .map(|o| o.name)
+            .collect();
+        with_choices.sort_unstable();
+        assert_eq!(with_choices, ["apply", "backend", "proto", "state"]);
+    }
+
+    /// An option in the table that the parser never read would be accepted and ignored: each
+    /// one, given a dictionary (no option's type takes one at that level), must fail under its
+    /// own name.
+    #[test]
+    fn the_parser_reads_every_option_in_the_table() {
+        for o in OPTIONS {
+            fails_with(&format!(r#"{{"{}": {{"x": 1}}}}"#, o.name), o.name);
+        }
+        for o in ALLOW_OPTIONS {
+            let port = if o.name == "port" {
+                ""
+            } else {
+                r#""port": 80, "#
+            };
+            fails_with(
+                &format!(r#"{{"allow": [{{{port}"{}": {{"x": 1}}}}]}}"#, o.name),
+                &format!("allow[0].{}", o.name),
+            );
+        }
+    }
+
+    /// What Ansible would reject in an argument spec, and what the parser cannot read.
+    #[test]
+    fn the_table_is_consistent() {
+        for table in [OPTIONS, ALLOW_OPTIONS] {
+            let mut names: Vec<&str> = table.iter().map(|o| o.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), table.len(), "a name twice in {table:?}");
+            for o in table {
+                if let Kind::Str {
+                    choices,
+                    default: Some(d),
+                } = o.kind
+                {
+                    assert!(choices.is_empty() || choices.contains(&d), "{}", o.name);
+                }
+                let has_default = match o.kind {
+                    Kind::Str { default, .. } => default.is_some(),
+                    Kind::Path { .. } | Kind::Bool { .. } => true,
+                    Kind::Raw => false,
+                    Kind::List { default_empty, .. } => default_empty,
+                };
+                assert!(
+                    !(o.required && has_default),
+                    "{} is required with a default",
+                    o.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,11 @@ Why it exists: the module is a static binary that validates its own arguments on
 this one spec: ansible-test's validate-modules checks the documentation against it, the action
 plugin validates every task's arguments with it on the controller before anything reaches a host,
 and ansible-lint's args rule checks a playbook's tasks with it.
+
+The module's options are OPTIONS in src/params.rs (what the binary accepts and defaults to);
+scripts/check-options.py fails when this spec's names, types, choices, defaults or sub-options
+differ from it (it reads src/options.json, the table's export). Plain Python on purpose: it
+imports wherever Ansible imports it (AnsiballZ, ansible-test, ansible-lint), with no data file.
 """
 
 from __future__ import annotations

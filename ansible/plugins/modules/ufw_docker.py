@@ -9,8 +9,8 @@ binaries/ufw_docker-aarch64 in this collection), run on the managed host by the 
 plugins/action/ufw_docker.py, which needs no Python there. Ansible's tools only know Python
 modules: ansible-doc lists and shows this file, Galaxy indexes it, ansible-test sanity checks its
 documentation against ARGUMENT_SPEC (plugins/module_utils/argument_spec.py, shared with the
-action plugin). Keep DOCUMENTATION, ARGUMENT_SPEC and the binary's parameters (src/params.rs) in
-step.
+action plugin). The options are the binary's (OPTIONS in src/params.rs): scripts/check-options.py
+fails when DOCUMENTATION, ARGUMENT_SPEC, the README or the role differ from them.
 
 main() never manages a firewall: if this file is ever run as a module (the action plugin
 bypassed), it validates the arguments and fails with a message saying so.
