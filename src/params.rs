@@ -438,7 +438,8 @@ pub fn parse_args(text: &str) -> Result<Parsed> {
     parse_object(&obj)
 }
 
-fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
+/// Ansible's own keys (`_ansible_*`: check and diff mode) apart from the task's parameters.
+fn split_invocation(obj: &Map<String, Value>) -> Result<(Invocation, BTreeMap<&str, &Value>)> {
     let mut invocation = Invocation::default();
     let mut user = BTreeMap::new();
     for (key, value) in obj {
@@ -452,6 +453,29 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             user.insert(key.as_str(), value);
         }
     }
+    Ok((invocation, user))
+}
+
+/// `trusted_networks`, each a CIDR; a network that trusts every source is warned about.
+fn trusted_networks(given: &Given, warnings: &mut Vec<String>) -> Result<Vec<IpNet>> {
+    let nets = given
+        .str_list(&opt::TRUSTED_NETWORKS)?
+        .iter()
+        .map(|item| cidr_param("trusted_networks", item, warnings))
+        .collect::<Result<Vec<_>>>()?;
+    for net in &nets {
+        if net.prefix_len() == 0 {
+            warnings.push(format!(
+                "trusted_networks contains {net}, which trusts every source: published ports \
+                 are open to the whole internet on that family"
+            ));
+        }
+    }
+    Ok(nets)
+}
+
+fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
+    let (invocation, user) = split_invocation(obj)?;
     let given = Given::new(user, OPTIONS, String::new())?;
     let mut warnings = Vec::new();
 
@@ -474,20 +498,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     let log_limit = LogLimit::parse(&given.str(&opt::LOG_LIMIT)?)
         .map_err(|e| ParamError(format!("log_limit: {e}")))?;
 
-    let trusted_networks = given
-        .str_list(&opt::TRUSTED_NETWORKS)?
-        .iter()
-        .map(|item| cidr_param("trusted_networks", item, &mut warnings))
-        .collect::<Result<Vec<_>>>()?;
-    for net in &trusted_networks {
-        if net.prefix_len() == 0 {
-            warnings.push(format!(
-                "trusted_networks contains {net}, which trusts every source: published ports \
-                 are open to the whole internet on that family"
-            ));
-        }
-    }
-
+    let trusted_networks = trusted_networks(&given, &mut warnings)?;
     let allow = given
         .dict_list(&opt::ALLOW, "entries like {port: 8080, proto: tcp}")?
         .iter()
