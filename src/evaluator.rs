@@ -387,21 +387,8 @@ fn understood_route_rule(m: &Match) -> bool {
 mod tests {
     use super::*;
     use crate::fold::Fold;
-    use crate::params::{parse_args, Proto};
-    use crate::policy::render;
-    use crate::rules::Family;
-
-    fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
-        let params = parse_args(&json.to_string()).unwrap().params;
-        render(&params, Family::V4, true, fold)
-    }
-
-    fn allow_ports(n: u16) -> serde_json::Value {
-        let allow: Vec<_> = (0..n)
-            .map(|i| serde_json::json!({"port": 10000 + 2 * i}))
-            .collect();
-        serde_json::json!({ "allow": allow })
-    }
+    use crate::params::Proto;
+    use crate::policy::fixtures::{allow_ports, set};
 
     fn from(src: &str, port: u16) -> Packet<'static> {
         Packet {

@@ -225,21 +225,7 @@ pub fn trusted_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::parse_args;
-    use crate::policy::render;
-    use crate::rules::{ChainSet, Family};
-
-    fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
-        let params = parse_args(&json.to_string()).unwrap().params;
-        render(&params, Family::V4, true, fold)
-    }
-
-    fn allow_ports(n: u16) -> serde_json::Value {
-        let allow: Vec<_> = (0..n)
-            .map(|i| serde_json::json!({"port": 10000 + 2 * i}))
-            .collect();
-        serde_json::json!({ "allow": allow })
-    }
+    use crate::policy::fixtures::{allow_ports, set};
 
     #[test]
     fn sixteen_rules_stay_flat_and_seventeen_fold() {

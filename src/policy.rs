@@ -178,6 +178,29 @@ fn port_rules(params: &Params, family: Family) -> Vec<PortRule> {
     out
 }
 
+/// Policies for the tests of the modules that walk or fold what `render` builds.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::render;
+    use crate::fold::Fold;
+    use crate::params::parse_args;
+    use crate::rules::{ChainSet, Family};
+
+    /// The IPv4 chains the module renders for the parameters JSON, with UFW's route jump.
+    pub(crate) fn set(json: &serde_json::Value, fold: Fold) -> ChainSet {
+        let params = parse_args(&json.to_string()).unwrap().params;
+        render(&params, Family::V4, true, fold)
+    }
+
+    /// Parameters allowing N ports from 10000 on, two apart (so that none merge).
+    pub(crate) fn allow_ports(n: u16) -> serde_json::Value {
+        let allow: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({"port": 10000 + 2 * i}))
+            .collect();
+        serde_json::json!({ "allow": allow })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
