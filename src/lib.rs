@@ -15,6 +15,7 @@
 pub mod after_rules;
 pub mod apply;
 pub mod docker;
+pub mod docker_api;
 pub mod evaluator;
 pub mod exposure;
 /// A `Host` in memory for unit tests of `apply` and `module` (see src/host.rs).
