@@ -350,7 +350,10 @@ mod tests {
 
     #[test]
     fn the_parameter_wins_over_the_environment_over_the_default() {
-        assert_eq!(resolve_host(Some("unix:///a"), Some("unix:///b")), "unix:///a");
+        assert_eq!(
+            resolve_host(Some("unix:///a"), Some("unix:///b")),
+            "unix:///a"
+        );
         assert_eq!(resolve_host(None, Some("unix:///b")), "unix:///b");
         assert_eq!(resolve_host(Some(""), Some("unix:///b")), "unix:///b");
         assert_eq!(resolve_host(None, Some("")), DEFAULT_HOST);
@@ -374,9 +377,13 @@ mod tests {
         assert_eq!(parse_response(chunked).unwrap().body, b"[{}]");
         let open = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n[1]";
         assert_eq!(parse_response(open).unwrap().body, b"[1]");
-        let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 28\r\n\r\n{\"message\":\"page not found\"}";
+        let missing =
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 28\r\n\r\n{\"message\":\"page not found\"}";
         let err = ok_body(missing).unwrap_err();
-        assert_eq!(err, "the daemon answered 404: {\"message\":\"page not found\"}");
+        assert_eq!(
+            err,
+            "the daemon answered 404: {\"message\":\"page not found\"}"
+        );
     }
 
     #[test]
@@ -387,20 +394,40 @@ mod tests {
             (b"garbage\r\n\r\n", "not an HTTP/1 answer"),
             (b"HTTP/1.1 abc\r\n\r\n", "without a status"),
             (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "without a colon"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]", "2 of its 10"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "not a number"),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n[]", "cut short"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]",
+                "2 of its 10",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                "not a number",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "not hexadecimal",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n[]",
+                "cut short",
+            ),
         ];
         for (bytes, why) in cases {
             let err = parse_response(bytes).unwrap_err();
-            assert!(err.contains(why), "{:?}: {err}", String::from_utf8_lossy(bytes));
+            assert!(
+                err.contains(why),
+                "{:?}: {err}",
+                String::from_utf8_lossy(bytes)
+            );
         }
         let no_end = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n";
         assert!(parse_response(no_end).unwrap_err().contains("cut short"));
         let bad_crlf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]xx0\r\n\r\n";
         assert!(parse_response(bad_crlf).unwrap_err().contains("CRLF"));
-        for body in [&b"{\"not\": \"a list\"}"[..], b"[{\"Names\": [\"/x\"]}]", b"[1,"] {
+        for body in [
+            &b"{\"not\": \"a list\"}"[..],
+            b"[{\"Names\": [\"/x\"]}]",
+            b"[1,",
+        ] {
             assert!(parse_containers(body).is_err());
         }
     }
@@ -430,7 +457,10 @@ mod tests {
         assert!(json.get("swarm_service").is_none(), "{json}");
         let v6 = published("ipv6", "fd00:dead:beef:0::3", "80", "8090");
         assert_eq!(names_for(&c, &v6).unwrap().container, "shop-web-1");
-        assert_eq!(names_for(&c, &published("ipv4", "172.17.0.9", "80", "1")), None);
+        assert_eq!(
+            names_for(&c, &published("ipv4", "172.17.0.9", "80", "1")),
+            None
+        );
         let mut udp = published("ipv4", "172.17.0.3", "81", "8091");
         udp.proto = "udp".into();
         assert!(names_for(&c, &udp).is_some());
@@ -454,7 +484,10 @@ mod tests {
         }
         for raw in [CONTAINERS_20, CONTAINERS_28] {
             let text = String::from_utf8_lossy(raw);
-            assert!(text.contains("Transfer-Encoding: chunked"), "the fixture is chunked");
+            assert!(
+                text.contains("Transfer-Encoding: chunked"),
+                "the fixture is chunked"
+            );
             let c = parse_containers(&ok_body(raw).unwrap()).unwrap();
             let mut names: Vec<_> = c.iter().map(|c| c.names.container.as_str()).collect();
             names.retain(|n| !n.starts_with("api."));
@@ -481,7 +514,10 @@ mod tests {
             let shop6 = names_for(&c, &published("ipv6", v6[0], "80", "8090")).unwrap();
             assert_eq!(shop6, shop);
             let web = names_for(&c, &published("ipv6", v6[1], "80", "8080")).unwrap();
-            assert_eq!((web.container.as_str(), web.compose_project.as_ref()), ("web", None));
+            assert_eq!(
+                (web.container.as_str(), web.compose_project.as_ref()),
+                ("web", None)
+            );
             let mut udp = published("ipv4", "10.10.0.10", "81", "8081");
             udp.proto = "udp".into();
             assert_eq!(names_for(&c, &udp).unwrap().container, "web");

@@ -132,12 +132,21 @@ struct State {
     faults: Vec<Fault>,
     op_counts: BTreeMap<(FileOp, PathBuf), usize>,
     lock_error: Option<String>,
+    /// What Docker's API answers (raw HTTP), or the error reaching it gives.
+    docker: std::result::Result<Vec<u8>, String>,
+    env: BTreeMap<String, String>,
     transcript: Vec<String>,
     calls: Vec<Call>,
 }
 
+/// What the fake Docker's API answers to `GET /containers/json` unless a test says otherwise:
+/// Docker 20.10's recorded answer, where `shop-web-1` has 172.17.0.2, the address the IPv4
+/// tables publish 8080 to.
+pub const CONTAINERS: &[u8] = include_bytes!("../tests/data/docker-api/containers-20.http");
+
 /// The fake machine. Starts as a Docker host with UFW: the stock after.rules and after6.rules
-/// of tests/data, the IPv4 tables of tests/data/iptables-save.docker, `V6_SAVE` for IPv6.
+/// of tests/data, the IPv4 tables of tests/data/iptables-save.docker, `V6_SAVE` for IPv6, and
+/// Docker's API answering `CONTAINERS`.
 #[derive(Debug)]
 pub struct FakeHost {
     state: RefCell<State>,
@@ -175,6 +184,8 @@ impl FakeHost {
                 faults: Vec::new(),
                 op_counts: BTreeMap::new(),
                 lock_error: None,
+                docker: Ok(CONTAINERS.to_vec()),
+                env: BTreeMap::new(),
                 transcript: Vec::new(),
                 calls: Vec::new(),
             }),
@@ -194,6 +205,19 @@ impl FakeHost {
             .tables
             .insert(family, Tables::parse(save));
         self
+    }
+
+    /// Docker's API answers `answer` (raw HTTP) from now on, or cannot be reached (`Err`).
+    pub fn docker_answers(&self, answer: std::result::Result<&[u8], &str>) {
+        self.state.borrow_mut().docker = answer.map(<[u8]>::to_vec).map_err(str::to_string);
+    }
+
+    /// Sets an environment variable of the run.
+    pub fn set_env(&self, name: &str, value: &str) {
+        self.state
+            .borrow_mut()
+            .env
+            .insert(name.to_string(), value.to_string());
     }
 
     /// Replaces a file (or creates it).
@@ -471,6 +495,20 @@ impl Host for FakeHost {
             Some(e) => Err(anyhow!(e.clone())),
             None => Ok(LockGuard::default()),
         }
+    }
+
+    fn docker_get(&self, socket: &Path, path: &str) -> Result<Vec<u8>> {
+        let answer = self.state.borrow().docker.clone();
+        let line = format!("docker GET {path} ({})", socket.display());
+        self.note(match &answer {
+            Ok(_) => line,
+            Err(_) => format!("{line} (failed)"),
+        });
+        answer.map_err(|e| anyhow!(e))
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        self.state.borrow().env.get(name).cloned()
     }
 }
 

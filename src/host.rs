@@ -1,7 +1,7 @@
 //! The one interface between the module and the machine: read a file, write one atomically,
-//! keep a backup, run a command, take the run lock.
+//! keep a backup, run a command, take the run lock, ask Docker's API (read-only, for names).
 //!
-//! Only this file touches the file system or spawns processes. Everything above it (parsing,
+//! Only this file touches the file system, spawns processes or opens sockets. Everything above it (parsing,
 //! rendering, planning) is pure and tested without root; tests of the apply logic use a fake
 //! `Host`.
 
@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
@@ -66,7 +67,17 @@ pub trait Host {
     fn has_ipv6(&self) -> bool;
     /// Serialises runs of the module on this host; released when the guard drops.
     fn lock(&self) -> Result<LockGuard>;
+    /// Sends `GET path` to Docker's API on the Unix socket `socket` and returns the raw answer
+    /// (read until the daemon closes, `docker_api::request` asks it to), within
+    /// `DOCKER_TIMEOUT` in all. Read-only; the caller parses (`docker_api`).
+    fn docker_get(&self, socket: &Path, path: &str) -> Result<Vec<u8>>;
+    /// An environment variable of the run (Ansible passes the task's `environment`).
+    fn env(&self, name: &str) -> Option<String>;
 }
+
+/// How long the whole exchange with Docker's API may take: names are for people, a run never
+/// waits long for them.
+pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the release binary keeps its run lock. No environment variable or argument changes it:
 /// a lock that the caller's environment could move is one that two runs could each take. Tests
@@ -271,6 +282,56 @@ impl Host for RealHost {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn docker_get(&self, socket: &Path, path: &str) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + DOCKER_TIMEOUT;
+        let mut stream = UnixStream::connect(socket)
+            .with_context(|| format!("cannot connect to {}", socket.display()))?;
+        stream.set_write_timeout(Some(DOCKER_TIMEOUT))?;
+        stream
+            .write_all(&crate::docker_api::request(path))
+            .with_context(|| format!("cannot send the request to {}", socket.display()))?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "{} did not answer within {}s",
+                    socket.display(),
+                    DOCKER_TIMEOUT.as_secs()
+                );
+            }
+            stream.set_read_timeout(Some(left))?;
+            match stream.read(&mut buf) {
+                Ok(0) => return Ok(answer),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    bail!(
+                        "{} did not answer within {}s",
+                        socket.display(),
+                        DOCKER_TIMEOUT.as_secs()
+                    )
+                }
+                Err(e) => {
+                    return Err(anyhow!(e).context(format!("cannot read {}", socket.display())))
+                }
+            }
+            if answer.len() > crate::docker_api::MAX_RESPONSE {
+                bail!("{} answered more than the module reads", socket.display());
+            }
+        }
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
     }
 }
 
@@ -607,6 +668,65 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// A socket in `dir` that answers one connection with `answer` (after reading the
+    /// request), or with nothing while holding it open for `hold`.
+    fn docker_socket(
+        dir: &Path,
+        answer: &'static [u8],
+        hold: Duration,
+    ) -> (PathBuf, std::thread::JoinHandle<Vec<u8>>) {
+        let path = dir.join("docker.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = vec![0u8; 4096];
+            let n = conn.read(&mut request).unwrap();
+            request.truncate(n);
+            conn.write_all(answer).unwrap();
+            std::thread::sleep(hold);
+            request
+        });
+        (path, server)
+    }
+
+    #[test]
+    fn docker_get_sends_one_request_and_reads_to_the_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n\r\n";
+        let (socket, server) = docker_socket(dir.path(), answer, Duration::ZERO);
+        let got = RealHost::default()
+            .docker_get(&socket, "/containers/json")
+            .unwrap();
+        assert_eq!(got, answer);
+        let request = server.join().unwrap();
+        assert_eq!(request, crate::docker_api::request("/containers/json"));
+    }
+
+    #[test]
+    fn docker_get_fails_clearly_without_a_socket_or_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.sock");
+        let err = format!(
+            "{:#}",
+            RealHost::default()
+                .docker_get(&missing, "/containers/json")
+                .unwrap_err()
+        );
+        assert!(err.contains("cannot connect to"), "{err}");
+        assert!(err.contains("No such file or directory"), "{err}");
+        // A daemon that takes the request and says nothing is given up on in time.
+        let (socket, server) =
+            docker_socket(dir.path(), b"", DOCKER_TIMEOUT + Duration::from_secs(1));
+        let started = Instant::now();
+        let err = RealHost::default()
+            .docker_get(&socket, "/containers/json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did not answer within 2s"), "{err}");
+        assert!(started.elapsed() < DOCKER_TIMEOUT + Duration::from_millis(500));
+        server.join().unwrap();
     }
 
     #[test]

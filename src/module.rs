@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::apply;
 use crate::docker;
+use crate::docker_api;
 use crate::host::{Host, LockGuard};
 use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
@@ -52,11 +53,14 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
             host.remove_stale_temps(family_path(params, *family));
         }
     }
-    let (plan, unit_present) = match observe_and_plan(host, params, &families) {
+    let (mut plan, unit_present) = match observe_and_plan(host, params, &families) {
         Ok(planned) => planned,
         Err(msg) => return Outcome::failure(msg),
     };
     warnings.extend(plan.warnings.iter().cloned());
+    if let Err(why) = name_published(host, params, &mut plan) {
+        warnings.push(why);
+    }
 
     let backup_files = match carry_out(host, params, &plan, check_mode) {
         Ok(files) => files,
@@ -78,6 +82,30 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
         ),
         failed: false,
     }
+}
+
+/// Adds Docker's names to the published ports of the plan (already made: the API never
+/// decides a rule), in check mode too, since reading changes nothing. Hosts where Docker
+/// publishes nothing are not asked. Returns the warning when the names are missing.
+fn name_published(host: &dyn Host, params: &Params, plan: &mut Plan) -> Result<(), String> {
+    if plan.published.is_empty() {
+        return Ok(());
+    }
+    let env = host.env("DOCKER_HOST");
+    let address = docker_api::resolve_host(params.docker_host.as_deref(), env.as_deref());
+    let warn = |why: String| docker_api::missing_names_warning(&address, &why);
+    let socket =
+        docker_api::socket_path(&address).map_err(|e| warn(format!("DOCKER_HOST: {e}")))?;
+    let raw = host
+        .docker_get(&socket, docker_api::CONTAINERS_PATH)
+        .map_err(|e| warn(format!("{e:#}")))?;
+    let containers = docker_api::ok_body(&raw)
+        .and_then(|body| docker_api::parse_containers(&body))
+        .map_err(|e| warn(format!("GET {}: {e}", docker_api::CONTAINERS_PATH)))?;
+    for port in &mut plan.published {
+        port.names = docker_api::names_for(&containers, &port.port).cloned();
+    }
+    Ok(())
 }
 
 /// The run lock, so that two runs never interleave. Check mode writes nothing, not even the
@@ -307,6 +335,7 @@ mod tests {
                 "ip6tables-save",
                 "iptables-restore -w 30 --test --noflush",
                 "ip6tables-restore -w 30 --test --noflush",
+                "docker GET /containers/json (/var/run/docker.sock)",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
@@ -333,6 +362,7 @@ mod tests {
                 "remove stale temps /etc/ufw/after6.rules",
                 "iptables-save",
                 "ip6tables-save",
+                "docker GET /containers/json (/var/run/docker.sock)",
             ])
         );
     }
@@ -362,6 +392,7 @@ mod tests {
                 "ip6tables-save",
                 "iptables-restore -w 30 --test --noflush",
                 "ip6tables-restore -w 30 --test --noflush",
+                "docker GET /containers/json (/var/run/docker.sock)",
             ])
         );
         assert_eq!(host.snapshot(), before);
@@ -397,6 +428,7 @@ mod tests {
                 "remove stale temps /etc/ufw/after.rules",
                 "iptables-save",
                 "iptables-restore -w 30 --test --noflush",
+                "docker GET /containers/json (/var/run/docker.sock)",
                 "write /etc/ufw/after.rules",
                 "iptables-restore -w 30 --noflush (exit 2)",
                 "write /etc/ufw/after.rules",
@@ -443,6 +475,110 @@ mod tests {
             ])
         );
         assert_eq!(host.snapshot(), before);
+    }
+
+    #[test]
+    fn published_ports_carry_dockers_names_in_check_mode_too() {
+        let host = FakeHost::new();
+        let out = run(r#"{"_ansible_check_mode": true}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        let port = &out.json["published"][0];
+        assert_eq!(port["host_port"], "8080");
+        assert_eq!(port["container"], "shop-web-1");
+        assert_eq!(port["compose_project"], "shop");
+        assert_eq!(port["compose_service"], "web");
+        assert_eq!(port["image"], "ufwd-test");
+        assert_eq!(port["container_id"].as_str().map(str::len), Some(64));
+        assert!(port.get("swarm_service").is_none(), "{port}");
+        assert_eq!(out.json["warnings"], json!([]));
+    }
+
+    /// Issue 17: "The firewall decision never depends on the API".
+    #[test]
+    fn without_dockers_api_the_run_succeeds_with_one_warning_and_the_same_verdicts() {
+        let named = run(POLICY, &FakeHost::new());
+        let strip = |json: &Value| {
+            let mut ports = json["published"].clone();
+            for p in ports.as_array_mut().unwrap() {
+                let p = p.as_object_mut().unwrap();
+                for key in [
+                    "container",
+                    "container_id",
+                    "image",
+                    "compose_project",
+                    "compose_service",
+                ] {
+                    p.remove(key);
+                }
+            }
+            ports
+        };
+        let answers: [(Result<&[u8], &str>, &str); 3] = [
+            (Err("cannot connect to /var/run/docker.sock: No such file or directory (os error 2)"), "No such file"),
+            (Ok(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n[{\"x\""), "not JSON"),
+            (Ok(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nbusy"), "answered 500: busy"),
+        ];
+        for (answer, why) in answers {
+            let host = FakeHost::new();
+            host.docker_answers(answer);
+            let out = run(POLICY, &host);
+            assert!(!out.failed, "{}", out.json);
+            let warnings = out.json["warnings"].as_array().unwrap();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            let w = warnings[0].as_str().unwrap();
+            assert!(w.contains("no container names"), "{w}");
+            assert!(w.contains("unix:///var/run/docker.sock"), "{w}");
+            assert!(w.contains(why), "{w}");
+            assert!(out.json["published"][0].get("container").is_none());
+            assert_eq!(out.json["published"], strip(&named.json));
+            assert_eq!(out.json["rules"], named.json["rules"]);
+            assert_eq!(out.json["commands"], named.json["commands"]);
+        }
+    }
+
+    #[test]
+    fn docker_host_then_the_environment_then_the_default_socket() {
+        let host = FakeHost::new();
+        host.set_env("DOCKER_HOST", "unix:///run/user/1000/docker.sock");
+        run(r#"{"_ansible_check_mode": true}"#, &host);
+        run(
+            r#"{"_ansible_check_mode": true, "docker_host": "unix:///srv/d.sock"}"#,
+            &host,
+        );
+        host.set_env("DOCKER_HOST", "tcp://10.0.0.1:2376");
+        let out = run(r#"{"_ansible_check_mode": true}"#, &host);
+        let asked: Vec<_> = host
+            .transcript()
+            .into_iter()
+            .filter(|l| l.starts_with("docker "))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                "docker GET /containers/json (/run/user/1000/docker.sock)",
+                "docker GET /containers/json (/srv/d.sock)",
+            ]
+        );
+        let w = out.json["warnings"][0].as_str().unwrap();
+        assert!(
+            w.contains("DOCKER_HOST") && w.contains("not supported"),
+            "{w}"
+        );
+        assert!(!out.failed);
+    }
+
+    #[test]
+    fn a_host_where_docker_publishes_nothing_is_not_asked() {
+        let host = FakeHost::new().with_tables(Family::V4, crate::fake_host::V6_SAVE);
+        host.docker_answers(Err("unreachable"));
+        let out = run(POLICY, &host);
+        assert_eq!(out.json["published"], json!([]));
+        assert!(
+            !out.json["warnings"].to_string().contains("names"),
+            "{}",
+            out.json
+        );
+        assert!(!host.transcript().iter().any(|l| l.starts_with("docker ")));
     }
 
     #[test]

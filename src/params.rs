@@ -149,6 +149,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt::BACKUP,
     opt::VALIDATE,
     opt::BACKEND,
+    opt::DOCKER_HOST,
 ];
 
 /// The sub-options of one `allow` entry.
@@ -175,6 +176,9 @@ mod opt {
     pub const BACKUP: OptionSpec = OptionSpec::bool("backup", false);
     pub const VALIDATE: OptionSpec = OptionSpec::bool("validate", true);
     pub const BACKEND: OptionSpec = OptionSpec::choice("backend", &["ufw", "iptables"], "ufw");
+    /// No default in the table: unset, the module takes `DOCKER_HOST` from its environment,
+    /// else `docker_api::DEFAULT_HOST`; a default here would hide the environment.
+    pub const DOCKER_HOST: OptionSpec = OptionSpec::str("docker_host", None);
 
     pub const PORT: OptionSpec = OptionSpec {
         required: true,
@@ -401,6 +405,9 @@ pub struct Params {
     pub backup: bool,
     pub validate: bool,
     pub backend: Backend,
+    /// Docker's API (`unix://` only), for the names in the exposure report; `None`: the
+    /// environment's `DOCKER_HOST`, else the default socket (`docker_api::resolve_host`).
+    pub docker_host: Option<String>,
 }
 
 /// What Ansible itself asks of the run, from the `_ansible_*` keys.
@@ -498,6 +505,13 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     let log_limit = LogLimit::parse(&given.str(&opt::LOG_LIMIT)?)
         .map_err(|e| ParamError(format!("log_limit: {e}")))?;
 
+    let docker_host = given
+        .optional_str(&opt::DOCKER_HOST)?
+        .filter(|h| !h.is_empty());
+    if let Some(h) = &docker_host {
+        crate::docker_api::socket_path(h).map_err(ParamError)?;
+    }
+
     let trusted_networks = trusted_networks(&given, &mut warnings)?;
     let allow = given
         .dict_list(&opt::ALLOW, "entries like {port: 8080, proto: tcp}")?
@@ -523,6 +537,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             backup,
             validate,
             backend,
+            docker_host,
         },
         invocation,
         warnings,
@@ -970,6 +985,24 @@ mod tests {
             Ok(p) => panic!("expected failure containing {needle:?}, parsed {p:?}"),
             Err(e) => assert!(e.0.contains(needle), "message {:?} lacks {needle:?}", e.0),
         }
+    }
+
+    #[test]
+    fn docker_host_is_a_local_socket_or_not_set() {
+        assert_eq!(params("{}").docker_host, None);
+        assert_eq!(params(r#"{"docker_host": ""}"#).docker_host, None);
+        assert_eq!(
+            params(r#"{"docker_host": "unix:///run/docker.sock"}"#).docker_host,
+            Some("unix:///run/docker.sock".into())
+        );
+        fails_with(
+            r#"{"docker_host": "tcp://10.0.0.1:2375"}"#,
+            "only a local socket (unix:///path/to/docker.sock) is",
+        );
+        fails_with(
+            r#"{"docker_host": "unix://docker.sock"}"#,
+            "no absolute socket path",
+        );
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct PublishedPort {
     pub sources: Vec<String>,
     /// Trusted networks, which reach every published port.
     pub trusted: Vec<String>,
+    /// Who publishes it, as Docker's API names it; added by the module after planning (never
+    /// used for a rule), absent when the API could not be read or knows no such container.
+    #[serde(flatten)]
+    pub names: Option<crate::docker_api::Names>,
 }
 
 /// A command the apply step runs (or, in check mode, would run).
@@ -368,6 +372,7 @@ fn report(
         after: after.reach,
         sources: after.sources,
         trusted: after.trusted,
+        names: None,
     }
 }
 
