@@ -139,10 +139,10 @@ our_rules() { # number of the module's DOCKER-USER rules, both families
 }
 
 check "a dry run (--check --diff) succeeds" role check "" --check --diff
-check "the dry run shows the exposure table: 8080 stays open, 8081 would be blocked" \
+check "the dry run shows the exposure table: 8080 stays open, 8081 would be blocked, both by name" \
     events check table h1 \
-    '^  ipv4 tcp \*:8080 +\S+:80 +open +open$' '^  ipv6 tcp \*:8080 +\S+:80 +open +open$' \
-    '^\* ipv4 tcp \*:8081 +\S+:81 +open +blocked$' '^\* ipv6 tcp \*:8081 +\S+:81 +open +blocked$'
+    '^  ipv4 tcp \*:8080 +web +open +open$' '^  ipv6 tcp \*:8080 +web +open +open$' \
+    '^\* ipv4 tcp \*:8081 +web +open +blocked$' '^\* ipv6 tcp \*:8081 +web +open +blocked$'
 check "the dry run changed nothing: 8080 and 8081 still open" ports_are open open
 check "the dry run cached no module build on the host" test ! -e "$STATE/var-cache/ufw-docker"
 check "the role applies (rc 0)" role apply

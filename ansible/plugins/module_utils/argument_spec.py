@@ -44,4 +44,5 @@ ARGUMENT_SPEC = dict(
     backup=dict(type='bool', default=False),
     validate=dict(type='bool', default=True),
     backend=dict(type='str', choices=['ufw', 'iptables'], default='ufw'),
+    docker_host=dict(type='str'),
 )

@@ -157,6 +157,19 @@ options:
     type: str
     choices: [ufw, iptables]
     default: ufw
+  docker_host:
+    description:
+      - Docker's API, read (C(GET /containers/json) only) to name the container, Compose project
+        and service or Swarm service behind each port of the exposure report (RV(published)).
+        Only a local socket, V(unix:///path/to/docker.sock), is supported; anything else fails
+        the task.
+      - When not set (or empty), the environment's E(DOCKER_HOST) (the task's C(environment))
+        is used, else V(unix:///var/run/docker.sock). A E(DOCKER_HOST) that is not V(unix://)
+        only costs the names, with a warning.
+      - Names are for people; no rule depends on them. When the API is absent, refuses, is slow
+        (2 seconds in all) or answers garbage, the report keeps its other fields and one warning
+        says why the names are missing. Hosts where Docker publishes nothing are not asked.
+    type: str
 notes:
   - Values are coerced as Ansible's own modules do (V("yes"), V("true"), V(1) are true; V("80")
     is a port). Unknown parameters fail with Ansible's "Unsupported parameters" message.
@@ -284,9 +297,29 @@ published:
       internet reaches it C(now) and C(after) the run.
     - C(open), C(restricted) (to C(sources)), C(blocked), or C(unknown) (a rule the module does
       not recognise decides); C(trusted) lists the networks that reach it anyway.
+    - Who publishes it, from Docker's API (O(docker_host)), when it could be read and names a
+      container with that address and port: C(container) (the name), C(container_id),
+      C(image), and when labelled C(compose_project) and C(compose_service)
+      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name)).
   returned: always
   type: list
   elements: dict
+  sample:
+    - family: ipv4
+      proto: tcp
+      host_port: "8080"
+      container_address: 172.17.0.2
+      container_port: "80"
+      bridge: docker0
+      now: open
+      after: blocked
+      sources: []
+      trusted: []
+      container: shop-web-1
+      container_id: 4eba0d8f86475e475e292bd22b1ea7f0571cc208aee0b94e1b537e4cecac208f
+      image: shop:1.4
+      compose_project: shop
+      compose_service: web
 unrecognised_dnat:
   description: DNAT rules that are not Docker's (ports published by something else), verbatim.
   returned: always
@@ -295,7 +328,8 @@ unrecognised_dnat:
 warnings:
   description:
     - Hand edits replaced, the ufw-docker script's block adopted, foreign rules in DOCKER-USER,
-      DOCKER-USER not hooked first in FORWARD, UFW not loaded, no IPv6.
+      DOCKER-USER not hooked first in FORWARD, UFW not loaded, no IPv6, Docker's API not read
+      (no names in RV(published)).
   returned: always
   type: list
   elements: str
