@@ -297,10 +297,10 @@ published:
       internet reaches it C(now) and C(after) the run.
     - C(open), C(restricted) (to C(sources)), C(blocked), or C(unknown) (a rule the module does
       not recognise decides); C(trusted) lists the networks that reach it anyway.
-    - Who publishes it, from Docker's API (O(docker_host)), when it could be read and names a
+    - "Who publishes it, from Docker's API (O(docker_host)), when it could be read and names a
       container with that address and port: C(container) (the name), C(container_id),
       C(image), and when labelled C(compose_project) and C(compose_service)
-      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name)).
+      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name))."
   returned: always
   type: list
   elements: dict
