@@ -182,7 +182,7 @@ fn assert_report_rows(lab: &Lab, tag: &str, published: &[serde_json::Value]) {
                     .into_iter()
                     .find(|ip| ip.contains(':') == v6)
                     .unwrap_or_else(|| panic!("{tag}: {name} has no {family} address"));
-                format!("{proto} {port} -> {ip} port {container_port}")
+                format!("{proto} {port} -> {ip} port {container_port} by {name}")
             })
             .collect();
         let mut got: Vec<String> = published
@@ -191,11 +191,12 @@ fn assert_report_rows(lab: &Lab, tag: &str, published: &[serde_json::Value]) {
             .map(|p| {
                 let s = |k: &str| p[k].as_str().unwrap_or("?").to_string();
                 format!(
-                    "{} {} -> {} port {}",
+                    "{} {} -> {} port {} by {}",
                     s("proto"),
                     s("host_port"),
                     s("container_address"),
-                    s("container_port")
+                    s("container_port"),
+                    s("container")
                 )
             })
             .collect();
@@ -203,7 +204,31 @@ fn assert_report_rows(lab: &Lab, tag: &str, published: &[serde_json::Value]) {
         got.sort();
         assert_eq!(
             got, want,
-            "{tag}: the report lists exactly Docker's {family} ports"
+            "{tag}: the report lists exactly Docker's {family} ports, each by its container"
+        );
+    }
+    assert_names(lab, tag, published);
+}
+
+/// Each entry's other names: the id and image of its container, Compose's project and service
+/// for `pub` (labelled as Compose labels), none for the others, no Swarm service.
+fn assert_names(lab: &Lab, tag: &str, published: &[serde_json::Value]) {
+    for p in published {
+        let name = p["container"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tag}: no name: {p}"));
+        if p.get("swarm_service").is_some() {
+            continue;
+        }
+        let id = lab.docker(&format!("inspect -f '{{{{.Id}}}}' {name}"));
+        assert_eq!(p["container_id"], id.trim(), "{tag}: {p}");
+        assert_eq!(p["image"], "ufwd-test", "{tag}: {p}");
+        let compose = (name == "pub").then(|| (json!("shop"), json!("web")));
+        assert_eq!(
+            compose,
+            p.get("compose_project")
+                .map(|project| (project.clone(), p["compose_service"].clone())),
+            "{tag}: {p}"
         );
     }
 }
@@ -583,4 +608,191 @@ fn without_ufw_docker28_nft() {
 #[test]
 fn without_ufw_docker20_legacy() {
     without_ufw(Docker::V20, Backend::Legacy);
+}
+
+/// The entries without the names the API gives, for "the same report otherwise".
+fn unnamed(published: &serde_json::Value) -> serde_json::Value {
+    let mut ports = published.clone();
+    for p in ports.as_array_mut().expect("published is a list") {
+        let p = p.as_object_mut().unwrap();
+        for key in [
+            "container",
+            "container_id",
+            "image",
+            "compose_project",
+            "compose_service",
+            "swarm_service",
+        ] {
+            p.remove(key);
+        }
+    }
+    ports
+}
+
+/// Issue 17: the report names every container (a Compose-labelled one among them, and on
+/// Docker 28 a Swarm service published in host mode); without Docker's API (a `docker_host`
+/// where nothing listens, the real socket moved away) the same runs succeed with one warning
+/// and no names, and every verdict and rule is the same.
+fn names(docker: Docker, backend: Backend) {
+    require_root("the test bed");
+    let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
+    let tag = format!("names {docker:?}/{backend:?}");
+    let machine = MachineAlternatives::now();
+    let lab = Lab::start(docker, backend, testsrv(), module);
+    let swarm = docker == Docker::V28;
+    if swarm {
+        lab.docker(&format!(
+            "swarm init --advertise-addr {} >/dev/null",
+            lab::LAN.0
+        ));
+        lab.docker(
+            "service create --detach --name api --publish mode=host,target=80,published=8097 \
+             ufwd-test /bin/testsrv serve --tcp 80 --name api >/dev/null 2>&1",
+        );
+        let up = (0..60).any(|_| {
+            let nat = lab.host_sh("iptables-save -t nat");
+            let ok = nat.contains("--dport 8097 ");
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            ok
+        });
+        assert!(up, "{tag}: the Swarm service never published 8097");
+    }
+    let check = json!({"_ansible_check_mode": true});
+    let named = lab.module(with(lab::policy(), check.clone()));
+    let published = named["published"].as_array().unwrap();
+    println!("{tag}: the report with names:");
+    for p in published {
+        println!(
+            "  {} {} {} -> {}:{} {} (compose {}/{}, swarm {}) {} -> {}",
+            p["family"],
+            p["proto"],
+            p["host_port"],
+            p["container_address"],
+            p["container_port"],
+            p["container"],
+            p["compose_project"],
+            p["compose_service"],
+            p["swarm_service"],
+            p["now"],
+            p["after"]
+        );
+    }
+    let about_names = |out: &serde_json::Value| -> Vec<String> {
+        out["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("no container names"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(about_names(&named), Vec::<String>::new(), "{tag}: {named}");
+    let mut want: Vec<&str> = PUBLISHED.iter().map(|p| p.2).collect();
+    if swarm {
+        let api: Vec<_> = published
+            .iter()
+            .filter(|p| p["host_port"] == "8097")
+            .collect();
+        assert!(!api.is_empty(), "{tag}: 8097 is not in the report");
+        for p in api {
+            assert_eq!(p["swarm_service"], "api", "{tag}: {p}");
+            let name = p["container"].as_str().unwrap();
+            assert!(name.starts_with("api.1."), "{tag}: {p}");
+            assert_eq!(p["image"], "ufwd-test:latest", "{tag}: {p}");
+        }
+        want.push("api");
+    }
+    for p in published {
+        let name = p["container"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tag}: no name: {p}"));
+        let base = name.split('.').next().unwrap();
+        assert!(want.contains(&base), "{tag}: {name} publishes nothing: {p}");
+        // The container the name names has the entry's address.
+        if p.get("swarm_service").is_none() {
+            let ips = lab.container_ips(name);
+            assert!(
+                ips.iter()
+                    .any(|ip| Some(ip.as_str()) == p["container_address"].as_str()),
+                "{tag}: {name} has {ips:?}, not the entry's address: {p}"
+            );
+        }
+    }
+    assert_names(&lab, &tag, published);
+
+    // Nothing listens there: the same report without names, one warning, the same rules.
+    let nowhere = lab.module(with(
+        lab::policy(),
+        json!({"_ansible_check_mode": true, "docker_host": "unix:///nonexistent.sock"}),
+    ));
+    // The real socket moved away, DOCKER_HOST still naming it; then the real runs.
+    let socket = lab.dir.join("docker.sock");
+    let aside = lab.dir.join("docker.sock.aside");
+    std::fs::rename(&socket, &aside).unwrap();
+    let moved = lab.module(with(lab::policy(), check));
+    let applied = lab.module(lab::policy());
+    let rerun = lab.module(lab::policy());
+    std::fs::rename(&aside, &socket).unwrap();
+    for (what, out, at) in [
+        (
+            "docker_host: nonexistent",
+            &nowhere,
+            "unix:///nonexistent.sock".to_string(),
+        ),
+        ("socket moved (check)", &moved, lab.docker_host()),
+        ("socket moved (apply)", &applied, lab.docker_host()),
+    ] {
+        let warnings = about_names(out);
+        assert_eq!(warnings.len(), 1, "{tag}: {what}: {out}");
+        let w = &warnings[0];
+        assert!(
+            w.contains("no container names") && w.contains(&at),
+            "{tag}: {what}: {w}"
+        );
+        assert!(
+            w.contains("No such file or directory"),
+            "{tag}: {what}: {w}"
+        );
+        println!("{tag}: {what}: {w}");
+        assert_eq!(
+            out["published"],
+            unnamed(&out["published"]),
+            "{tag}: {what}: names"
+        );
+        assert_eq!(out["rules"], named["rules"], "{tag}: {what}: rules");
+    }
+    assert_eq!(
+        unnamed(&named["published"]),
+        nowhere["published"],
+        "{tag}: verdicts"
+    );
+    assert_eq!(nowhere["published"], moved["published"], "{tag}: verdicts");
+    assert_eq!(applied["changed"], true, "{tag}: {applied}");
+    assert_eq!(rerun["changed"], false, "{tag}: {rerun}");
+    // Applied without names, the firewall is what the matrix proves it is.
+    expect(
+        &lab,
+        &format!("{tag}: applied without Docker's API"),
+        &lab.cases(),
+        true,
+    );
+
+    if swarm {
+        lab.docker("service rm api >/dev/null");
+        lab.docker("swarm leave --force >/dev/null");
+    }
+    tear_down(lab, &tag, &machine);
+}
+
+#[test]
+fn names_docker28_nft() {
+    names(Docker::V28, Backend::Nft);
+}
+
+#[test]
+fn names_docker20_legacy() {
+    names(Docker::V20, Backend::Legacy);
 }

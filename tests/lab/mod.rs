@@ -430,7 +430,13 @@ impl Lab {
         self.docker(
             "network create --subnet 10.20.0.0/24 --ipv6 --subnet fd00:20::/64 n20 >/dev/null",
         );
-        self.run_container("pub", "-p 8082:80 -p 8084:81/udp", "--tcp 80 --udp 81");
+        // Labelled as Compose labels its containers: the report names the project and service.
+        self.run_container(
+            "pub",
+            "--label com.docker.compose.project=shop --label com.docker.compose.service=web \
+             -p 8082:80 -p 8084:81/udp",
+            "--tcp 80 --udp 81",
+        );
         self.run_container("admin", "--network n20 -p 8083:80", "--tcp 80");
         self.run_container(
             "far",
@@ -463,7 +469,13 @@ impl Lab {
         *current = Some(ip);
     }
 
-    /// Runs the module on the host as Ansible would, with `args` plus the lab's policy.
+    /// The lab's Docker API, as `DOCKER_HOST` names it.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    /// Runs the module on the host as Ansible would, with `args` plus the lab's policy, and
+    /// `DOCKER_HOST` set to the lab's daemon (as a task's `environment` sets it).
     pub fn module(&self, args: serde_json::Value) -> serde_json::Value {
         let file = self.dir.join(format!(
             "args-{}.json",
@@ -474,6 +486,7 @@ impl Lab {
             .args(["netns", "exec", &self.host()])
             .arg(&self.module)
             .arg(&file)
+            .env("DOCKER_HOST", self.docker_host())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
