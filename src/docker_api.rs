@@ -490,6 +490,8 @@ mod tests {
             );
             let c = parse_containers(&ok_body(raw).unwrap()).unwrap();
             let mut names: Vec<_> = c.iter().map(|c| c.names.container.as_str()).collect();
+            let tasks = names.iter().filter(|n| n.starts_with("api.1.")).count();
+            assert_eq!(tasks, 1, "one Swarm task: {names:?}");
             names.retain(|n| !n.starts_with("api."));
             assert_eq!(names, ["plain", "shop-web-1", "web"]);
         }
@@ -502,8 +504,18 @@ mod tests {
     #[test]
     fn every_port_of_the_recorded_daemons_is_named() {
         for (raw, v6) in [
-            (CONTAINERS_20, ["fd00:dead:beef::242:ac11:2", "fd00:10::2"]),
-            (CONTAINERS_28, ["fd00:dead:beef::2", "fd00:10::2"]),
+            (
+                CONTAINERS_20,
+                [
+                    "fd00:dead:beef::242:ac11:2",
+                    "fd00:10::2",
+                    "fd00:dead:beef::242:ac11:4",
+                ],
+            ),
+            (
+                CONTAINERS_28,
+                ["fd00:dead:beef::2", "fd00:10::2", "fd00:dead:beef::4"],
+            ),
         ] {
             let c = parse_containers(&ok_body(raw).unwrap()).unwrap();
             let shop = names_for(&c, &published("ipv4", "172.17.0.2", "80", "8090")).unwrap();
@@ -523,12 +535,18 @@ mod tests {
             assert_eq!(names_for(&c, &udp).unwrap().container, "web");
             let plain = names_for(&c, &published("ipv4", "172.17.0.3", "91", "9001")).unwrap();
             assert!(plain.image.starts_with("ufwd-test"), "{plain:?}");
+            // The Swarm service's task, published in host mode (on the default bridge, both
+            // versions): named by its address in either family, and by its port alone.
+            let api = names_for(&c, &published("ipv4", "172.17.0.4", "80", "8097")).unwrap();
+            assert!(api.container.starts_with("api.1."), "{api:?}");
+            assert_eq!(api.swarm_service.as_deref(), Some("api"));
+            assert_eq!(api.image, "ufwd-test:latest");
+            assert_eq!(api.compose_project, None);
+            let api6 = names_for(&c, &published("ipv6", v6[2], "80", "8097")).unwrap();
+            assert_eq!(api6, api);
+            let moved = names_for(&c, &published("ipv4", "172.31.0.9", "80", "8097")).unwrap();
+            assert_eq!(moved, api);
         }
-        let c = parse_containers(&ok_body(CONTAINERS_28).unwrap()).unwrap();
-        let api = names_for(&c, &published("ipv4", "172.17.0.4", "80", "8097")).unwrap();
-        assert!(api.container.starts_with("api.1."), "{api:?}");
-        assert_eq!(api.swarm_service.as_deref(), Some("api"));
-        assert_eq!(api.compose_project, None);
     }
 
     #[test]

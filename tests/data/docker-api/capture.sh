@@ -6,8 +6,8 @@
 # Writes containers-VERSION.http and version-VERSION.http beside this script: the raw HTTP/1.1
 # responses, headers and (chunked or not) body as they came over the socket (curl --raw -i).
 # The daemon runs containers like the bed's: `web` on a user network (n10) publishing TCP and
-# UDP, `shop-web-1` with Compose's labels, `plain` on the default bridge with IPv6, and on 28 a
-# Swarm service `api` published in host mode. Everything is removed afterwards.
+# UDP, `shop-web-1` with Compose's labels, `plain` on the default bridge with IPv6, and a Swarm
+# service `api` published in host mode. Everything is removed afterwards.
 set -euo pipefail
 V=${1:?usage: capture.sh 20|28}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +18,12 @@ DIR=/run/ufwcap$V
 . "$ROOT/tests/fleet/etc-netns.sh"
 
 cleanup() {
+    local rc=$?
     set +e
+    if ((rc != 0)) && [[ -f $DIR/dockerd.log ]]; then
+        echo "capture.sh: failed ($rc); the end of dockerd.log:" >&2
+        tail -n 30 "$DIR/dockerd.log" >&2
+    fi
     if [[ -S $DIR/docker.sock ]]; then
         "$DIR/docker" service rm api >/dev/null 2>&1
         "$DIR/docker" ps -aq | xargs -r "$DIR/docker" rm -f >/dev/null 2>&1
@@ -49,15 +54,15 @@ $D run -d --name shop-web-1 --label com.docker.compose.project=shop \
     /bin/testsrv serve --tcp 80 --name shop >/dev/null
 $D run -d --name plain -p 127.0.0.1:8091:80 -p 9000-9001:90-91 ufwd-test \
     /bin/testsrv serve --tcp 80 --name plain >/dev/null
-if [[ $V == 28 ]]; then
-    $D swarm init --advertise-addr 192.0.2.1 >/dev/null
-    $D service create --detach --name api --publish mode=host,target=80,published=8097 \
-        ufwd-test /bin/testsrv serve --tcp 80 --name api >/dev/null 2>&1
-    for _ in $(seq 60); do
-        [[ -n $($D ps -q --filter label=com.docker.swarm.service.name=api) ]] && break
-        sleep 1
-    done
-fi
+$D swarm init --advertise-addr 192.0.2.1 >/dev/null
+$D service create --detach --name api --publish mode=host,target=80,published=8097 \
+    ufwd-test /bin/testsrv serve --tcp 80 --name api >/dev/null
+for _ in $(seq 60); do
+    [[ -n $($D ps -q --filter label=com.docker.swarm.service.name=api) ]] && break
+    sleep 1
+done
+[[ -n $($D ps -q --filter label=com.docker.swarm.service.name=api) ]] ||
+    { $D service ps --no-trunc api >&2; exit 1; }
 sleep 1
 curl -s --raw -i --unix-socket "$DIR/docker.sock" http://localhost/containers/json \
     >"$HERE/containers-$V.http"
