@@ -629,36 +629,95 @@ fn unnamed(published: &serde_json::Value) -> serde_json::Value {
     ports
 }
 
-/// Issue 17: the report names every container (a Compose-labelled one among them, and on
-/// Docker 28 a Swarm service published in host mode); without Docker's API (a `docker_host`
-/// where nothing listens, the real socket moved away) the same runs succeed with one warning
-/// and no names, and every verdict and rule is the same.
+/// A Swarm service in host mode, the same on Docker 20.10 and 28: `swarm init` on the host's
+/// LAN address, a swarm-scoped bridge network `apinet` (v4 and v6), then the service `api` on
+/// it publishing tcp 8097 -> 80 in host mode. Waits until its one task runs and answers, checks
+/// that it answers `api` from internet A over IPv4 and IPv6 before the module (UFW does not
+/// guard Docker's ports yet), and returns the task's container name and the families Docker
+/// wrote a DNAT rule for 8097 in: both. (On the default bridge, iptables-legacy's quirk of
+/// `Lab::without_v6_dnat` makes Docker 20.10 skip the IPv6 one: `pub` and `routed` publish TCP
+/// there already; the task was then reached over IPv6 only through docker-proxy, which UFW
+/// closes, and the report had an IPv4 entry alone.)
+fn swarm_service(lab: &Lab, tag: &str) -> (String, Vec<&'static str>) {
+    lab.docker(&format!(
+        "swarm init --advertise-addr {} >/dev/null",
+        lab::LAN.0
+    ));
+    // The addresses come from a config-only network: given to a swarm-scoped network
+    // directly, the IPv6 subnet never reaches the node's bridge driver, and every task is
+    // rejected ("could not find an available, non-overlapping IPv6 address pool among the
+    // defaults to assign to the network", 20.10).
+    lab.docker(
+        "network create --config-only --subnet 10.97.0.0/24 --ipv6 --subnet fd00:97::/64 \
+         apinet-config >/dev/null",
+    );
+    lab.docker(
+        "network create --scope swarm --driver bridge --config-from apinet-config apinet \
+         >/dev/null",
+    );
+    // `2>&1`: both versions warn that the local image's digest could not be recorded.
+    lab.docker(
+        "service create --detach --name api --network apinet \
+         --publish mode=host,target=80,published=8097 \
+         ufwd-test /bin/testsrv serve --tcp 80 --name api >/dev/null 2>&1",
+    );
+    let task = (0..60).find_map(|_| {
+        let names = lab.docker(
+            "ps --filter label=com.docker.swarm.service.name=api --filter status=running \
+             --format '{{.Names}}'",
+        );
+        let nat = lab.host_sh("iptables-save -t nat");
+        match names.trim() {
+            name if !name.is_empty() && nat.contains("--dport 8097 -j DNAT") => {
+                Some(name.to_string())
+            }
+            _ => {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                None
+            }
+        }
+    });
+    let task = task.unwrap_or_else(|| {
+        panic!(
+            "{tag}: the Swarm service never published 8097: {}",
+            lab.docker("service ps --no-trunc api")
+        )
+    });
+    // The task's ports are mapped before it starts; once it answers, both families' rules
+    // are what they will stay.
+    lab.wait_ready(&task);
+    let mut families = vec!["ipv4"];
+    if lab
+        .host_sh("ip6tables-save -t nat")
+        .contains("--dport 8097 -j DNAT")
+    {
+        families.push("ipv6");
+    }
+    for (addr, family) in [(lab::INET_A.0, "ipv4"), (lab::INET_A.2, "ipv6")] {
+        let got = support::try_sh(&format!(
+            "ip netns exec {} {} probe tcp {addr} 8097 --timeout-ms 1200 --expect api",
+            lab.inet_a(),
+            lab.testsrv.display()
+        ));
+        println!("{tag}: Swarm task {task}: {family} 8097 from internet A: {got:?}");
+        assert!(got.is_ok(), "{tag}: {task} does not answer on {addr} 8097");
+    }
+    println!("{tag}: Swarm task {task}: DNAT for 8097 in {families:?}");
+    assert_eq!(families, ["ipv4", "ipv6"], "{tag}: Docker's DNAT for 8097");
+    (task, families)
+}
+
+/// Issue 17: the report names every container (a Compose-labelled one among them, and a Swarm
+/// service published in host mode); without Docker's API (a `docker_host` where nothing
+/// listens, the real socket moved away) the same runs succeed with one warning and no names,
+/// and every verdict and rule is the same.
 fn names(docker: Docker, backend: Backend) {
     require_root("the test bed");
     let module = Path::new(env!("CARGO_BIN_EXE_ufw_docker"));
     let tag = format!("names {docker:?}/{backend:?}");
     let machine = MachineAlternatives::now();
     let lab = Lab::start(docker, backend, testsrv(), module);
-    let swarm = docker == Docker::V28;
-    if swarm {
-        lab.docker(&format!(
-            "swarm init --advertise-addr {} >/dev/null",
-            lab::LAN.0
-        ));
-        lab.docker(
-            "service create --detach --name api --publish mode=host,target=80,published=8097 \
-             ufwd-test /bin/testsrv serve --tcp 80 --name api >/dev/null 2>&1",
-        );
-        let up = (0..60).any(|_| {
-            let nat = lab.host_sh("iptables-save -t nat");
-            let ok = nat.contains("--dport 8097 ");
-            if !ok {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            ok
-        });
-        assert!(up, "{tag}: the Swarm service never published 8097");
-    }
+    let (task, api_families) = swarm_service(&lab, &tag);
     let check = json!({"_ansible_check_mode": true});
     let named = lab.module(with(lab::policy(), check.clone()));
     let published = named["published"].as_array().unwrap();
@@ -691,35 +750,40 @@ fn names(docker: Docker, backend: Backend) {
     };
     assert_eq!(about_names(&named), Vec::<String>::new(), "{tag}: {named}");
     let mut want: Vec<&str> = PUBLISHED.iter().map(|p| p.2).collect();
-    if swarm {
-        let api: Vec<_> = published
-            .iter()
-            .filter(|p| p["host_port"] == "8097")
-            .collect();
-        assert!(!api.is_empty(), "{tag}: 8097 is not in the report");
-        for p in api {
-            assert_eq!(p["swarm_service"], "api", "{tag}: {p}");
-            let name = p["container"].as_str().unwrap();
-            assert!(name.starts_with("api.1."), "{tag}: {p}");
-            assert_eq!(p["image"], "ufwd-test:latest", "{tag}: {p}");
-        }
-        want.push("api");
+    // The Swarm task: one entry per family Docker wrote its DNAT rule in, each named by the
+    // task's container (its name, id and image) and the service.
+    let api: Vec<_> = published
+        .iter()
+        .filter(|p| p["host_port"] == "8097")
+        .collect();
+    let mut families: Vec<&str> = api.iter().filter_map(|p| p["family"].as_str()).collect();
+    families.sort_unstable();
+    assert_eq!(families, api_families, "{tag}: 8097 in the report: {api:?}");
+    let task_id = lab.docker(&format!("inspect -f '{{{{.Id}}}}' {task}"));
+    for p in api {
+        assert_eq!(p["swarm_service"], "api", "{tag}: {p}");
+        assert_eq!(p["container"], task.as_str(), "{tag}: {p}");
+        assert!(task.starts_with("api.1."), "{tag}: {p}");
+        assert_eq!(p["container_id"], task_id.trim(), "{tag}: {p}");
+        assert_eq!(p["image"], "ufwd-test:latest", "{tag}: {p}");
+        assert_eq!(p["container_port"], "80", "{tag}: {p}");
+        assert!(p.get("compose_project").is_none(), "{tag}: {p}");
     }
+    want.push("api");
     for p in published {
         let name = p["container"]
             .as_str()
             .unwrap_or_else(|| panic!("{tag}: no name: {p}"));
         let base = name.split('.').next().unwrap();
         assert!(want.contains(&base), "{tag}: {name} publishes nothing: {p}");
-        // The container the name names has the entry's address.
-        if p.get("swarm_service").is_none() {
-            let ips = lab.container_ips(name);
-            assert!(
-                ips.iter()
-                    .any(|ip| Some(ip.as_str()) == p["container_address"].as_str()),
-                "{tag}: {name} has {ips:?}, not the entry's address: {p}"
-            );
-        }
+        // The container the name names has the entry's address (the Swarm task too: its
+        // network, a local bridge, is in the list).
+        let ips = lab.container_ips(name);
+        assert!(
+            ips.iter()
+                .any(|ip| Some(ip.as_str()) == p["container_address"].as_str()),
+            "{tag}: {name} has {ips:?}, not the entry's address: {p}"
+        );
     }
     assert_names(&lab, &tag, published);
 
@@ -780,10 +844,28 @@ fn names(docker: Docker, backend: Backend) {
         true,
     );
 
-    if swarm {
-        lab.docker("service rm api >/dev/null");
-        lab.docker("swarm leave --force >/dev/null");
+    // The report said the Swarm task's 8097 would be blocked; applied, it is, in both families.
+    for addr in [lab::INET_A.0, lab::INET_A.2] {
+        let got = support::try_sh(&format!(
+            "ip netns exec {} {} probe tcp {addr} 8097 --timeout-ms 1200",
+            lab.inet_a(),
+            lab.testsrv.display()
+        ));
+        println!("{tag}: Swarm task {task}: {addr} 8097 after the module: {got:?}");
+        assert!(got.is_err(), "{tag}: {task} still answers on {addr} 8097");
     }
+    lab.docker("service rm api >/dev/null");
+    // The task's container goes first, then its network can.
+    let gone = (0..30).any(|_| {
+        let left = lab.docker("ps -aq --filter label=com.docker.swarm.service.name=api");
+        if !left.trim().is_empty() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        left.trim().is_empty()
+    });
+    assert!(gone, "{tag}: the Swarm task outlived its service");
+    lab.docker("network rm apinet apinet-config >/dev/null");
+    lab.docker("swarm leave --force >/dev/null");
     tear_down(lab, &tag, &machine);
 }
 
