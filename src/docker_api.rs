@@ -25,6 +25,16 @@ pub const CONTAINERS_PATH: &str = "/containers/json";
 /// The largest answer read; a few thousand containers fit in a fraction of it.
 pub const MAX_RESPONSE: usize = 32 << 20;
 
+/// The keys `Names` adds to a `published` entry (the fields below, as serialised).
+pub const NAME_FIELDS: &[&str] = &[
+    "container",
+    "container_id",
+    "image",
+    "compose_project",
+    "compose_service",
+    "swarm_service",
+];
+
 /// Who publishes a port, as Docker names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Names {
@@ -323,6 +333,27 @@ pub fn missing_names_warning(docker_host: &str, why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_fields_are_the_keys_names_serialise_to() {
+        let all = Names {
+            compose_project: Some(String::new()),
+            compose_service: Some(String::new()),
+            swarm_service: Some(String::new()),
+            ..Names::default()
+        };
+        let json = serde_json::to_value(all).unwrap();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = NAME_FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
+    }
 
     fn published(family: &'static str, addr: &str, port: &str, host_port: &str) -> Published {
         Published {

@@ -501,14 +501,8 @@ mod tests {
             let mut ports = json["published"].clone();
             for p in ports.as_array_mut().unwrap() {
                 let p = p.as_object_mut().unwrap();
-                for key in [
-                    "container",
-                    "container_id",
-                    "image",
-                    "compose_project",
-                    "compose_service",
-                ] {
-                    p.remove(key);
+                for key in crate::docker_api::NAME_FIELDS {
+                    p.remove(*key);
                 }
             }
             ports

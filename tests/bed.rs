@@ -615,15 +615,8 @@ fn unnamed(published: &serde_json::Value) -> serde_json::Value {
     let mut ports = published.clone();
     for p in ports.as_array_mut().expect("published is a list") {
         let p = p.as_object_mut().unwrap();
-        for key in [
-            "container",
-            "container_id",
-            "image",
-            "compose_project",
-            "compose_service",
-            "swarm_service",
-        ] {
-            p.remove(key);
+        for key in ufw_docker::docker_api::NAME_FIELDS {
+            p.remove(*key);
         }
     }
     ports
