@@ -340,6 +340,19 @@ unit_present:
   returned: always
   type: bool
   sample: false
+state:
+  description: The state the run was asked for, V(present) or V(absent).
+  returned: always
+  type: str
+  sample: present
+chains:
+  description:
+    - The chains the module owns on this host, for this policy, C(DOCKER-USER) and
+      C(ufw-docker-logging-deny) first, then the sub-chains of folded lists.
+  returned: always
+  type: list
+  elements: str
+  sample: ["DOCKER-USER", "ufw-docker-logging-deny"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
