@@ -148,6 +148,26 @@ pub fn sync_line(sync: &Sync) -> String {
     }
 }
 
+/// Breaks `text` at spaces into lines of at most `WIDTH` columns, the later ones indented.
+fn wrap(text: &str, indent: usize) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        if len > indent && len + 1 + w > WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            len = indent;
+        } else if !out.is_empty() {
+            out.push(' ');
+            len += 1;
+        }
+        out.push_str(word);
+        len += w;
+    }
+    out
+}
+
 fn paint(text: &str, code: &str, color: bool) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -184,8 +204,8 @@ pub fn render(view: &View, color: bool) -> String {
         Sync::Drifted(_) => "33",
         Sync::NotInstalled => "31",
     };
-    let line = sync_line(&view.sync);
-    let (word, rest) = line.split_once(':').unwrap_or((&line, ""));
+    let line = wrap(&format!("host:   {}", sync_line(&view.sync)), 8);
+    let (word, rest) = line["host:   ".len()..].split_once(':').unwrap_or(("", ""));
     out.push_str(&format!(
         "host:   {}:{rest}\n",
         paint(word, sync_color, color)
@@ -208,14 +228,15 @@ pub fn render(view: &View, color: bool) -> String {
         ));
     }
     if view.unrecognised > 0 {
-        out.push_str(&format!(
-            "\n{} DNAT rule(s) not Docker's are not in the table (`status --json`: \
-             unrecognised_dnat)\n",
+        let note = format!(
+            "{} DNAT rule(s) not Docker's are not in the table (`status --json`: \
+             unrecognised_dnat)",
             view.unrecognised
-        ));
+        );
+        out.push_str(&format!("\n{}\n", wrap(&note, 0)));
     }
     for w in &view.warnings {
-        out.push_str(&format!("\nwarning: {w}\n"));
+        out.push_str(&format!("\n{}\n", wrap(&format!("warning: {w}"), 9)));
     }
     out
 }
@@ -450,12 +471,13 @@ udp    127.0.0.1:5353  a-container-with-a-ve~  docker0  blocked
 
 trusted networks reach every published port: 192.168.50.0/24
 
-1 DNAT rule(s) not Docker's are not in the table (`status --json`: unrecognised_dnat)
+1 DNAT rule(s) not Docker's are not in the table (`status --json`:
+unrecognised_dnat)
 
 warning: something to know
 "
         );
-        for line in text.lines().skip(3).take(7) {
+        for line in text.lines() {
             assert!(line.chars().count() <= WIDTH, "{line}");
         }
     }
@@ -477,7 +499,8 @@ warning: something to know
             render(&view, false),
             "\
 policy: none at /etc/ufw-docker/policy.json: the module's defaults
-host:   drifted: a run would change /etc/ufw/after.rules, live DOCKER-USER (ipv4)
+host:   drifted: a run would change /etc/ufw/after.rules, live DOCKER-USER
+        (ipv4)
         (`ufw_docker check --diff` shows the changes; run the module to apply)
 
 PROTO  HOST          CONTAINER   NETWORK  INTERNET NOW
