@@ -8,12 +8,14 @@
 //! The crate is a functional core with an imperative shell: `params`, `rules`, `policy`, `fold`,
 //! `evaluator`, `after_rules`, `live`, `exposure`, `docker` and `plan` are pure; `host` is the
 //! only interface to the machine; `apply` carries out a plan through it; `module` ties one run
-//! together; `main` only speaks Ansible's protocol. `rules` is the vocabulary the others build
+//! together; `main` speaks Ansible's protocol, or hands a command line to `cli` (the read-only
+//! verbs, which print through the pure `status`). `rules` is the vocabulary the others build
 //! on: `policy` assembles its rules into chains, `fold` into trees, `evaluator` walks them for a
 //! packet (for `exposure` and the folding measurements); it imports none of them.
 
 pub mod after_rules;
 pub mod apply;
+pub mod cli;
 pub mod docker;
 pub mod docker_api;
 pub mod evaluator;
@@ -30,3 +32,4 @@ pub mod params;
 pub mod plan;
 pub mod policy;
 pub mod rules;
+pub mod status;

@@ -160,3 +160,51 @@ fn no_string_parameter_can_inject_a_rule() {
         }
     }
 }
+
+/// Issue 12: the verbs share the binary; an arguments file named like a verb is still read
+/// when its path has a `/`, and the verbs print text, not the module's JSON.
+#[test]
+fn an_args_file_named_like_a_verb_is_read_through_a_path_with_a_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("status");
+    std::fs::write(&file, r#"{"alow": []}"#).unwrap();
+    let out = Command::new(module_bin())
+        .arg("./status")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    ModuleRun::new(json!("./status"), out).fails_with("Unsupported parameters");
+
+    let version = Command::new(module_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        "ufw_docker 0.1.0\n"
+    );
+
+    let bad = Command::new(module_bin())
+        .args(["check", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("unknown argument '--bogus' for check"),
+        "{stderr}"
+    );
+
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, "[]").unwrap();
+    let broken = Command::new(module_bin())
+        .args(["status", "--policy"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("must be one JSON object"), "{stderr}");
+}
