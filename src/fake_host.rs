@@ -432,6 +432,21 @@ impl Host for FakeHost {
         self.note(format!("remove stale temps {}", path.display()));
     }
 
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.note(format!("mkdir -p {}", path.display()));
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        if let Some(error) = self.fault(FileOp::Write, path) {
+            self.note(format!("remove {} (failed)", path.display()));
+            return Err(anyhow!(error).context(format!("cannot remove {}", path.display())));
+        }
+        self.note(format!("remove {}", path.display()));
+        self.state.borrow_mut().files.remove(path);
+        Ok(())
+    }
+
     fn backup(&self, path: &Path) -> Result<PathBuf> {
         let mut name = path.as_os_str().to_owned();
         name.push(".1234.2026-01-01@00:00:00~");

@@ -14,6 +14,7 @@ use crate::docker_api;
 use crate::host::{Host, LockGuard};
 use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
+use crate::policy_file;
 use crate::rules::{self, Family};
 
 /// The JSON object to print, and whether it reports a failure.
@@ -34,6 +35,16 @@ impl Outcome {
 
 /// Runs the module on `args` (the JSON text Ansible passed) against `host`.
 pub fn run(args: &str, host: &dyn Host) -> Outcome {
+    run_with(args, host, None)
+}
+
+/// Runs the module as `run` does, for a caller that already holds the run lock (the command
+/// line's edits, which save the policy and apply it under one lock).
+pub fn run_locked(args: &str, host: &dyn Host, held: &LockGuard) -> Outcome {
+    run_with(args, host, Some(held))
+}
+
+fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     let parsed = match params::parse_args(args) {
         Ok(p) => p,
         Err(e) => return Outcome::failure(e.0),
@@ -42,9 +53,12 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
     let check_mode = parsed.invocation.check_mode;
     let mut warnings = parsed.warnings.clone();
 
-    let _lock = match lock(host, check_mode) {
-        Ok(guard) => guard,
-        Err(msg) => return Outcome::failure(msg),
+    let _lock = match held {
+        Some(_) => None,
+        None => match lock(host, check_mode) {
+            Ok(guard) => guard,
+            Err(msg) => return Outcome::failure(msg),
+        },
     };
 
     let families = families(host, params, &mut warnings);
@@ -70,17 +84,109 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
             return out;
         }
     };
+    let saved = match save_policy(host, params, args, check_mode) {
+        Ok(saved) => saved,
+        Err(msg) => {
+            let done = if plan.changed() && !check_mode {
+                format!("changed: {}; but ", plan.summary().join(", "))
+            } else {
+                String::new()
+            };
+            let mut out = Outcome::failure(format!("{done}{msg}"));
+            out.json["changed"] = json!(plan.changed() && !check_mode);
+            out.json["warnings"] = json!(warnings);
+            return out;
+        }
+    };
+    let mut json = result(
+        params,
+        &plan,
+        parsed.invocation.diff,
+        check_mode,
+        unit_present,
+        backup_files,
+        warnings,
+    );
+    if let Some(change) = saved {
+        add_policy_change(&mut json, change, check_mode, parsed.invocation.diff);
+    }
     Outcome {
-        json: result(
-            params,
-            &plan,
-            parsed.invocation.diff,
-            check_mode,
-            unit_present,
-            backup_files,
-            warnings,
-        ),
+        json,
         failed: false,
+    }
+}
+
+/// A change of the policy file: its path, and its text before (`None`: no file) and after.
+struct PolicyChange {
+    path: PathBuf,
+    before: Option<String>,
+    after: String,
+}
+
+/// Saves the run's parameters in `policy_file` (when set, with state present) unless the file
+/// already holds them; in check mode only says it would. Runs after the firewall is in place,
+/// so a saved policy is always one that applied. With state absent the file is left alone, as
+/// `ufw_docker remove` leaves it.
+fn save_policy(
+    host: &dyn Host,
+    params: &Params,
+    args: &str,
+    check_mode: bool,
+) -> Result<Option<PolicyChange>, String> {
+    let Some(path) = params.policy_file.as_ref() else {
+        return Ok(None);
+    };
+    if params.state == State::Absent {
+        return Ok(None);
+    }
+    let fail = |e: anyhow::Error| format!("the policy could not be saved to policy_file: {e:#}");
+    let value: Value = serde_json::from_str(args).unwrap_or(Value::Null);
+    let policy = policy_file::saved_form(&value);
+    let existing = host.read(path).map_err(fail)?;
+    if policy_file::holds(existing.as_deref(), &policy) {
+        return Ok(None);
+    }
+    let text = policy_file::render(&policy);
+    if !check_mode {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            host.create_dir_all(dir).map_err(fail)?;
+        }
+        host.write_atomic(path, text.as_bytes()).map_err(fail)?;
+    }
+    Ok(Some(PolicyChange {
+        path: path.clone(),
+        before: existing.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        after: text,
+    }))
+}
+
+/// Adds a saved (or, in check mode, due) policy file to the result: `changed`, the message's
+/// list of what changed, and a diff entry like the rule files'.
+fn add_policy_change(json: &mut Value, change: PolicyChange, check_mode: bool, want_diff: bool) {
+    let path = change.path.display().to_string();
+    let already = json["changed"] == true;
+    let verb = if check_mode {
+        "would change"
+    } else {
+        "changed"
+    };
+    json["msg"] = if already {
+        json!(format!("{}, {path}", json["msg"].as_str().unwrap_or("")))
+    } else {
+        json!(format!("{verb}: {path}"))
+    };
+    json["changed"] = json!(true);
+    if want_diff {
+        let entry = json!({
+            "before": change.before.unwrap_or_default(),
+            "after": change.after,
+            "before_header": format!("{path} (before)"),
+            "after_header": format!("{path} (after)"),
+        });
+        match json["diff"].as_array_mut() {
+            Some(list) => list.push(entry),
+            None => json["diff"] = json!([entry]),
+        }
     }
 }
 
@@ -641,5 +747,107 @@ mod tests {
             ])
         );
         assert_eq!(host.snapshot(), before);
+    }
+
+    const SAVED: &str = "/etc/ufw-docker/policy.json";
+
+    fn with_policy_file(extra: &str) -> String {
+        format!(
+            r#"{{"allow": [{{"port": 8080}}], "policy_file": "{SAVED}", "docker_host": null{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_run_given_policy_file_saves_its_parameters_once_after_the_firewall() {
+        let host = FakeHost::new();
+        let check = run(
+            &with_policy_file(r#", "_ansible_check_mode": true, "_ansible_diff": true"#),
+            &host,
+        );
+        assert!(!check.failed, "{}", check.json);
+        assert!(
+            check.json["msg"]
+                .as_str()
+                .unwrap()
+                .ends_with("live DOCKER-USER (ipv6), /etc/ufw-docker/policy.json"),
+            "{}",
+            check.json["msg"]
+        );
+        let last = check.json["diff"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["before"], "");
+        assert_eq!(last["after_header"], "/etc/ufw-docker/policy.json (after)");
+        assert_eq!(host.file(SAVED), None, "check mode saves nothing");
+
+        let first = run(&with_policy_file(""), &host);
+        assert!(!first.failed, "{}", first.json);
+        assert_eq!(first.json["changed"], true);
+        let t = host.transcript();
+        let firewall = t
+            .iter()
+            .position(|l| l == "iptables-restore -w 30 --noflush");
+        let saved = t
+            .iter()
+            .position(|l| l == "write /etc/ufw-docker/policy.json");
+        assert!(firewall < saved && saved.is_some(), "{t:?}");
+        assert!(t.contains(&"mkdir -p /etc/ufw-docker".to_string()));
+        assert_eq!(
+            String::from_utf8(host.file(SAVED).unwrap()).unwrap(),
+            "{\n  \"allow\": [\n    {\n      \"port\": 8080\n    }\n  ]\n}\n"
+        );
+
+        host.clear_transcript();
+        let second = run(&with_policy_file(""), &host);
+        assert_eq!(second.json["changed"], false, "{}", second.json);
+        assert!(!host.transcript().iter().any(|l| l.starts_with("write")));
+
+        // Only the policy differs: the firewall is in sync, the file is a change of its own.
+        let third = run(&with_policy_file(r#", "backup": false"#), &host);
+        assert_eq!(third.json["changed"], true);
+        assert_eq!(third.json["msg"], "changed: /etc/ufw-docker/policy.json");
+
+        // state: absent leaves the file alone, as `ufw_docker remove` does.
+        let saved_before = host.file(SAVED);
+        let absent = run(&with_policy_file(r#", "state": "absent""#), &host);
+        assert!(!absent.failed, "{}", absent.json);
+        assert_eq!(host.file(SAVED), saved_before);
+    }
+
+    #[test]
+    fn a_policy_that_cannot_be_saved_fails_saying_the_firewall_changed() {
+        let host = FakeHost::new();
+        host.fail(
+            crate::fake_host::FileOp::Write,
+            SAVED,
+            1,
+            "Read-only file system",
+        );
+        let out = run(&with_policy_file(""), &host);
+        assert!(out.failed);
+        assert_eq!(out.json["changed"], true);
+        let msg = out.json["msg"].as_str().unwrap();
+        assert!(msg.starts_with("changed: /etc/ufw/after.rules, "), "{msg}");
+        assert!(
+            msg.contains("; but the policy could not be saved to policy_file: "),
+            "{msg}"
+        );
+        assert!(msg.contains("Read-only file system"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_policy_file_saves_nothing_and_a_relative_one_is_refused() {
+        let host = FakeHost::new();
+        let out = run(r#"{"policy_file": ""}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert!(!host.transcript().iter().any(|l| l.contains("ufw-docker/")));
+        let out = run(r#"{"policy_file": "policy.json"}"#, &host);
+        assert_eq!(
+            out.json["msg"],
+            "policy_file must be an absolute path, got 'policy.json'"
+        );
     }
 }

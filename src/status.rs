@@ -137,6 +137,23 @@ pub fn view(result: &Value, policy: String) -> View {
     }
 }
 
+/// The published ports whose reach a run changes, one a line: `tcp 0.0.0.0:8080 web-1:
+/// open -> blocked`; `done`: the run happened (else: "after a run").
+pub fn reach_changes(result: &Value, done: bool) -> Vec<String> {
+    view(result, String::new())
+        .rows
+        .iter()
+        .filter(|r| r.now != r.after)
+        .map(|r| {
+            let when = if done { "" } else { " after a run" };
+            format!(
+                "{} {} {} ({}): {} -> {}{when}",
+                r.proto, r.host, r.container, r.network, r.now, r.after
+            )
+        })
+        .collect()
+}
+
 /// One line saying whether the host matches the policy.
 pub fn sync_line(sync: &Sync) -> String {
     match sync {
@@ -212,7 +229,7 @@ pub fn render(view: &View, color: bool) -> String {
     ));
     if view.sync != Sync::InSync {
         out.push_str(
-            "        (`ufw_docker check --diff` shows the changes; run the module to apply)\n",
+            "        (`ufw_docker check --diff` shows them, `ufw_docker apply` makes them)\n",
         );
     }
     out.push('\n');
@@ -501,7 +518,7 @@ warning: something to know
 policy: none at /etc/ufw-docker/policy.json: the module's defaults
 host:   drifted: a run would change /etc/ufw/after.rules, live DOCKER-USER
         (ipv4)
-        (`ufw_docker check --diff` shows the changes; run the module to apply)
+        (`ufw_docker check --diff` shows them, `ufw_docker apply` makes them)
 
 PROTO  HOST          CONTAINER   NETWORK  INTERNET NOW
 tcp    0.0.0.0:8080  shop-web-1  docker0  open -> blocked after a run

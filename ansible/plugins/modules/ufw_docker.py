@@ -170,6 +170,20 @@ options:
         (2 seconds in all) or answers garbage, the report keeps its other fields and one warning
         says why the names are missing. Hosts where Docker publishes nothing are not asked.
     type: str
+  policy_file:
+    description:
+      - Where a successful run with O(state=present) saves its own parameters (the task's, less
+        Ansible's and this one, less those left unset) as one JSON object, the policy that the
+        binary's command-line verbs read on the host (C(ufw_docker status), C(ufw_docker check),
+        C(ufw_docker apply)), so that a host managed by Ansible and one managed by hand keep one
+        saved state. The role sets it to C(/etc/ufw-docker/policy.json), the command's default.
+      - The file is written atomically, after the firewall, and only when it does not already
+        hold the same JSON (a reformatted file that says the same is left alone); writing it is a
+        change, with its own diff. Its directory is created (mode 0755) when missing; a new file
+        is mode 0640.
+      - With O(state=absent) the file is left as it is (as C(ufw_docker remove) leaves it). Not
+        set, or empty, no file is kept.
+    type: path
 notes:
   - Values are coerced as Ansible's own modules do (V("yes"), V("true"), V(1) are true; V("80")
     is a port). Unknown parameters fail with Ansible's "Unsupported parameters" message.
