@@ -160,7 +160,7 @@ pub fn sync_line(sync: &Sync) -> String {
         Sync::InSync => "in sync: a run of the module would change nothing".into(),
         Sync::Drifted(what) => format!("drifted: a run would change {}", what.join(", ")),
         Sync::NotInstalled => {
-            "not installed: no managed block in after.rules and no ufw_docker rules live".into()
+            "not installed: ufw_docker has no block in after.rules and no rules live".into()
         }
     }
 }
