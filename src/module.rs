@@ -67,9 +67,19 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
             host.remove_stale_temps(family_path(params, *family));
         }
     }
-    let (mut plan, unit_present) = match observe_and_plan(host, params, &families) {
+    let Planned {
+        mut plan,
+        unit_present,
+        firewall,
+    } = match observe_and_plan(host, params, &families) {
         Ok(planned) => planned,
-        Err(msg) => return Outcome::failure(msg),
+        Err((msg, firewall)) => {
+            let mut out = Outcome::failure(msg);
+            if let Some(f) = firewall {
+                out.json["docker_firewall_backend"] = json!(f.key());
+            }
+            return out;
+        }
     };
     warnings.extend(plan.warnings.iter().cloned());
     if let Err(why) = name_published(host, params, &mut plan) {
@@ -107,6 +117,7 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
         backup_files,
         warnings,
     );
+    json["docker_firewall_backend"] = json!(firewall.as_ref().map(DockerFirewall::key));
     if let Some(change) = saved {
         add_policy_change(&mut json, change, check_mode, parsed.invocation.diff);
     }
@@ -256,26 +267,43 @@ fn families(host: &dyn Host, params: &Params, warnings: &mut Vec<String>) -> Vec
 
 /// Everything before a change: reads the host (the files and tables, whether the role's unit
 /// is there, Docker's firewall backend), plans, and test-loads the plan's rules. Returns the
-/// plan and whether the unit is there.
+/// plan, whether the unit is there, and Docker's firewall backend (`None`: not looked at, with
+/// `apply: none`). A failure says which backend Docker has when it is known.
 fn observe_and_plan(
     host: &dyn Host,
     params: &Params,
     families: &[Family],
-) -> Result<(Plan, bool), String> {
-    let observed = observe(host, params, families)?;
+) -> Result<Planned, Refused> {
+    let observed = observe(host, params, families).map_err(|e| (e, None))?;
+    let firewall = (params.apply != ApplyMode::None).then(|| docker_firewall(host, &observed));
+    let fail = |msg: String| (msg, firewall.clone());
     let unit_present = host
         .read(&params.unit_path)
-        .map_err(|e| format!("unit_path: {e:#}"))?
+        .map_err(|e| fail(format!("unit_path: {e:#}")))?
         .is_some();
-    if params.state == State::Present && params.apply != ApplyMode::None {
-        ensure_docker_has_docker_user(host, &observed)?;
+    if let (State::Present, Some(DockerFirewall::Nftables(reason))) = (params.state, &firewall) {
+        return Err(fail(docker::nftables_message(reason)));
     }
-    let plan = plan::plan(params, &observed)?;
+    let plan = plan::plan(params, &observed).map_err(fail)?;
     if params.validate && params.state == State::Present {
-        apply::validate(host, &plan)?;
+        apply::validate(host, &plan).map_err(fail)?;
     }
-    Ok((plan, unit_present))
+    Ok(Planned {
+        plan,
+        unit_present,
+        firewall,
+    })
 }
+
+/// What `observe_and_plan` found and planned.
+struct Planned {
+    plan: Plan,
+    unit_present: bool,
+    firewall: Option<DockerFirewall>,
+}
+
+/// Why `observe_and_plan` stopped, and Docker's firewall backend when it was read by then.
+type Refused = (String, Option<DockerFirewall>);
 
 /// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables.
 fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<Observed>, String> {
@@ -307,10 +335,32 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
         .collect()
 }
 
-/// Fails when Docker programs nftables directly: it has no DOCKER-USER chain to fill. Where
-/// Docker's own iptables chains are loaded and daemon.json does not ask for nftables, Docker
-/// runs its iptables backend and `nft list tables` (a process spawn on every run) is skipped.
-fn ensure_docker_has_docker_user(host: &dyn Host, observed: &[Observed]) -> Result<(), String> {
+/// Docker's firewall backend on this host, as the result reports it
+/// (`docker_firewall_backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DockerFirewall {
+    /// Docker's chains are in iptables: DOCKER-USER is there to fill.
+    Iptables,
+    /// Docker programs nftables directly (why we think so): there is no DOCKER-USER chain.
+    Nftables(String),
+    /// Neither: no Docker chain in any family (Docker stopped, or run with `iptables: false`).
+    None,
+}
+
+impl DockerFirewall {
+    fn key(&self) -> &'static str {
+        match self {
+            DockerFirewall::Iptables => "iptables",
+            DockerFirewall::Nftables(_) => "nftables",
+            DockerFirewall::None => "none",
+        }
+    }
+}
+
+/// Where Docker's own iptables chains are loaded and daemon.json does not ask for nftables,
+/// Docker runs its iptables backend and `nft list tables` (a process spawn on every run) is
+/// skipped.
+fn docker_firewall(host: &dyn Host, observed: &[Observed]) -> DockerFirewall {
     let daemon_json = host
         .read(std::path::Path::new("/etc/docker/daemon.json"))
         .ok()
@@ -328,8 +378,9 @@ fn ensure_docker_has_docker_user(host: &dyn Host, observed: &[Observed]) -> Resu
             .map(|o| o.stdout)
     };
     match docker::nftables_backend(nft.as_deref(), daemon_json.as_deref()) {
-        Some(reason) => Err(docker::nftables_message(&reason)),
-        None => Ok(()),
+        Some(reason) => DockerFirewall::Nftables(reason),
+        None if iptables_docker => DockerFirewall::Iptables,
+        None => DockerFirewall::None,
     }
 }
 
@@ -562,6 +613,7 @@ mod tests {
             json!({
                 "failed": true,
                 "changed": false,
+                "docker_firewall_backend": "iptables",
                 "msg": format!(
                     "ip6tables-restore --test rejected the rules for /etc/ufw/after6.rules: \
                      {reason} (exit 2). Nothing was written. The rules were:\n{payload}"
@@ -849,5 +901,41 @@ mod tests {
             out.json["msg"],
             "policy_file must be an absolute path, got 'policy.json'"
         );
+    }
+
+    #[test]
+    fn the_result_says_which_firewall_backend_docker_has() {
+        let host = FakeHost::new();
+        let out = run(POLICY, &host);
+        assert_eq!(out.json["docker_firewall_backend"], "iptables");
+        let out = run(r#"{"apply": "none"}"#, &host);
+        assert_eq!(
+            out.json["docker_firewall_backend"],
+            Value::Null,
+            "not looked at"
+        );
+
+        let host = FakeHost::new();
+        host.set_file(
+            "/etc/docker/daemon.json",
+            br#"{"firewall-backend": "nftables"}"#,
+        );
+        let out = run(POLICY, &host);
+        assert!(out.failed);
+        assert_eq!(out.json["docker_firewall_backend"], "nftables");
+        assert!(out.json["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Docker uses its nftables firewall backend"));
+
+        let v4 =
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n\
+                  *nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                  :POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
+        let host = FakeHost::new().without_ipv6().with_tables(Family::V4, v4);
+        host.reply("nft", &["list", "tables"], [Reply::exit(0, "")]);
+        let out = run(r#"{"state": "absent"}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert_eq!(out.json["docker_firewall_backend"], "none");
     }
 }

@@ -347,6 +347,18 @@ warnings:
   returned: always
   type: list
   elements: str
+docker_firewall_backend:
+  description:
+    - Docker's firewall backend as the run saw it. V(iptables) when Docker's chains are in
+      iptables (there is a C(DOCKER-USER) to fill); V(nftables) when Docker programs nftables
+      itself (Docker 29's C(firewall-backend), which has no C(DOCKER-USER): with
+      O(state=present) the task fails and says so); V(none) when no Docker chain is loaded in
+      either family (Docker stopped, or run with C(iptables) off).
+    - Null with O(apply=none), which reads no table. Also returned by a failure that came
+      after the host was read, so that a fleet audit can count each backend.
+  returned: always
+  type: str
+  sample: iptables
 unit_present:
   description:
     - Whether O(unit_path) exists, so that the role can remove a unit an earlier run left
