@@ -307,14 +307,19 @@ published:
   description:
     - The exposure report, every port Docker publishes (read from its nat DNAT rules, both
       families) with C(family), C(proto), C(host_address) (absent for all addresses),
-      C(host_port), C(container_address), C(container_port), C(bridge), and who on the
-      internet reaches it C(now) and C(after) the run.
+      C(host_port), C(container_address), C(container_port), C(bridge), C(mode), and who on
+      the internet reaches it C(now) and C(after) the run.
+    - C(mode) is C(host) for a port Docker publishes to one container (C(docker run -p), a Swarm
+      service's C(mode=host)), C(ingress) for a port of Swarm's routing mesh (nat
+      C(DOCKER-INGRESS), DNAT to the ingress sandbox on C(docker_gwbridge)).
     - C(open), C(restricted) (to C(sources)), C(blocked), or C(unknown) (a rule the module does
       not recognise decides); C(trusted) lists the networks that reach it anyway.
     - "Who publishes it, from Docker's API (O(docker_host)), when it could be read and names a
       container with that address and port: C(container) (the name), C(container_id),
       C(image), and when labelled C(compose_project) and C(compose_service)
-      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name))."
+      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name)).
+      An C(ingress) port has C(swarm_service) alone, the service publishing it (from
+      C(GET /services), which only a manager answers; unnamed on a worker, without a warning)."
   returned: always
   type: list
   elements: dict
@@ -325,6 +330,7 @@ published:
       container_address: 172.17.0.2
       container_port: "80"
       bridge: docker0
+      mode: host
       now: open
       after: blocked
       sources: []
@@ -351,7 +357,7 @@ docker_firewall_backend:
   description:
     - Docker's firewall backend as the run saw it. V(iptables) when Docker's chains are in
       iptables (there is a C(DOCKER-USER) to fill); V(nftables) when Docker programs nftables
-      itself (Docker 29's C(firewall-backend), which has no C(DOCKER-USER): with
+      itself (Docker 29's C(firewall-backend), which has no C(DOCKER-USER); with
       O(state=present) the task fails and says so); V(none) when no Docker chain is loaded in
       either family (Docker stopped, or run with C(iptables) off).
     - Null with O(apply=none), which reads no table. Also returned by a failure that came
