@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 
 use crate::apply;
 use crate::docker;
-use crate::docker_api;
+use crate::docker_api::{self, Publisher};
+use crate::exposure::Mode;
 use crate::host::{Host, LockGuard};
 use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
@@ -202,8 +203,10 @@ fn add_policy_change(json: &mut Value, change: PolicyChange, check_mode: bool, w
 }
 
 /// Adds Docker's names to the published ports of the plan (already made: the API never
-/// decides a rule), in check mode too, since reading changes nothing. Hosts where Docker
-/// publishes nothing are not asked. Returns the warning when the names are missing.
+/// decides a rule), in check mode too, since reading changes nothing: the container behind each
+/// host-mode port, and the Swarm service behind each ingress port (asked only where there is
+/// one; only a manager answers, and a worker's ports stay unnamed without a warning). Hosts
+/// where Docker publishes nothing are not asked. Returns the warning when names are missing.
 fn name_published(host: &dyn Host, params: &Params, plan: &mut Plan) -> Result<(), String> {
     if plan.published.is_empty() {
         return Ok(());
@@ -220,7 +223,31 @@ fn name_published(host: &dyn Host, params: &Params, plan: &mut Plan) -> Result<(
         .and_then(|body| docker_api::parse_containers(&body))
         .map_err(|e| warn(format!("GET {}: {e}", docker_api::CONTAINERS_PATH)))?;
     for port in &mut plan.published {
-        port.names = docker_api::names_for(&containers, &port.port).cloned();
+        if port.port.mode == Mode::Host {
+            port.names = docker_api::names_for(&containers, &port.port)
+                .cloned()
+                .map(Publisher::Container);
+        }
+    }
+    if !plan.published.iter().any(|p| p.port.mode == Mode::Ingress) {
+        return Ok(());
+    }
+    let raw = host
+        .docker_get(&socket, docker_api::SERVICES_PATH)
+        .map_err(|e| warn(format!("{e:#}")))?;
+    if docker_api::not_a_manager(&raw) {
+        return Ok(());
+    }
+    let services = docker_api::ok_body(&raw)
+        .and_then(|body| docker_api::parse_services(&body))
+        .map_err(|e| warn(format!("GET {}: {e}", docker_api::SERVICES_PATH)))?;
+    for port in &mut plan.published {
+        if port.port.mode == Mode::Ingress {
+            port.names =
+                docker_api::service_for(&services, &port.port).map(|s| Publisher::Service {
+                    swarm_service: s.to_string(),
+                });
+        }
     }
     Ok(())
 }
@@ -937,5 +964,68 @@ mod tests {
         let out = run(r#"{"state": "absent"}"#, &host);
         assert!(!out.failed, "{}", out.json);
         assert_eq!(out.json["docker_firewall_backend"], "none");
+    }
+
+    #[test]
+    fn swarm_ingress_ports_are_reported_with_their_service_and_blocked_after() {
+        let save = include_str!("../tests/data/iptables-save.docker").replacen(
+            "-A DOCKER -i docker0 -j RETURN\n",
+            ":DOCKER-INGRESS - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER-INGRESS\n\
+             -A DOCKER -i docker0 -j RETURN\n\
+             -A DOCKER-INGRESS -p tcp -m tcp --dport 8098 -j DNAT --to-destination 172.18.0.2:8098\n\
+             -A DOCKER-INGRESS -j RETURN\n",
+            1,
+        );
+        let args = r#"{"_ansible_check_mode": true, "ipv6": false}"#;
+        let manager = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &save);
+        manager.services_answer(Ok(include_bytes!(
+            "../tests/data/docker-api/services-28.http"
+        )));
+        let out = run(args, &manager);
+        assert!(!out.failed, "{}", out.json);
+        assert_eq!(out.json["unrecognised_dnat"], json!([]));
+        let ingress = out.json["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["mode"] == "ingress")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            ingress,
+            json!({
+                "family": "ipv4", "proto": "tcp", "host_address": null, "host_port": "8098",
+                "container_address": "172.18.0.2", "container_port": "8098",
+                "bridge": "docker_gwbridge", "mode": "ingress", "now": "open",
+                "after": "blocked", "sources": [], "trusted": [], "swarm_service": "edge",
+            })
+        );
+        assert!(manager
+            .transcript()
+            .contains(&"docker GET /services (/var/run/docker.sock)".to_string()));
+        assert_eq!(out.json["warnings"], json!([]));
+
+        // A worker: the same port, unnamed, and no warning.
+        let worker = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &save);
+        let out = run(args, &worker);
+        let ingress = out.json["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["mode"] == "ingress")
+            .unwrap()
+            .clone();
+        assert_eq!(ingress.get("swarm_service"), None);
+        assert_eq!(ingress["after"], "blocked");
+        assert_eq!(out.json["warnings"], json!([]));
+
+        // No ingress port: /services is never asked.
+        let plain = FakeHost::new().without_ipv6();
+        run(args, &plain);
+        assert!(!plain.transcript().iter().any(|l| l.contains("/services")));
     }
 }

@@ -107,10 +107,15 @@ pub fn view(result: &Value, policy: String) -> View {
             } else {
                 format!("{address}:{}", s("host_port"))
             };
-            let container = match p["container"].as_str() {
-                Some(name) => name.to_string(),
-                None if v6 => format!("[{}]:{}", s("container_address"), s("container_port")),
-                None => format!("{}:{}", s("container_address"), s("container_port")),
+            let ingress = p["mode"] == "ingress";
+            let container = match (p["container"].as_str(), p["swarm_service"].as_str()) {
+                (Some(name), _) => name.to_string(),
+                (None, Some(service)) if ingress => format!("{service} (ingress)"),
+                (None, _) if ingress => "swarm ingress".into(),
+                (None, _) if v6 => {
+                    format!("[{}]:{}", s("container_address"), s("container_port"))
+                }
+                (None, _) => format!("{}:{}", s("container_address"), s("container_port")),
             };
             Row {
                 proto: s("proto"),
@@ -581,6 +586,29 @@ tcp    0.0.0.0:8080  shop-web-1  docker0  open -> blocked after a run
         assert_eq!(v.rows[1].container, "[fd00::3]:53");
         assert_eq!(v.rows[1].network, "-");
         assert_eq!(v.trusted, ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn swarm_ingress_ports_are_named_by_service_or_said_to_be_ingress() {
+        let entry = |service: Option<&str>| {
+            let mut p = json!({"family": "ipv4", "proto": "tcp", "host_address": null,
+                "host_port": "8098", "container_address": "172.18.0.2", "container_port": "8098",
+                "bridge": "docker_gwbridge", "mode": "ingress", "now": "open", "after": "blocked",
+                "sources": [], "trusted": []});
+            if let Some(s) = service {
+                p["swarm_service"] = json!(s);
+            }
+            p
+        };
+        let result = json!({"changed": true, "published": [entry(Some("edge")), entry(None)]});
+        let v = view(&result, "p".into());
+        assert_eq!(v.rows[0].container, "edge (ingress)");
+        assert_eq!(v.rows[1].container, "swarm ingress");
+        assert_eq!(v.rows[0].network, "docker_gwbridge");
+        assert_eq!(
+            reach_changes(&result, true)[0],
+            "tcp 0.0.0.0:8098 edge (ingress) (docker_gwbridge): open -> blocked"
+        );
     }
 
     #[test]
