@@ -14,6 +14,9 @@ mod lab;
 /// Commands, root, the iptables backend and the /etc that pins it: shared with the namespace
 /// suites (tests/tests.rs).
 mod support;
+/// Swarm's routing mesh on a Docker 28 host, its host-side rules replayed (issue 14).
+#[path = "bed/swarm.rs"]
+mod swarm;
 /// The command line's verbs on a Docker 28 host (issue 12).
 #[path = "bed/verbs.rs"]
 mod verbs;
@@ -878,4 +881,9 @@ fn names_docker20_legacy() {
 #[test]
 fn verbs_docker28_nft() {
     verbs::verbs(Docker::V28, Backend::Nft);
+}
+
+#[test]
+fn swarm_ingress_docker28_nft() {
+    swarm::swarm(Docker::V28, Backend::Nft);
 }
