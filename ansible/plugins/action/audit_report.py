@@ -29,7 +29,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars or {})
         # Raises AnsibleActionFail with Ansible's own message for a wrong option or type.
-        _, args = self.validate_argument_spec(argument_spec=AUDIT_REPORT_SPEC)
+        args = self.validate_argument_spec(argument_spec=AUDIT_REPORT_SPEC)[1]
         report = audit_report.build_report(args['results'], hosts=args.get('hosts'))
         dest = args['dest']
         if self._task.check_mode:

@@ -31,6 +31,7 @@ import html
 import json
 import os
 import tempfile
+from urllib.parse import quote
 
 # The report format's version, in report.json as ``version``. Raised when a key changes meaning
 # or goes away; new keys may appear in the same version.
@@ -177,7 +178,7 @@ def build_report(results, hosts=None, generated=None):
 
 def _port_number(port):
     text = str(port.get('host_port', ''))
-    head = text.split(':')[0].split('-')[0]
+    head = text.split(':', 1)[0].split('-', 1)[0]
     return int(head) if head.isdigit() else 0
 
 
@@ -414,44 +415,54 @@ _SCRIPT = """
 (function () {
   'use strict';
   var rank = {open: 4, restricted: 3, unknown: 2, blocked: 1};
+  var each = function (list, f) { Array.prototype.forEach.call(list, f); };
   function key(td, type) {
     var v = td ? (td.getAttribute('data-v') !== null ? td.getAttribute('data-v') : td.textContent) : '';
     if (type === 'num') { var n = parseFloat(v); return isNaN(n) ? -1 : n; }
     if (type === 'reach') { return rank[v] || 0; }
     return v.toLowerCase();
   }
-  function sortable(table) {
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function (th, col) {
+  /* Sorts TABLE by the column whose header has data-key NAME (dir 1 up, -1 down); stable, so
+     that sorting by one column after another keeps the earlier order within ties. */
+  function sortBy(table, name, dir) {
+    var heads = table.tHead.rows[0].cells, col = -1;
+    each(heads, function (th, i) {
+      th.removeAttribute('aria-sort');
+      if (th.getAttribute('data-key') === name) { col = i; }
+    });
+    if (col < 0) { return false; }
+    var th = heads[col], type = th.getAttribute('data-type') || 'text', body = table.tBodies[0];
+    th.setAttribute('aria-sort', dir === 1 ? 'ascending' : 'descending');
+    var rows = Array.prototype.map.call(body.rows, function (r, i) {
+      return {r: r, k: key(r.cells[col], type), i: i};
+    });
+    rows.sort(function (a, b) {
+      if (a.k < b.k) { return -dir; }
+      if (a.k > b.k) { return dir; }
+      return a.i - b.i;
+    });
+    var frag = document.createDocumentFragment();
+    rows.forEach(function (x) { frag.appendChild(x.r); });
+    body.appendChild(frag);
+    return true;
+  }
+  var ports = document.getElementById('ports'), sorted = '';
+  each(document.querySelectorAll('table.sortable'), function (table) {
+    each(table.tHead.rows[0].cells, function (th) {
       var button = th.querySelector('button');
       if (!button) { return; }
       button.addEventListener('click', function () {
-        var dir = th.getAttribute('aria-sort') === 'ascending' ? -1 : 1;
-        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute('aria-sort'); });
-        th.setAttribute('aria-sort', dir === 1 ? 'ascending' : 'descending');
-        var type = th.getAttribute('data-type') || 'text', body = table.tBodies[0];
-        var rows = Array.prototype.map.call(body.rows, function (r, i) {
-          return {r: r, k: key(r.cells[col], type), i: i};
-        });
-        rows.sort(function (a, b) {
-          if (a.k < b.k) { return -dir; }
-          if (a.k > b.k) { return dir; }
-          return a.i - b.i;
-        });
-        var frag = document.createDocumentFragment();
-        rows.forEach(function (x) { frag.appendChild(x.r); });
-        body.appendChild(frag);
+        var dir = th.getAttribute('aria-sort') === 'ascending' ? -1 : 1, name = th.getAttribute('data-key');
+        sortBy(table, name, dir);
+        if (table === ports) { sorted = (dir === 1 ? '' : '-') + name; save(); }
       });
     });
-  }
-  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), sortable);
-
-  var table = document.getElementById('ports');
-  if (!table) { return; }
+  });
+  if (!ports) { return; }
   var q = document.getElementById('q'), now = document.getElementById('f-now'),
       after = document.getElementById('f-after'), fam = document.getElementById('f-family'),
       chg = document.getElementById('f-change'), count = document.getElementById('count');
-  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+  var rows = Array.prototype.slice.call(ports.tBodies[0].rows);
   var text = rows.map(function (r) { return r.textContent.toLowerCase(); });
   function apply() {
     var words = q.value.toLowerCase().split(/\\s+/).filter(Boolean), shown = 0;
@@ -465,11 +476,43 @@ _SCRIPT = """
     });
     count.textContent = shown + ' of ' + rows.length + ' rows';
   }
-  [q, now, after, fam, chg].forEach(function (el) { el.addEventListener('input', apply); });
-  Array.prototype.forEach.call(document.querySelectorAll('a[data-host]'), function (a) {
-    a.addEventListener('click', function () { q.value = a.getAttribute('data-host'); apply(); });
+  /* The filters and the sort live in the address's fragment (#q=web&now=open&sort=-port), so
+     that a view of the report can be shared as a link. */
+  function save() {
+    var p = [];
+    [['q', q.value], ['now', now.value], ['after', after.value], ['family', fam.value],
+     ['change', chg.checked ? '1' : ''], ['sort', sorted]].forEach(function (kv) {
+      if (kv[1]) { p.push(kv[0] + '=' + encodeURIComponent(kv[1])); }
+    });
+    try { history.replaceState(null, '', '#' + p.join('&')); } catch (e) { /* a file: page may refuse */ }
+  }
+  function load() {
+    var p = {};
+    location.hash.replace(/^#/, '').split('&').forEach(function (kv) {
+      var i = kv.indexOf('=');
+      if (i > 0) { try { p[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1)); } catch (e) { /* ignored */ } }
+    });
+    q.value = p.q || '';
+    [[now, p.now], [after, p.after], [fam, p.family]].forEach(function (x) {
+      x[0].value = x[1] && x[0].querySelector('option[value="' + x[1].replace(/[^a-z0-9]/g, '') + '"]') ? x[1] : '';
+    });
+    chg.checked = p.change === '1';
+    sorted = '';
+    if (p.sort && sortBy(ports, p.sort.replace(/^-/, ''), p.sort.charAt(0) === '-' ? -1 : 1)) { sorted = p.sort; }
+    apply();
+  }
+  [q, now, after, fam, chg].forEach(function (el) { el.addEventListener('input', function () { apply(); save(); }); });
+  each(document.querySelectorAll('a[data-host]'), function (a) {
+    a.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      q.value = a.getAttribute('data-host');
+      apply();
+      save();
+      ports.scrollIntoView();
+    });
   });
-  apply();
+  window.addEventListener('hashchange', load);
+  load();
 }());
 """
 
@@ -494,7 +537,7 @@ def _card(label, value, note, cls=''):
 def _fleet_bars(t):
     """Two stacked bars: every published port by who reaches it now, and after the policy,
     plus the hosts whose exposure is unknown."""
-    width, left, bar = 430, 56, 26
+    width, left, height = 430, 56, 26
     total = max(t['published'], 1)
     out = ['<svg role="img" aria-label="published ports by reach, now and after the policy" '
            'width="100%%" viewBox="0 0 %d 104">' % (width + left + 10)]
@@ -507,13 +550,13 @@ def _fleet_bars(t):
                 continue
             w = width * n / total
             out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s %s: %d</title></rect>'
-                       % (x, y, w, bar, _COLOURS[r], label, r, n))
+                       % (x, y, w, height, _COLOURS[r], label, r, n))
             if w > 26:
                 out.append('<text x="%.1f" y="%d" class="on" text-anchor="middle">%d</text>'
                            % (x + w / 2, y + 17, n))
             x += w
         if not t['published']:
-            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#eceff3"/>' % (left, y, width, bar))
+            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#eceff3"/>' % (left, y, width, height))
             out.append('<text x="%d" y="%d" class="muted">no published port</text>' % (left + 8, y + 17))
     out.append('</svg>')
     return ''.join(out)
@@ -601,11 +644,11 @@ def _host_rows(hosts):
         after = sum(1 for p in h['published'] if reach(p, 'after') == 'open')
         sync = (_tag('in sync', 'sync') if h['in_sync'] else _tag('drifted', 'drift')) if ok else '-'
         rows.append(
-            '<tr%s><td><a href="#ports" data-host="%s">%s</a></td><td data-v="%s">%s</td>'
+            '<tr%s><td><a href="#q=%s" data-host="%s">%s</a></td><td data-v="%s">%s</td>'
             '<td data-v="%s">%s</td><td>%s</td><td class="num" data-v="%s">%s</td>'
             '<td class="num" data-v="%s">%s</td><td class="num" data-v="%s">%s</td>'
             '<td class="num">%d</td><td class="src">%s</td></tr>' % (
-                '' if ok else ' class="down"', _e(h['host']), _e(h['host']), h['status'],
+                '' if ok else ' class="down"', _e(quote(h['host'], safe='')), _e(h['host']), _e(h['host']), h['status'],
                 _tag(h['status']), {True: 1, False: 0, None: -1}[h['in_sync']], sync,
                 _e(h['docker_firewall_backend'] or '-'),
                 len(h['published']) if ok else -1, len(h['published']) if ok else '?',
@@ -683,9 +726,9 @@ def render_html(report):
     warned = [(h['host'], x) for h in hosts for x in h['warnings']]
     notes = ''
     if odd:
-        notes += ('<details><summary>%s published by something other than Docker (not judged)</summary><ul class="plain">%s</ul></details>'
-                  % (_plural(len(odd), 'DNAT rule'), ''.join('<li><b>%s</b>: <span class="mono">%s</span></li>'
-                                                              % (_e(h), _e(x)) for h, x in odd)))
+        items = ''.join('<li><b>%s</b>: <span class="mono">%s</span></li>' % (_e(h), _e(x)) for h, x in odd)
+        notes += ('<details><summary>%s published by something other than Docker (not judged)</summary>'
+                  '<ul class="plain">%s</ul></details>' % (_plural(len(odd), 'DNAT rule'), items))
     if warned:
         notes += ('<details><summary>%s</summary><ul class="plain">%s</ul></details>'
                   % (_plural(len(warned), 'warning'), ''.join('<li><b>%s</b>: %s</li>' % (_e(h), _e(x)) for h, x in warned)))
@@ -716,7 +759,7 @@ def render_html(report):
         '</div>%s' % legend,
         '<h2 id="problems">Hosts failed or unreachable (%d)</h2>%s' % (down, plist),
         notes,
-        '<h2 id="ports">Published ports: host &times; port &times; family, now and after</h2>',
+        '<h2 id="published">Published ports: host &times; port &times; family, now and after</h2>',
         '<div class="filters"><input type="search" id="q" placeholder="Filter: host, port, container, image, network" '
         'aria-label="filter the ports">'
         '<label>now <select id="f-now"><option value="">any</option>%s</select></label>' % options,
@@ -725,18 +768,24 @@ def render_html(report):
         '<label><input type="checkbox" id="f-change"> only ports the policy changes</label>',
         '<span class="count" id="count">%s</span></div>' % _plural(t['published'] + down, 'row'),
         '<div class="tablewrap"><table class="sortable" id="ports"><thead><tr>'
-        '<th><button>host</button></th><th><button>family</button></th><th><button>proto</button></th>'
-        '<th data-type="num"><button>published on</button></th><th><button>container</button></th>'
-        '<th><button>network</button></th><th data-type="reach"><button>now</button></th>'
-        '<th data-type="reach"><button>after the policy</button></th></tr></thead><tbody>',
+        '<th data-key="host"><button>host</button></th><th data-key="family"><button>family</button></th>'
+        '<th data-key="proto"><button>proto</button></th>'
+        '<th data-key="port" data-type="num"><button>published on</button></th>'
+        '<th data-key="container"><button>container</button></th><th data-key="network"><button>network</button></th>'
+        '<th data-key="now" data-type="reach"><button>now</button></th>'
+        '<th data-key="after" data-type="reach"><button>after the policy</button></th></tr></thead><tbody>',
         _port_rows(hosts),
         '</tbody></table></div>',
         '<h2 id="hosts">Hosts (%d)</h2>' % t['hosts'],
         '<div class="tablewrap"><table class="sortable" id="hosts-table"><thead><tr>'
-        '<th><button>host</button></th><th><button>status</button></th><th data-type="num"><button>in sync</button></th>'
-        '<th><button>Docker firewall</button></th><th class="num" data-type="num"><button>published</button></th>'
-        '<th class="num" data-type="num"><button>open now</button></th><th class="num" data-type="num"><button>open after</button></th>'
-        '<th class="num" data-type="num"><button>warnings</button></th><th><button>message</button></th></tr></thead><tbody>',
+        '<th data-key="host"><button>host</button></th><th data-key="status"><button>status</button></th>'
+        '<th data-key="sync" data-type="num"><button>in sync</button></th>'
+        '<th data-key="backend"><button>Docker firewall</button></th>'
+        '<th data-key="published" class="num" data-type="num"><button>published</button></th>'
+        '<th data-key="open-now" class="num" data-type="num"><button>open now</button></th>'
+        '<th data-key="open-after" class="num" data-type="num"><button>open after</button></th>'
+        '<th data-key="warnings" class="num" data-type="num"><button>warnings</button></th>'
+        '<th data-key="msg"><button>message</button></th></tr></thead><tbody>',
         _host_rows(hosts),
         '</tbody></table></div>',
         '<footer>Each row is one port Docker publishes on a host, per family and protocol; "now" is who on the '
