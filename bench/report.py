@@ -5,13 +5,17 @@ Why it exists: the figures, their targets and whether each is met must come from
 be stated the same way every time; a target missed says so, and why, in the table itself.
 
 usage: bench/report.py RESULTS_DIR > BENCHMARKS.md
+       bench/report.py --audit RESULTS_DIR BENCHMARKS.md   (part 5 alone: `scripts/bench.sh
+       audit` measures only the audit's report and replaces its section, "## 5." to the end, in
+       the BENCHMARKS.md given, which keeps the other parts of its own run)
 """
 
 import json
 import os
 import sys
 
-R = sys.argv[1]
+AUDIT_ONLY = sys.argv[1] == "--audit"
+R = sys.argv[2] if AUDIT_ONLY else sys.argv[1]
 
 
 def load(name):
@@ -19,22 +23,80 @@ def load(name):
         return json.load(f)
 
 
-env, host, binary = load("env.json"), load("host.json"), load("binary.json")
-plans = {n: load(f"plan-{n}.json") for n in (10, 100, 1000)}
-packets, fleet = load("packets.json"), load("fleet.json")
-p1, p2 = host["part1"], {r["n"]: r for r in host["part2"]}
+def audit_section(audit, env):
+    """Part 5, the fleet audit's report, as lines."""
+    r, p = audit["render_ms"], audit.get("playbook")
+    out = []
+    w = out.append
+    w("## 5. The fleet audit's report")
+    w("")
+    w(f"Run: {env['date']}, {env['cpus']} CPUs (load average at the start: {env['load']}), "
+      f"Python {audit['python']}" + (f", {p['ansible']}" if p else "") + ". "
+      f"The audit playbook (`ufw_docker.ufw_docker.audit`) builds its report once, on the "
+      f"controller, after every host answered. Synthetic results shaped as the module returns "
+      f"them: {audit['hosts']} hosts with {audit['ports_per_host']} published ports each "
+      f"({audit['rows']} rows: ten ports in both families, Compose names, restricted sources, "
+      f"every verdict), plus {audit['failed']} failed and {audit['unreachable']} unreachable hosts. "
+      f"The renderer (plugins/plugin_utils/audit_report.py) builds the report and writes "
+      f"report.json, report.html and report.md, {audit['reps']} runs; the report task is the "
+      f"playbook's own last task in ansible-playbook, after every host's result was registered as "
+      f"the audit registers it (bench/action_plugins/bench_audit_result.py stands in for the "
+      f"module), {p['reps'] if p else 0} runs, timed from the task's start to its result "
+      f"(bench/callback_plugins/bench_task_time.py).")
+    w("")
+    w("| figure | median ms | min ms | max ms |")
+    w("|---|---|---|---|")
+    w(f"| build the report from the results (statuses, totals) | {ms(r['build'])} |")
+    w(f"| render report.json | {ms(r['json'])} |")
+    w(f"| render report.html | {ms(r['html'])} |")
+    w(f"| render report.md | {ms(r['markdown'])} |")
+    w(f"| the renderer, all of it: build, render and write the three files | {ms(r['total'])} |")
+    if p:
+        w(f"| the report task in ansible-playbook (Ansible gathering every host's result through "
+          f"hostvars, the plugin's argument check, the renderer) | {ms(p['task_ms'])} |")
+    w("")
+    b = audit["bytes"]
+    w(f"The files: report.json {b['json']} bytes, report.html {b['html']} bytes, report.md "
+      f"{b['markdown']} bytes.")
+    w("")
+    total = r["total"]["median"] / 1000
+    w("| figure | value | target | met? |")
+    w("|---|---|---|---|")
+    w(f"| render {audit['hosts']} hosts with {audit['ports_per_host']} published ports each | "
+      f"{total:.2f} s | under 2 s | {yes(total < 2, 'too slow')} |")
+    if p:
+        task = p["task_ms"]["median"] / 1000
+        w(f"| the whole report task in ansible-playbook | {task:.2f} s | (for comparison) | |")
+    w("")
+    return out
 
 
 def ms(s, digits=1):
     return f"{s['median']:.{digits}f} | {s['min']:.{digits}f} | {s['max']:.{digits}f}"
 
 
-def sec(s):
-    return f"{s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f}"
-
-
 def yes(ok, why=""):
     return "**met**" if ok else f"**missed**: {why}"
+
+
+if AUDIT_ONLY:
+    # Part 5 replaces its section (to the end of the file) in the BENCHMARKS.md given.
+    target = sys.argv[3]
+    with open(target) as f:
+        text = f.read()
+    head = text.split("\n## 5. ", 1)[0].rstrip("\n") + "\n"
+    with open(target, "w") as f:
+        f.write(head + "\n" + "\n".join(audit_section(load("audit.json"), load("env.json"))) + "\n")
+    sys.exit(0)
+
+env, host, binary = load("env.json"), load("host.json"), load("binary.json")
+plans = {n: load(f"plan-{n}.json") for n in (10, 100, 1000)}
+packets, fleet = load("packets.json"), load("fleet.json")
+p1, p2 = host["part1"], {r["n"]: r for r in host["part2"]}
+
+
+def sec(s):
+    return f"{s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f}"
 
 
 out = []
@@ -199,4 +261,6 @@ for n in (10, 100, 1000):
     w(f"| peak memory (max RSS, GNU time), no-op run with {n} entries | {p2[n]['peak_rss_kib_noop']} KiB | | |")
 w(f"| peak memory, applying 1000 entries | {rss['peak_rss_kib_apply']} KiB | | |")
 w("")
+if os.path.exists(os.path.join(R, "audit.json")):
+    out += audit_section(load("audit.json"), env)
 print("\n".join(out))
