@@ -55,6 +55,16 @@ pub struct Names {
     pub swarm_service: Option<String>,
 }
 
+/// Who publishes a port: a container (host mode), or a Swarm service (through the ingress
+/// routing mesh, whose tasks are not behind the port one by one). Flattened into the report's
+/// entry: `container`, `container_id`, `image`, ... or `swarm_service` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Publisher {
+    Container(Names),
+    Service { swarm_service: String },
+}
+
 /// One running container, as far as matching needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
@@ -292,6 +302,77 @@ fn container(v: &Value) -> Result<Container, String> {
     })
 }
 
+/// What `GET /services` says of the ports a Swarm service publishes through the ingress
+/// routing mesh.
+pub const SERVICES_PATH: &str = "/services";
+
+/// A port a Swarm service publishes through the routing mesh (`Endpoint.Ports[]` with
+/// `PublishMode` `ingress`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressPort {
+    pub service: String,
+    pub proto: String,
+    pub published: u16,
+}
+
+/// The ingress ports of a `GET /services` body (a manager's answer). A service without a name or
+/// ports, or a port published in host mode (its task's container is named instead), is left out.
+pub fn parse_services(body: &[u8]) -> Result<Vec<IngressPort>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON ({e})"))?;
+    let list = value
+        .as_array()
+        .ok_or("the answer is not a list of services")?;
+    let mut ports = Vec::new();
+    for service in list {
+        let Some(name) = service.pointer("/Spec/Name").and_then(Value::as_str) else {
+            continue;
+        };
+        for p in service
+            .pointer("/Endpoint/Ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mode = p
+                .get("PublishMode")
+                .and_then(Value::as_str)
+                .unwrap_or("ingress");
+            let published = p
+                .get("PublishedPort")
+                .and_then(Value::as_u64)
+                .and_then(|n| u16::try_from(n).ok());
+            if let (true, Some(published)) = (mode == "ingress", published) {
+                ports.push(IngressPort {
+                    service: name.to_string(),
+                    proto: p
+                        .get("Protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("tcp")
+                        .to_string(),
+                    published,
+                });
+            }
+        }
+    }
+    Ok(ports)
+}
+
+/// The Swarm service behind an ingress port: the one publishing its host port and protocol.
+pub fn service_for<'a>(ports: &'a [IngressPort], port: &Published) -> Option<&'a str> {
+    let public = port.host_port.parse::<u16>().ok()?;
+    ports
+        .iter()
+        .find(|p| p.published == public && p.proto == port.proto)
+        .map(|p| p.service.as_str())
+}
+
+/// Whether an answer says this node is not a Swarm manager (or not in a Swarm): only managers
+/// list services, and a worker's ingress ports stay unnamed without a warning on every run.
+pub fn not_a_manager(bytes: &[u8]) -> bool {
+    parse_response(bytes).is_ok_and(|r| r.status == 503)
+}
+
 /// The container behind a published port: the one with the entry's container address and
 /// private port; failing that (a Swarm task in host mode sits on a network the list does not
 /// show), the only one publishing the entry's host port and protocol.
@@ -364,6 +445,7 @@ mod tests {
             container_address: addr.into(),
             container_port: port.into(),
             bridge: None,
+            mode: crate::exposure::Mode::Host,
         }
     }
 
@@ -506,6 +588,44 @@ mod tests {
     /// `GET /version`: a short answer, sent with a Content-Length.
     const VERSION_20: &[u8] = include_bytes!("../tests/data/docker-api/version-20.http");
     const VERSION_28: &[u8] = include_bytes!("../tests/data/docker-api/version-28.http");
+    /// `GET /services` of Docker 28's swarm: `api` in host mode, `edge` through the mesh.
+    const SERVICES_28: &[u8] = include_bytes!("../tests/data/docker-api/services-28.http");
+
+    #[test]
+    fn ingress_ports_are_named_by_their_swarm_service() {
+        let ports = parse_services(&ok_body(SERVICES_28).unwrap()).unwrap();
+        assert_eq!(
+            ports,
+            [
+                IngressPort {
+                    service: "edge".into(),
+                    proto: "tcp".into(),
+                    published: 8098
+                },
+                IngressPort {
+                    service: "edge".into(),
+                    proto: "udp".into(),
+                    published: 8099
+                },
+            ],
+            "api publishes in host mode: its task's container is named instead"
+        );
+        let mut port = published("ipv4", "172.18.0.2", "8098", "8098");
+        port.mode = crate::exposure::Mode::Ingress;
+        assert_eq!(service_for(&ports, &port), Some("edge"));
+        port.proto = "udp".into();
+        assert_eq!(
+            service_for(&ports, &port),
+            None,
+            "8098/udp is not published"
+        );
+        port.host_port = "8099".into();
+        assert_eq!(service_for(&ports, &port), Some("edge"));
+        assert!(parse_services(b"{}").is_err());
+        let worker = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(not_a_manager(worker));
+        assert!(!not_a_manager(SERVICES_28));
+    }
 
     #[test]
     fn recorded_answers_of_docker_20_and_28_parse() {
@@ -523,7 +643,9 @@ mod tests {
             let mut names: Vec<_> = c.iter().map(|c| c.names.container.as_str()).collect();
             let tasks = names.iter().filter(|n| n.starts_with("api.1.")).count();
             assert_eq!(tasks, 1, "one Swarm task: {names:?}");
-            names.retain(|n| !n.starts_with("api."));
+            // Docker 28's recording also has a task of `edge`, published through the ingress
+            // routing mesh (no port of its own: Docker publishes it in DOCKER-INGRESS).
+            names.retain(|n| !n.starts_with("api.") && !n.starts_with("edge."));
             assert_eq!(names, ["plain", "shop-web-1", "web"]);
         }
         // Cut anywhere, the chunked answer is an error, never a shorter list.

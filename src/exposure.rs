@@ -23,9 +23,29 @@ pub struct Published {
     pub host_port: String,
     pub container_address: String,
     pub container_port: String,
-    /// The Docker bridge the container sits on (`docker0`, `br-...`).
+    /// The Docker bridge the container sits on (`docker0`, `br-...`; `docker_gwbridge` for
+    /// Swarm's ingress).
     pub bridge: Option<String>,
+    /// How Docker publishes it: on the host (`docker run -p`, a Swarm service's `mode=host`),
+    /// or through Swarm's ingress routing mesh.
+    pub mode: Mode,
 }
+
+/// How a port is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A DNAT rule in nat `DOCKER` to one container.
+    Host,
+    /// A DNAT rule in nat `DOCKER-INGRESS` to Swarm's ingress sandbox on `docker_gwbridge`,
+    /// which spreads connections over the service's tasks (IPVS).
+    Ingress,
+}
+
+/// The nat chain where Docker publishes Swarm's ingress ports.
+pub const INGRESS_CHAIN: &str = "DOCKER-INGRESS";
+/// The bridge Swarm's ingress sandbox sits on, behind every ingress DNAT.
+pub const INGRESS_BRIDGE: &str = "docker_gwbridge";
 
 /// Who can open a new connection to a published port from the internet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,8 +73,9 @@ pub struct Verdict {
     pub trusted: Vec<String>,
 }
 
-/// Parses Docker's published ports from `iptables-save -t nat` output. Returns them, and the
-/// DNAT rules outside Docker's `DOCKER` chain (published by something else), verbatim.
+/// Parses Docker's published ports from `iptables-save -t nat` output: the DNAT rules of its
+/// `DOCKER` chain (host mode) and of `DOCKER-INGRESS` (Swarm's routing mesh). Returns them, and
+/// the other DNAT rules (published by something else), verbatim.
 pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<String>) {
     let mut published = Vec::new();
     let mut other = Vec::new();
@@ -68,11 +89,15 @@ pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<S
             continue;
         }
         let tokens = crate::rules::tokenize(line);
-        if tokens.get(1).map(String::as_str) != Some("DOCKER") {
-            other.push(line.to_string());
-            continue;
-        }
-        match parse_docker_dnat(family, &tokens) {
+        let mode = match tokens.get(1).map(String::as_str) {
+            Some("DOCKER") => Mode::Host,
+            Some(INGRESS_CHAIN) => Mode::Ingress,
+            _ => {
+                other.push(line.to_string());
+                continue;
+            }
+        };
+        match parse_docker_dnat(family, &tokens, mode) {
             Some(p) => published.push(p),
             None => other.push(line.to_string()),
         }
@@ -80,7 +105,7 @@ pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<S
     (published, other)
 }
 
-fn parse_docker_dnat(family: Family, tokens: &[String]) -> Option<Published> {
+fn parse_docker_dnat(family: Family, tokens: &[String], mode: Mode) -> Option<Published> {
     let value = |flag: &str, negated: bool| -> Option<String> {
         tokens.windows(3).find_map(|w| {
             let hit = if negated {
@@ -120,7 +145,11 @@ fn parse_docker_dnat(family: Family, tokens: &[String]) -> Option<Published> {
         host_port,
         container_address: addr,
         container_port: port,
-        bridge: value("-i", true),
+        bridge: match mode {
+            Mode::Host => value("-i", true),
+            Mode::Ingress => Some(INGRESS_BRIDGE.to_string()),
+        },
+        mode,
     })
 }
 
@@ -185,6 +214,17 @@ mod tests {
         -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\n\
         -A DOCKER -d 127.0.0.1/32 ! -i br-1a2b -p udp -m udp --dport 5353 -j DNAT --to-destination 10.10.0.3:53\n\
         COMMIT\n";
+    /// Swarm's ingress, as moby's iptablesdoc (swarm-portmap) shows a service published with
+    /// `-p 8080:80`: the DNAT to the ingress sandbox keeps the published port.
+    const NAT4_INGRESS: &str =
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n:DOCKER-INGRESS - [0:0]\n\
+        -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER-INGRESS\n\
+        -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+        -A DOCKER -i docker_gwbridge -j RETURN\n\
+        -A DOCKER-INGRESS -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.18.0.2:8080\n\
+        -A DOCKER-INGRESS -p udp -m udp --dport 8081 -j DNAT --to-destination 172.18.0.2:8081\n\
+        -A DOCKER-INGRESS -j RETURN\n\
+        COMMIT\n";
     const NAT6: &str = "*nat\n:DOCKER - [0:0]\n\
         -A DOCKER ! -s fe80::/10 ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:dead:beef::2]:80\n\
         COMMIT\n";
@@ -208,6 +248,26 @@ mod tests {
         assert_eq!(p6[0].container_address, "fd00:dead:beef::2");
         assert_eq!(p6[0].container_port, "80");
         assert_eq!(p6[0].family, "ipv6");
+        assert!(p.iter().chain(&p6).all(|p| p.mode == Mode::Host));
+    }
+
+    #[test]
+    fn swarms_ingress_ports_are_published_in_ingress_mode() {
+        let (p, other) = parse_published(Family::V4, NAT4_INGRESS);
+        assert!(other.is_empty(), "{other:?}");
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].mode, p[0].proto.as_str(), p[0].host_port.as_str()),
+            (Mode::Ingress, "tcp", "8080")
+        );
+        assert_eq!(p[0].container_address, "172.18.0.2");
+        assert_eq!(p[0].container_port, "8080");
+        assert_eq!(p[0].bridge.as_deref(), Some("docker_gwbridge"));
+        assert_eq!(p[1].proto, "udp");
+        assert_eq!(
+            serde_json::to_value(&p[0]).unwrap()["mode"],
+            serde_json::json!("ingress")
+        );
     }
 
     fn to(proto: &str, port: u16) -> Published {
@@ -219,6 +279,7 @@ mod tests {
             container_address: "172.17.0.3".into(),
             container_port: "80".into(),
             bridge: Some("docker0".into()),
+            mode: crate::exposure::Mode::Host,
         }
     }
 

@@ -134,6 +134,8 @@ struct State {
     lock_error: Option<String>,
     /// What Docker's API answers (raw HTTP), or the error reaching it gives.
     docker: std::result::Result<Vec<u8>, String>,
+    /// Docker's answer to `GET /services` (a worker's 503 unless a test sets one).
+    services: std::result::Result<Vec<u8>, String>,
     env: BTreeMap<String, String>,
     transcript: Vec<String>,
     calls: Vec<Call>,
@@ -142,6 +144,11 @@ struct State {
 /// What the fake Docker's API answers to `GET /containers/json` unless a test says otherwise:
 /// Docker 20.10's recorded answer, where `shop-web-1` has 172.17.0.2, the address the IPv4
 /// tables publish 8080 to.
+/// A worker node's answer to `GET /services`.
+pub const NOT_A_MANAGER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+    Content-Length: 108\r\n\r\n{\"message\":\"This node is not a swarm manager. Worker nodes can't be used \
+    to view or modify cluster state.\"}\n";
+
 pub const CONTAINERS: &[u8] = include_bytes!("../tests/data/docker-api/containers-20.http");
 
 /// The fake machine. Starts as a Docker host with UFW: the stock after.rules and after6.rules
@@ -185,6 +192,7 @@ impl FakeHost {
                 op_counts: BTreeMap::new(),
                 lock_error: None,
                 docker: Ok(CONTAINERS.to_vec()),
+                services: Ok(NOT_A_MANAGER.to_vec()),
                 env: BTreeMap::new(),
                 transcript: Vec::new(),
                 calls: Vec::new(),
@@ -210,6 +218,11 @@ impl FakeHost {
     /// Docker's API answers `answer` (raw HTTP) from now on, or cannot be reached (`Err`).
     pub fn docker_answers(&self, answer: std::result::Result<&[u8], &str>) {
         self.state.borrow_mut().docker = answer.map(<[u8]>::to_vec).map_err(str::to_string);
+    }
+
+    /// Docker's API answers `GET /services` with `answer` (a manager's list, say).
+    pub fn services_answer(&self, answer: std::result::Result<&[u8], &str>) {
+        self.state.borrow_mut().services = answer.map(<[u8]>::to_vec).map_err(str::to_string);
     }
 
     /// Sets an environment variable of the run.
@@ -432,6 +445,21 @@ impl Host for FakeHost {
         self.note(format!("remove stale temps {}", path.display()));
     }
 
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.note(format!("mkdir -p {}", path.display()));
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        if let Some(error) = self.fault(FileOp::Write, path) {
+            self.note(format!("remove {} (failed)", path.display()));
+            return Err(anyhow!(error).context(format!("cannot remove {}", path.display())));
+        }
+        self.note(format!("remove {}", path.display()));
+        self.state.borrow_mut().files.remove(path);
+        Ok(())
+    }
+
     fn backup(&self, path: &Path) -> Result<PathBuf> {
         let mut name = path.as_os_str().to_owned();
         name.push(".1234.2026-01-01@00:00:00~");
@@ -498,7 +526,11 @@ impl Host for FakeHost {
     }
 
     fn docker_get(&self, socket: &Path, path: &str) -> Result<Vec<u8>> {
-        let answer = self.state.borrow().docker.clone();
+        let answer = if path == crate::docker_api::SERVICES_PATH {
+            self.state.borrow().services.clone()
+        } else {
+            self.state.borrow().docker.clone()
+        };
         let line = format!("docker GET {path} ({})", socket.display());
         self.note(match &answer {
             Ok(_) => line,

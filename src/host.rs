@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,10 @@ pub trait Host {
     /// Removes temporary files an earlier run left beside `path` when it was killed between
     /// creating and renaming them. Called with the run lock held, so none is in use.
     fn remove_stale_temps(&self, path: &Path);
+    /// Creates the directory and any missing parents (mode 0755), as `mkdir -p`.
+    fn create_dir_all(&self, path: &Path) -> Result<()>;
+    /// Removes the file; one that does not exist is not an error.
+    fn remove_file(&self, path: &Path) -> Result<()>;
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
     fn backup(&self, path: &Path) -> Result<PathBuf>;
     /// Runs a program found in the system directories (`PROGRAM_DIRS`, never PATH) with
@@ -192,6 +196,23 @@ impl Host for RealHost {
             if file.starts_with(&prefix) && file.ends_with(".tmp") {
                 let _ = fs::remove_file(entry.path());
             }
+        }
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(path)
+            .with_context(|| format!("cannot create the directory {}", path.display()))
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(anyhow!(e).context(format!("cannot remove {}", path.display())))
+            }
+            _ => Ok(()),
         }
     }
 

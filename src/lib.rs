@@ -6,16 +6,18 @@
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
 //! The crate is a functional core with an imperative shell: `params`, `rules`, `policy`, `fold`,
-//! `evaluator`, `after_rules`, `live`, `exposure`, `docker` and `plan` are pure; `host` is the
-//! only interface to the machine; `apply` carries out a plan through it; `module` ties one run
-//! together; `main` speaks Ansible's protocol, or hands a command line to `cli` (the read-only
-//! verbs, which print through the pure `status`). `rules` is the vocabulary the others build
-//! on: `policy` assembles its rules into chains, `fold` into trees, `evaluator` walks them for a
+//! `evaluator`, `after_rules`, `live`, `exposure`, `docker`, `plan`, `policy_file` and `status`
+//! are pure; `host` is the only interface to the machine; `apply` carries out a plan through it;
+//! `module` ties one run together; `main` speaks Ansible's protocol, or hands a command line to
+//! `cli` (the verbs), which `commands` carries out on the policy file (`policy_file`) by running
+//! the module, printing through `status`. `rules` is the vocabulary the others build on:
+//! `policy` assembles its rules into chains, `fold` into trees, `evaluator` walks them for a
 //! packet (for `exposure` and the folding measurements); it imports none of them.
 
 pub mod after_rules;
 pub mod apply;
 pub mod cli;
+pub mod commands;
 pub mod docker;
 pub mod docker_api;
 pub mod evaluator;
@@ -31,5 +33,6 @@ pub mod module;
 pub mod params;
 pub mod plan;
 pub mod policy;
+pub mod policy_file;
 pub mod rules;
 pub mod status;

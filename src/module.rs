@@ -10,10 +10,12 @@ use serde_json::{json, Map, Value};
 
 use crate::apply;
 use crate::docker;
-use crate::docker_api;
+use crate::docker_api::{self, Publisher};
+use crate::exposure::Mode;
 use crate::host::{Host, LockGuard};
 use crate::params::{self, ApplyMode, Backend, Params, State};
 use crate::plan::{self, Observed, Plan};
+use crate::policy_file;
 use crate::rules::{self, Family};
 
 /// The JSON object to print, and whether it reports a failure.
@@ -34,6 +36,16 @@ impl Outcome {
 
 /// Runs the module on `args` (the JSON text Ansible passed) against `host`.
 pub fn run(args: &str, host: &dyn Host) -> Outcome {
+    run_with(args, host, None)
+}
+
+/// Runs the module as `run` does, for a caller that already holds the run lock (the command
+/// line's edits, which save the policy and apply it under one lock).
+pub fn run_locked(args: &str, host: &dyn Host, held: &LockGuard) -> Outcome {
+    run_with(args, host, Some(held))
+}
+
+fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     let parsed = match params::parse_args(args) {
         Ok(p) => p,
         Err(e) => return Outcome::failure(e.0),
@@ -42,9 +54,12 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
     let check_mode = parsed.invocation.check_mode;
     let mut warnings = parsed.warnings.clone();
 
-    let _lock = match lock(host, check_mode) {
-        Ok(guard) => guard,
-        Err(msg) => return Outcome::failure(msg),
+    let _lock = match held {
+        Some(_) => None,
+        None => match lock(host, check_mode) {
+            Ok(guard) => guard,
+            Err(msg) => return Outcome::failure(msg),
+        },
     };
 
     let families = families(host, params, &mut warnings);
@@ -53,9 +68,19 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
             host.remove_stale_temps(family_path(params, *family));
         }
     }
-    let (mut plan, unit_present) = match observe_and_plan(host, params, &families) {
+    let Planned {
+        mut plan,
+        unit_present,
+        firewall,
+    } = match observe_and_plan(host, params, &families) {
         Ok(planned) => planned,
-        Err(msg) => return Outcome::failure(msg),
+        Err((msg, firewall)) => {
+            let mut out = Outcome::failure(msg);
+            if let Some(f) = firewall {
+                out.json["docker_firewall_backend"] = json!(f.key());
+            }
+            return out;
+        }
     };
     warnings.extend(plan.warnings.iter().cloned());
     if let Err(why) = name_published(host, params, &mut plan) {
@@ -70,23 +95,118 @@ pub fn run(args: &str, host: &dyn Host) -> Outcome {
             return out;
         }
     };
+    let saved = match save_policy(host, params, args, check_mode) {
+        Ok(saved) => saved,
+        Err(msg) => {
+            let done = if plan.changed() && !check_mode {
+                format!("changed: {}; but ", plan.summary().join(", "))
+            } else {
+                String::new()
+            };
+            let mut out = Outcome::failure(format!("{done}{msg}"));
+            out.json["changed"] = json!(plan.changed() && !check_mode);
+            out.json["warnings"] = json!(warnings);
+            return out;
+        }
+    };
+    let mut json = result(
+        params,
+        &plan,
+        parsed.invocation.diff,
+        check_mode,
+        unit_present,
+        backup_files,
+        warnings,
+    );
+    json["docker_firewall_backend"] = json!(firewall.as_ref().map(DockerFirewall::key));
+    if let Some(change) = saved {
+        add_policy_change(&mut json, change, check_mode, parsed.invocation.diff);
+    }
     Outcome {
-        json: result(
-            params,
-            &plan,
-            parsed.invocation.diff,
-            check_mode,
-            unit_present,
-            backup_files,
-            warnings,
-        ),
+        json,
         failed: false,
     }
 }
 
+/// A change of the policy file: its path, and its text before (`None`: no file) and after.
+struct PolicyChange {
+    path: PathBuf,
+    before: Option<String>,
+    after: String,
+}
+
+/// Saves the run's parameters in `policy_file` (when set, with state present) unless the file
+/// already holds them; in check mode only says it would. Runs after the firewall is in place,
+/// so a saved policy is always one that applied. With state absent the file is left alone, as
+/// `ufw_docker remove` leaves it.
+fn save_policy(
+    host: &dyn Host,
+    params: &Params,
+    args: &str,
+    check_mode: bool,
+) -> Result<Option<PolicyChange>, String> {
+    let Some(path) = params.policy_file.as_ref() else {
+        return Ok(None);
+    };
+    if params.state == State::Absent {
+        return Ok(None);
+    }
+    let fail = |e: anyhow::Error| format!("the policy could not be saved to policy_file: {e:#}");
+    let value: Value = serde_json::from_str(args).unwrap_or(Value::Null);
+    let policy = policy_file::saved_form(&value);
+    let existing = host.read(path).map_err(fail)?;
+    if policy_file::holds(existing.as_deref(), &policy) {
+        return Ok(None);
+    }
+    let text = policy_file::render(&policy);
+    if !check_mode {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            host.create_dir_all(dir).map_err(fail)?;
+        }
+        host.write_atomic(path, text.as_bytes()).map_err(fail)?;
+    }
+    Ok(Some(PolicyChange {
+        path: path.clone(),
+        before: existing.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        after: text,
+    }))
+}
+
+/// Adds a saved (or, in check mode, due) policy file to the result: `changed`, the message's
+/// list of what changed, and a diff entry like the rule files'.
+fn add_policy_change(json: &mut Value, change: PolicyChange, check_mode: bool, want_diff: bool) {
+    let path = change.path.display().to_string();
+    let already = json["changed"] == true;
+    let verb = if check_mode {
+        "would change"
+    } else {
+        "changed"
+    };
+    json["msg"] = if already {
+        json!(format!("{}, {path}", json["msg"].as_str().unwrap_or("")))
+    } else {
+        json!(format!("{verb}: {path}"))
+    };
+    json["changed"] = json!(true);
+    if want_diff {
+        let entry = json!({
+            "before": change.before.unwrap_or_default(),
+            "after": change.after,
+            "before_header": format!("{path} (before)"),
+            "after_header": format!("{path} (after)"),
+        });
+        match json["diff"].as_array_mut() {
+            Some(list) => list.push(entry),
+            None => json["diff"] = json!([entry]),
+        }
+    }
+}
+
 /// Adds Docker's names to the published ports of the plan (already made: the API never
-/// decides a rule), in check mode too, since reading changes nothing. Hosts where Docker
-/// publishes nothing are not asked. Returns the warning when the names are missing.
+/// decides a rule), in check mode too, since reading changes nothing: the container behind each
+/// host-mode port, and the Swarm service behind each ingress port (asked only where there is
+/// one; only a manager answers, and a worker's ports stay unnamed without a warning). Hosts
+/// where Docker publishes nothing are not asked. Returns the warning when names are missing.
 fn name_published(host: &dyn Host, params: &Params, plan: &mut Plan) -> Result<(), String> {
     if plan.published.is_empty() {
         return Ok(());
@@ -103,7 +223,31 @@ fn name_published(host: &dyn Host, params: &Params, plan: &mut Plan) -> Result<(
         .and_then(|body| docker_api::parse_containers(&body))
         .map_err(|e| warn(format!("GET {}: {e}", docker_api::CONTAINERS_PATH)))?;
     for port in &mut plan.published {
-        port.names = docker_api::names_for(&containers, &port.port).cloned();
+        if port.port.mode == Mode::Host {
+            port.names = docker_api::names_for(&containers, &port.port)
+                .cloned()
+                .map(Publisher::Container);
+        }
+    }
+    if !plan.published.iter().any(|p| p.port.mode == Mode::Ingress) {
+        return Ok(());
+    }
+    let raw = host
+        .docker_get(&socket, docker_api::SERVICES_PATH)
+        .map_err(|e| warn(format!("{e:#}")))?;
+    if docker_api::not_a_manager(&raw) {
+        return Ok(());
+    }
+    let services = docker_api::ok_body(&raw)
+        .and_then(|body| docker_api::parse_services(&body))
+        .map_err(|e| warn(format!("GET {}: {e}", docker_api::SERVICES_PATH)))?;
+    for port in &mut plan.published {
+        if port.port.mode == Mode::Ingress {
+            port.names =
+                docker_api::service_for(&services, &port.port).map(|s| Publisher::Service {
+                    swarm_service: s.to_string(),
+                });
+        }
     }
     Ok(())
 }
@@ -150,26 +294,43 @@ fn families(host: &dyn Host, params: &Params, warnings: &mut Vec<String>) -> Vec
 
 /// Everything before a change: reads the host (the files and tables, whether the role's unit
 /// is there, Docker's firewall backend), plans, and test-loads the plan's rules. Returns the
-/// plan and whether the unit is there.
+/// plan, whether the unit is there, and Docker's firewall backend (`None`: not looked at, with
+/// `apply: none`). A failure says which backend Docker has when it is known.
 fn observe_and_plan(
     host: &dyn Host,
     params: &Params,
     families: &[Family],
-) -> Result<(Plan, bool), String> {
-    let observed = observe(host, params, families)?;
+) -> Result<Planned, Refused> {
+    let observed = observe(host, params, families).map_err(|e| (e, None))?;
+    let firewall = (params.apply != ApplyMode::None).then(|| docker_firewall(host, &observed));
+    let fail = |msg: String| (msg, firewall.clone());
     let unit_present = host
         .read(&params.unit_path)
-        .map_err(|e| format!("unit_path: {e:#}"))?
+        .map_err(|e| fail(format!("unit_path: {e:#}")))?
         .is_some();
-    if params.state == State::Present && params.apply != ApplyMode::None {
-        ensure_docker_has_docker_user(host, &observed)?;
+    if let (State::Present, Some(DockerFirewall::Nftables(reason))) = (params.state, &firewall) {
+        return Err(fail(docker::nftables_message(reason)));
     }
-    let plan = plan::plan(params, &observed)?;
+    let plan = plan::plan(params, &observed).map_err(fail)?;
     if params.validate && params.state == State::Present {
-        apply::validate(host, &plan)?;
+        apply::validate(host, &plan).map_err(fail)?;
     }
-    Ok((plan, unit_present))
+    Ok(Planned {
+        plan,
+        unit_present,
+        firewall,
+    })
 }
+
+/// What `observe_and_plan` found and planned.
+struct Planned {
+    plan: Plan,
+    unit_present: bool,
+    firewall: Option<DockerFirewall>,
+}
+
+/// Why `observe_and_plan` stopped, and Docker's firewall backend when it was read by then.
+type Refused = (String, Option<DockerFirewall>);
 
 /// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables.
 fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<Observed>, String> {
@@ -201,10 +362,32 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
         .collect()
 }
 
-/// Fails when Docker programs nftables directly: it has no DOCKER-USER chain to fill. Where
-/// Docker's own iptables chains are loaded and daemon.json does not ask for nftables, Docker
-/// runs its iptables backend and `nft list tables` (a process spawn on every run) is skipped.
-fn ensure_docker_has_docker_user(host: &dyn Host, observed: &[Observed]) -> Result<(), String> {
+/// Docker's firewall backend on this host, as the result reports it
+/// (`docker_firewall_backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DockerFirewall {
+    /// Docker's chains are in iptables: DOCKER-USER is there to fill.
+    Iptables,
+    /// Docker programs nftables directly (why we think so): there is no DOCKER-USER chain.
+    Nftables(String),
+    /// Neither: no Docker chain in any family (Docker stopped, or run with `iptables: false`).
+    None,
+}
+
+impl DockerFirewall {
+    fn key(&self) -> &'static str {
+        match self {
+            DockerFirewall::Iptables => "iptables",
+            DockerFirewall::Nftables(_) => "nftables",
+            DockerFirewall::None => "none",
+        }
+    }
+}
+
+/// Where Docker's own iptables chains are loaded and daemon.json does not ask for nftables,
+/// Docker runs its iptables backend and `nft list tables` (a process spawn on every run) is
+/// skipped.
+fn docker_firewall(host: &dyn Host, observed: &[Observed]) -> DockerFirewall {
     let daemon_json = host
         .read(std::path::Path::new("/etc/docker/daemon.json"))
         .ok()
@@ -222,8 +405,9 @@ fn ensure_docker_has_docker_user(host: &dyn Host, observed: &[Observed]) -> Resu
             .map(|o| o.stdout)
     };
     match docker::nftables_backend(nft.as_deref(), daemon_json.as_deref()) {
-        Some(reason) => Err(docker::nftables_message(&reason)),
-        None => Ok(()),
+        Some(reason) => DockerFirewall::Nftables(reason),
+        None if iptables_docker => DockerFirewall::Iptables,
+        None => DockerFirewall::None,
     }
 }
 
@@ -456,6 +640,7 @@ mod tests {
             json!({
                 "failed": true,
                 "changed": false,
+                "docker_firewall_backend": "iptables",
                 "msg": format!(
                     "ip6tables-restore --test rejected the rules for /etc/ufw/after6.rules: \
                      {reason} (exit 2). Nothing was written. The rules were:\n{payload}"
@@ -641,5 +826,206 @@ mod tests {
             ])
         );
         assert_eq!(host.snapshot(), before);
+    }
+
+    const SAVED: &str = "/etc/ufw-docker/policy.json";
+
+    fn with_policy_file(extra: &str) -> String {
+        format!(
+            r#"{{"allow": [{{"port": 8080}}], "policy_file": "{SAVED}", "docker_host": null{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_run_given_policy_file_saves_its_parameters_once_after_the_firewall() {
+        let host = FakeHost::new();
+        let check = run(
+            &with_policy_file(r#", "_ansible_check_mode": true, "_ansible_diff": true"#),
+            &host,
+        );
+        assert!(!check.failed, "{}", check.json);
+        assert!(
+            check.json["msg"]
+                .as_str()
+                .unwrap()
+                .ends_with("live DOCKER-USER (ipv6), /etc/ufw-docker/policy.json"),
+            "{}",
+            check.json["msg"]
+        );
+        let last = check.json["diff"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["before"], "");
+        assert_eq!(last["after_header"], "/etc/ufw-docker/policy.json (after)");
+        assert_eq!(host.file(SAVED), None, "check mode saves nothing");
+
+        let first = run(&with_policy_file(""), &host);
+        assert!(!first.failed, "{}", first.json);
+        assert_eq!(first.json["changed"], true);
+        let t = host.transcript();
+        let firewall = t
+            .iter()
+            .position(|l| l == "iptables-restore -w 30 --noflush");
+        let saved = t
+            .iter()
+            .position(|l| l == "write /etc/ufw-docker/policy.json");
+        assert!(firewall < saved && saved.is_some(), "{t:?}");
+        assert!(t.contains(&"mkdir -p /etc/ufw-docker".to_string()));
+        assert_eq!(
+            String::from_utf8(host.file(SAVED).unwrap()).unwrap(),
+            "{\n  \"allow\": [\n    {\n      \"port\": 8080\n    }\n  ]\n}\n"
+        );
+
+        host.clear_transcript();
+        let second = run(&with_policy_file(""), &host);
+        assert_eq!(second.json["changed"], false, "{}", second.json);
+        assert!(!host.transcript().iter().any(|l| l.starts_with("write")));
+
+        // Only the policy differs: the firewall is in sync, the file is a change of its own.
+        let third = run(&with_policy_file(r#", "backup": false"#), &host);
+        assert_eq!(third.json["changed"], true);
+        assert_eq!(third.json["msg"], "changed: /etc/ufw-docker/policy.json");
+
+        // state: absent leaves the file alone, as `ufw_docker remove` does.
+        let saved_before = host.file(SAVED);
+        let absent = run(&with_policy_file(r#", "state": "absent""#), &host);
+        assert!(!absent.failed, "{}", absent.json);
+        assert_eq!(host.file(SAVED), saved_before);
+    }
+
+    #[test]
+    fn a_policy_that_cannot_be_saved_fails_saying_the_firewall_changed() {
+        let host = FakeHost::new();
+        host.fail(
+            crate::fake_host::FileOp::Write,
+            SAVED,
+            1,
+            "Read-only file system",
+        );
+        let out = run(&with_policy_file(""), &host);
+        assert!(out.failed);
+        assert_eq!(out.json["changed"], true);
+        let msg = out.json["msg"].as_str().unwrap();
+        assert!(msg.starts_with("changed: /etc/ufw/after.rules, "), "{msg}");
+        assert!(
+            msg.contains("; but the policy could not be saved to policy_file: "),
+            "{msg}"
+        );
+        assert!(msg.contains("Read-only file system"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_policy_file_saves_nothing_and_a_relative_one_is_refused() {
+        let host = FakeHost::new();
+        let out = run(r#"{"policy_file": ""}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert!(!host.transcript().iter().any(|l| l.contains("ufw-docker/")));
+        let out = run(r#"{"policy_file": "policy.json"}"#, &host);
+        assert_eq!(
+            out.json["msg"],
+            "policy_file must be an absolute path, got 'policy.json'"
+        );
+    }
+
+    #[test]
+    fn the_result_says_which_firewall_backend_docker_has() {
+        let host = FakeHost::new();
+        let out = run(POLICY, &host);
+        assert_eq!(out.json["docker_firewall_backend"], "iptables");
+        let out = run(r#"{"apply": "none"}"#, &host);
+        assert_eq!(
+            out.json["docker_firewall_backend"],
+            Value::Null,
+            "not looked at"
+        );
+
+        let host = FakeHost::new();
+        host.set_file(
+            "/etc/docker/daemon.json",
+            br#"{"firewall-backend": "nftables"}"#,
+        );
+        let out = run(POLICY, &host);
+        assert!(out.failed);
+        assert_eq!(out.json["docker_firewall_backend"], "nftables");
+        assert!(out.json["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Docker uses its nftables firewall backend"));
+
+        let v4 =
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n\
+                  *nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                  :POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
+        let host = FakeHost::new().without_ipv6().with_tables(Family::V4, v4);
+        host.reply("nft", &["list", "tables"], [Reply::exit(0, "")]);
+        let out = run(r#"{"state": "absent"}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert_eq!(out.json["docker_firewall_backend"], "none");
+    }
+
+    #[test]
+    fn swarm_ingress_ports_are_reported_with_their_service_and_blocked_after() {
+        let save = include_str!("../tests/data/iptables-save.docker").replacen(
+            "-A DOCKER -i docker0 -j RETURN\n",
+            ":DOCKER-INGRESS - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER-INGRESS\n\
+             -A DOCKER -i docker0 -j RETURN\n\
+             -A DOCKER-INGRESS -p tcp -m tcp --dport 8098 -j DNAT --to-destination 172.18.0.2:8098\n\
+             -A DOCKER-INGRESS -j RETURN\n",
+            1,
+        );
+        let args = r#"{"_ansible_check_mode": true, "ipv6": false}"#;
+        let manager = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &save);
+        manager.services_answer(Ok(include_bytes!(
+            "../tests/data/docker-api/services-28.http"
+        )));
+        let out = run(args, &manager);
+        assert!(!out.failed, "{}", out.json);
+        assert_eq!(out.json["unrecognised_dnat"], json!([]));
+        let ingress = out.json["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["mode"] == "ingress")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            ingress,
+            json!({
+                "family": "ipv4", "proto": "tcp", "host_address": null, "host_port": "8098",
+                "container_address": "172.18.0.2", "container_port": "8098",
+                "bridge": "docker_gwbridge", "mode": "ingress", "now": "open",
+                "after": "blocked", "sources": [], "trusted": [], "swarm_service": "edge",
+            })
+        );
+        assert!(manager
+            .transcript()
+            .contains(&"docker GET /services (/var/run/docker.sock)".to_string()));
+        assert_eq!(out.json["warnings"], json!([]));
+
+        // A worker: the same port, unnamed, and no warning.
+        let worker = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &save);
+        let out = run(args, &worker);
+        let ingress = out.json["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["mode"] == "ingress")
+            .unwrap()
+            .clone();
+        assert_eq!(ingress.get("swarm_service"), None);
+        assert_eq!(ingress["after"], "blocked");
+        assert_eq!(out.json["warnings"], json!([]));
+
+        // No ingress port: /services is never asked.
+        let plain = FakeHost::new().without_ipv6();
+        run(args, &plain);
+        assert!(!plain.transcript().iter().any(|l| l.contains("/services")));
     }
 }

@@ -38,8 +38,8 @@ pub enum Kind {
         choices: &'static [&'static str],
         default: Option<&'static str>,
     },
-    /// `type: path`: an absolute path.
-    Path { default: &'static str },
+    /// `type: path`: an absolute path; `None`: no default (not set, the option is off).
+    Path { default: Option<&'static str> },
     /// `type: bool`, coerced as Ansible does (`yes`, `on`, `1`, ...).
     Bool { default: bool },
     /// `type: raw`: the value as given (a port is a number or a `start:end` string).
@@ -100,7 +100,15 @@ impl OptionSpec {
         )
     }
     const fn path(name: &'static str, default: &'static str) -> Self {
-        Self::new(name, Kind::Path { default })
+        Self::new(
+            name,
+            Kind::Path {
+                default: Some(default),
+            },
+        )
+    }
+    const fn optional_path(name: &'static str) -> Self {
+        Self::new(name, Kind::Path { default: None })
     }
     const fn bool(name: &'static str, default: bool) -> Self {
         Self::new(name, Kind::Bool { default })
@@ -150,6 +158,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt::VALIDATE,
     opt::BACKEND,
     opt::DOCKER_HOST,
+    opt::POLICY_FILE,
 ];
 
 /// The sub-options of one `allow` entry.
@@ -179,6 +188,8 @@ mod opt {
     /// No default in the table: unset, the module takes `DOCKER_HOST` from its environment,
     /// else `docker_api::DEFAULT_HOST`; a default here would hide the environment.
     pub const DOCKER_HOST: OptionSpec = OptionSpec::str("docker_host", None);
+    /// No default: the module keeps a policy file only where a task (the role) asks for one.
+    pub const POLICY_FILE: OptionSpec = OptionSpec::optional_path("policy_file");
 
     pub const PORT: OptionSpec = OptionSpec {
         required: true,
@@ -210,7 +221,9 @@ pub fn argument_spec_json(options: &[OptionSpec]) -> Value {
             }
             Kind::Path { default } => {
                 put("type", "path".into());
-                put("default", default.into());
+                if let Some(d) = default {
+                    put("default", d.into());
+                }
             }
             Kind::Bool { default } => {
                 put("type", "bool".into());
@@ -408,6 +421,9 @@ pub struct Params {
     /// Docker's API (`unix://` only), for the names in the exposure report; `None`: the
     /// environment's `DOCKER_HOST`, else the default socket (`docker_api::resolve_host`).
     pub docker_host: Option<String>,
+    /// Where a successful run saves its parameters (`policy_file`), for the command line's
+    /// verbs; `None` (unset or empty): nowhere.
+    pub policy_file: Option<PathBuf>,
 }
 
 /// What Ansible itself asks of the run, from the `_ansible_*` keys.
@@ -512,6 +528,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
         crate::docker_api::socket_path(h).map_err(ParamError)?;
     }
 
+    let policy_file = given.optional_path(&opt::POLICY_FILE, true)?;
     let trusted_networks = trusted_networks(&given, &mut warnings)?;
     let allow = given
         .dict_list(&opt::ALLOW, "entries like {port: 8080, proto: tcp}")?
@@ -538,6 +555,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             validate,
             backend,
             docker_host,
+            policy_file,
         },
         invocation,
         warnings,
@@ -627,12 +645,28 @@ impl<'a> Given<'a> {
 
     /// An absolute path without control characters.
     fn path(&self, option: &OptionSpec) -> Result<PathBuf> {
-        let Kind::Path { default } = option.kind else {
+        let Kind::Path {
+            default: Some(default),
+        } = option.kind
+        else {
+            mismatch(option, "a path with a default")
+        };
+        Ok(self
+            .optional_path(option, false)?
+            .unwrap_or_else(|| PathBuf::from(default)))
+    }
+
+    /// An absolute path, or `None` when not set (null or, where `empty_is_unset`, "").
+    fn optional_path(&self, option: &OptionSpec, empty_is_unset: bool) -> Result<Option<PathBuf>> {
+        if !matches!(option.kind, Kind::Path { .. }) {
             mismatch(option, "a path")
-        };
+        }
         let Some(v) = self.get(option) else {
-            return Ok(PathBuf::from(default));
+            return Ok(None);
         };
+        if empty_is_unset && v.as_str() == Some("") {
+            return Ok(None);
+        }
         let name = self.label(option);
         let s = to_str(&name, v)?;
         if s.is_empty() || !s.starts_with('/') {
@@ -641,7 +675,7 @@ impl<'a> Given<'a> {
         if s.chars().any(char::is_control) {
             return err(format!("{name} contains a control character"));
         }
-        Ok(PathBuf::from(s))
+        Ok(Some(PathBuf::from(s)))
     }
 
     fn bool(&self, option: &OptionSpec) -> Result<bool> {
@@ -779,7 +813,7 @@ fn allow_entry(index: usize, item: &Value, warnings: &mut Vec<String>) -> Result
 }
 
 /// A port is a number or a `start:end` string, as Ansible's own firewall modules take it.
-fn port_param(name: &str, value: &Value) -> Result<PortRange> {
+pub(crate) fn port_param(name: &str, value: &Value) -> Result<PortRange> {
     let text = match value {
         Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
         Value::String(s) => s.trim().to_string(),
@@ -822,7 +856,7 @@ fn port_param(name: &str, value: &Value) -> Result<PortRange> {
 
 /// A CIDR (or a bare address, taken as a host). Host bits are cleared, as iptables would do
 /// silently, but with a warning so the operator sees what is really matched.
-fn cidr_param(name: &str, text: &str, warnings: &mut Vec<String>) -> Result<IpNet> {
+pub(crate) fn cidr_param(name: &str, text: &str, warnings: &mut Vec<String>) -> Result<IpNet> {
     let t = text.trim();
     let parsed = t
         .parse::<IpNet>()

@@ -94,9 +94,10 @@ pub struct PublishedPort {
     /// Trusted networks, which reach every published port.
     pub trusted: Vec<String>,
     /// Who publishes it, as Docker's API names it; added by the module after planning (never
-    /// used for a rule), absent when the API could not be read or knows no such container.
+    /// used for a rule), absent when the API could not be read or knows no such container
+    /// (or, for an ingress port, when this node is not a Swarm manager).
     #[serde(flatten)]
-    pub names: Option<crate::docker_api::Names>,
+    pub names: Option<crate::docker_api::Publisher>,
 }
 
 /// A command the apply step runs (or, in check mode, would run).

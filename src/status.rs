@@ -107,10 +107,15 @@ pub fn view(result: &Value, policy: String) -> View {
             } else {
                 format!("{address}:{}", s("host_port"))
             };
-            let container = match p["container"].as_str() {
-                Some(name) => name.to_string(),
-                None if v6 => format!("[{}]:{}", s("container_address"), s("container_port")),
-                None => format!("{}:{}", s("container_address"), s("container_port")),
+            let ingress = p["mode"] == "ingress";
+            let container = match (p["container"].as_str(), p["swarm_service"].as_str()) {
+                (Some(name), _) => name.to_string(),
+                (None, Some(service)) if ingress => format!("{service} (ingress)"),
+                (None, _) if ingress => "swarm ingress".into(),
+                (None, _) if v6 => {
+                    format!("[{}]:{}", s("container_address"), s("container_port"))
+                }
+                (None, _) => format!("{}:{}", s("container_address"), s("container_port")),
             };
             Row {
                 proto: s("proto"),
@@ -137,13 +142,30 @@ pub fn view(result: &Value, policy: String) -> View {
     }
 }
 
+/// The published ports whose reach a run changes, one a line: `tcp 0.0.0.0:8080 web-1:
+/// open -> blocked`; `done`: the run happened (else: "after a run").
+pub fn reach_changes(result: &Value, done: bool) -> Vec<String> {
+    view(result, String::new())
+        .rows
+        .iter()
+        .filter(|r| r.now != r.after)
+        .map(|r| {
+            let when = if done { "" } else { " after a run" };
+            format!(
+                "{} {} {} ({}): {} -> {}{when}",
+                r.proto, r.host, r.container, r.network, r.now, r.after
+            )
+        })
+        .collect()
+}
+
 /// One line saying whether the host matches the policy.
 pub fn sync_line(sync: &Sync) -> String {
     match sync {
         Sync::InSync => "in sync: a run of the module would change nothing".into(),
         Sync::Drifted(what) => format!("drifted: a run would change {}", what.join(", ")),
         Sync::NotInstalled => {
-            "not installed: no managed block in after.rules and no ufw_docker rules live".into()
+            "not installed: ufw_docker has no block in after.rules and no rules live".into()
         }
     }
 }
@@ -212,7 +234,7 @@ pub fn render(view: &View, color: bool) -> String {
     ));
     if view.sync != Sync::InSync {
         out.push_str(
-            "        (`ufw_docker check --diff` shows the changes; run the module to apply)\n",
+            "        (`ufw_docker check --diff` shows them, `ufw_docker apply` makes them)\n",
         );
     }
     out.push('\n');
@@ -501,7 +523,7 @@ warning: something to know
 policy: none at /etc/ufw-docker/policy.json: the module's defaults
 host:   drifted: a run would change /etc/ufw/after.rules, live DOCKER-USER
         (ipv4)
-        (`ufw_docker check --diff` shows the changes; run the module to apply)
+        (`ufw_docker check --diff` shows them, `ufw_docker apply` makes them)
 
 PROTO  HOST          CONTAINER   NETWORK  INTERNET NOW
 tcp    0.0.0.0:8080  shop-web-1  docker0  open -> blocked after a run
@@ -564,6 +586,29 @@ tcp    0.0.0.0:8080  shop-web-1  docker0  open -> blocked after a run
         assert_eq!(v.rows[1].container, "[fd00::3]:53");
         assert_eq!(v.rows[1].network, "-");
         assert_eq!(v.trusted, ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn swarm_ingress_ports_are_named_by_service_or_said_to_be_ingress() {
+        let entry = |service: Option<&str>| {
+            let mut p = json!({"family": "ipv4", "proto": "tcp", "host_address": null,
+                "host_port": "8098", "container_address": "172.18.0.2", "container_port": "8098",
+                "bridge": "docker_gwbridge", "mode": "ingress", "now": "open", "after": "blocked",
+                "sources": [], "trusted": []});
+            if let Some(s) = service {
+                p["swarm_service"] = json!(s);
+            }
+            p
+        };
+        let result = json!({"changed": true, "published": [entry(Some("edge")), entry(None)]});
+        let v = view(&result, "p".into());
+        assert_eq!(v.rows[0].container, "edge (ingress)");
+        assert_eq!(v.rows[1].container, "swarm ingress");
+        assert_eq!(v.rows[0].network, "docker_gwbridge");
+        assert_eq!(
+            reach_changes(&result, true)[0],
+            "tcp 0.0.0.0:8098 edge (ingress) (docker_gwbridge): open -> blocked"
+        );
     }
 
     #[test]

@@ -14,6 +14,12 @@ mod lab;
 /// Commands, root, the iptables backend and the /etc that pins it: shared with the namespace
 /// suites (tests/tests.rs).
 mod support;
+/// Swarm's routing mesh on a Docker 28 host, its host-side rules replayed (issue 14).
+#[path = "bed/swarm.rs"]
+mod swarm;
+/// The command line's verbs on a Docker 28 host (issue 12).
+#[path = "bed/verbs.rs"]
+mod verbs;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -870,4 +876,14 @@ fn names_docker28_nft() {
 #[test]
 fn names_docker20_legacy() {
     names(Docker::V20, Backend::Legacy);
+}
+
+#[test]
+fn verbs_docker28_nft() {
+    verbs::verbs(Docker::V28, Backend::Nft);
+}
+
+#[test]
+fn swarm_ingress_docker28_nft() {
+    swarm::swarm(Docker::V28, Backend::Nft);
 }

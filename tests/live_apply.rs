@@ -642,6 +642,7 @@ fn dockers_nftables_backend_is_refused_with_what_to_do() {
     let run = ns.module(policy(&ns));
     run.fails_with("Docker uses its nftables firewall backend");
     run.fails_with("firewall-backend");
+    assert_eq!(run.json["docker_firewall_backend"], "nftables");
     assert_eq!(ns.save_all(), before);
     assert_eq!(
         fs::read(ns.path("after.rules")).unwrap(),

@@ -231,6 +231,7 @@ fn folded_and_flat_policies_agree_on_every_packet_and_report() {
                     container_address: "172.17.0.2".into(),
                     container_port: "80".into(),
                     bridge: Some("docker0".into()),
+                    mode: ufw_docker::exposure::Mode::Host,
                 };
                 let (x, y) = (
                     evaluate(&flat, true, &[], &to),

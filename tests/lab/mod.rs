@@ -500,6 +500,25 @@ impl Lab {
         json
     }
 
+    /// Runs the binary's command line on the host (`ufw_docker ARGS...`), with `DOCKER_HOST`
+    /// set to the lab's daemon as an operator's shell would have it. Returns the exit code,
+    /// stdout and stderr; `NO_COLOR` is unset and stdout is not a terminal, so no colour.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.host()])
+            .arg(&self.module)
+            .args(args)
+            .env("DOCKER_HOST", self.docker_host())
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// The host's whole firewall (every table, both families) and its UFW files, for "nothing
     /// changed" comparisons. Counters and timestamps are left out.
     pub fn snapshot(&self) -> String {

@@ -45,4 +45,5 @@ ARGUMENT_SPEC = dict(
     validate=dict(type='bool', default=True),
     backend=dict(type='str', choices=['ufw', 'iptables'], default='ufw'),
     docker_host=dict(type='str'),
+    policy_file=dict(type='path'),
 )

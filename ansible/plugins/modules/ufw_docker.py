@@ -170,6 +170,20 @@ options:
         (2 seconds in all) or answers garbage, the report keeps its other fields and one warning
         says why the names are missing. Hosts where Docker publishes nothing are not asked.
     type: str
+  policy_file:
+    description:
+      - Where a successful run with O(state=present) saves its own parameters (the task's, less
+        Ansible's and this one, less those left unset) as one JSON object, the policy that the
+        binary's command-line verbs read on the host (C(ufw_docker status), C(ufw_docker check),
+        C(ufw_docker apply)), so that a host managed by Ansible and one managed by hand keep one
+        saved state. The role sets it to C(/etc/ufw-docker/policy.json), the command's default.
+      - The file is written atomically, after the firewall, and only when it does not already
+        hold the same JSON (a reformatted file that says the same is left alone); writing it is a
+        change, with its own diff. Its directory is created (mode 0755) when missing; a new file
+        is mode 0640.
+      - With O(state=absent) the file is left as it is (as C(ufw_docker remove) leaves it). Not
+        set, or empty, no file is kept.
+    type: path
 notes:
   - Values are coerced as Ansible's own modules do (V("yes"), V("true"), V(1) are true; V("80")
     is a port). Unknown parameters fail with Ansible's "Unsupported parameters" message.
@@ -293,14 +307,19 @@ published:
   description:
     - The exposure report, every port Docker publishes (read from its nat DNAT rules, both
       families) with C(family), C(proto), C(host_address) (absent for all addresses),
-      C(host_port), C(container_address), C(container_port), C(bridge), and who on the
-      internet reaches it C(now) and C(after) the run.
+      C(host_port), C(container_address), C(container_port), C(bridge), C(mode), and who on
+      the internet reaches it C(now) and C(after) the run.
+    - C(mode) is C(host) for a port Docker publishes to one container (C(docker run -p), a Swarm
+      service's C(mode=host)), C(ingress) for a port of Swarm's routing mesh (nat
+      C(DOCKER-INGRESS), DNAT to the ingress sandbox on C(docker_gwbridge)).
     - C(open), C(restricted) (to C(sources)), C(blocked), or C(unknown) (a rule the module does
       not recognise decides); C(trusted) lists the networks that reach it anyway.
     - "Who publishes it, from Docker's API (O(docker_host)), when it could be read and names a
       container with that address and port: C(container) (the name), C(container_id),
       C(image), and when labelled C(compose_project) and C(compose_service)
-      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name))."
+      (C(com.docker.compose.*)) or C(swarm_service) (C(com.docker.swarm.service.name)).
+      An C(ingress) port has C(swarm_service) alone, the service publishing it (from
+      C(GET /services), which only a manager answers; unnamed on a worker, without a warning)."
   returned: always
   type: list
   elements: dict
@@ -311,6 +330,7 @@ published:
       container_address: 172.17.0.2
       container_port: "80"
       bridge: docker0
+      mode: host
       now: open
       after: blocked
       sources: []
@@ -333,6 +353,18 @@ warnings:
   returned: always
   type: list
   elements: str
+docker_firewall_backend:
+  description:
+    - Docker's firewall backend as the run saw it. V(iptables) when Docker's chains are in
+      iptables (there is a C(DOCKER-USER) to fill); V(nftables) when Docker programs nftables
+      itself (Docker 29's C(firewall-backend), which has no C(DOCKER-USER); with
+      O(state=present) the task fails and says so); V(none) when no Docker chain is loaded in
+      either family (Docker stopped, or run with C(iptables) off).
+    - Null with O(apply=none), which reads no table. Also returned by a failure that came
+      after the host was read, so that a fleet audit can count each backend.
+  returned: always
+  type: str
+  sample: iptables
 unit_present:
   description:
     - Whether O(unit_path) exists, so that the role can remove a unit an earlier run left

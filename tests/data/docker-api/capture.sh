@@ -3,11 +3,14 @@
 # dockerd (tests/bed/dockerd.sh) in a namespace of its own.
 #
 # usage: tests/data/docker-api/capture.sh 20|28   (root; tests/bed/install-deps.sh done)
-# Writes containers-VERSION.http and version-VERSION.http beside this script: the raw HTTP/1.1
-# responses, headers and (chunked or not) body as they came over the socket (curl --raw -i).
-# The daemon runs containers like the bed's: `web` on a user network (n10) publishing TCP and
-# UDP, `shop-web-1` with Compose's labels, `plain` on the default bridge with IPv6, and a Swarm
-# service `api` published in host mode. Everything is removed afterwards.
+# Writes containers-VERSION.http, services-VERSION.http and version-VERSION.http beside this
+# script: the raw HTTP/1.1 responses, headers and (chunked or not) body as they came over the
+# socket (curl --raw -i). The daemon runs containers like the bed's: `web` on a user network (n10)
+# publishing TCP and UDP, `shop-web-1` with Compose's labels, `plain` on the default bridge with
+# IPv6, a Swarm service `api` published in host mode and a service `edge` published through the
+# ingress routing mesh (8098/tcp, 8099/udp; its tasks need IPVS, which this kernel lacks, but the
+# service and its published ports are in /services all the same). Everything is removed
+# afterwards.
 set -euo pipefail
 V=${1:?usage: capture.sh 20|28}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +28,7 @@ cleanup() {
         tail -n 30 "$DIR/dockerd.log" >&2
     fi
     if [[ -S $DIR/docker.sock ]]; then
-        "$DIR/docker" service rm api >/dev/null 2>&1
+        "$DIR/docker" service rm api edge >/dev/null 2>&1
         "$DIR/docker" ps -aq | xargs -r "$DIR/docker" rm -f >/dev/null 2>&1
         "$DIR/docker" swarm leave --force >/dev/null 2>&1
     fi
@@ -63,8 +66,15 @@ for _ in $(seq 60); do
 done
 [[ -n $($D ps -q --filter label=com.docker.swarm.service.name=api) ]] ||
     { $D service ps --no-trunc api >&2; exit 1; }
+$D service create --detach --name edge --publish published=8098,target=80 \
+    --publish published=8099,target=81,protocol=udp \
+    ufwd-test /bin/testsrv serve --tcp 80 --udp 81 --name edge >/dev/null
 sleep 1
 curl -s --raw -i --unix-socket "$DIR/docker.sock" http://localhost/containers/json \
     >"$HERE/containers-$V.http"
+curl -s --raw -i --unix-socket "$DIR/docker.sock" http://localhost/services \
+    >"$HERE/services-$V.http"
+ip netns exec "$NS" iptables-save -t nat >&2
+ip netns exec "$NS" iptables-save -t filter | grep -i ingress >&2 || true
 curl -s --raw -i --unix-socket "$DIR/docker.sock" http://localhost/version >"$HERE/version-$V.http"
 $D ps --format '{{.Names}} {{.Ports}}' >&2
