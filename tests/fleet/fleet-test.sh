@@ -257,8 +257,8 @@ POLICY_RE='^policy: +/etc/ufw-docker/policy\.json$'
 IN_SYNC_RE='^host: +in sync'
 
 check "h1's policy file holds the role's policy (allow list, trusted networks)" policy_is_the_roles 1
-check "  root's, 0644, and h1's own: in the upper layer of h1's /etc, not in the machine's" \
-    eval 'test "$(on_host 1 stat -c "%U %a" /etc/ufw-docker/policy.json)" = "root 644" &&
+check "  root's, 0640, and h1's own: in the upper layer of h1's /etc, not in the machine's" \
+    eval 'test "$(on_host 1 stat -c "%U %a" /etc/ufw-docker/policy.json)" = "root 640" &&
         test -f "$DIR/${NS[0]}/etc-upper/ufw-docker/policy.json" -a ! -e /etc/ufw-docker'
 check "h1 has the ufw_docker command, h1's own (root's, 0755), not the machine's" \
     eval 'test "$(stat -c "%U %a" "$DIR/${NS[0]}/usr-local-upper/sbin/ufw_docker")" = "root 755" &&
