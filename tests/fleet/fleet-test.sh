@@ -267,9 +267,20 @@ check "h1 has the ufw_docker command, h1's own (root's, 0755), not the machine's
 check "h3 (its module run failed) has no policy file and no command" test -z "$(installed 3)"
 on_ssh status-h1 root 1 'ufw_docker status'
 check "ssh root@h1 ufw_docker status: exit 0" exited status-h1 0
-check "  with the role's policy, in sync, its published 8080 open (allowed) and the trusted network" \
-    says status-h1 "$POLICY_RE" "$IN_SYNC_RE" '^tcp +0\.0\.0\.0:8080 +172\.17\.0\.2:80 +docker0 +open$' \
-    '^trusted networks reach every published port: 198\.51\.100\.128/25$'
+check "  with the role's policy, in sync, its published 8080 open (allowed; the module's defaults block it)" \
+    says status-h1 "$POLICY_RE" "$IN_SYNC_RE" '^tcp +0\.0\.0\.0:8080 +172\.17\.0\.2:80 +docker0 +open$'
+on_ssh status-json-h1 root 1 'ufw_docker status --json'
+rules_have_the_roles() { # the rules of `status --json` (the module's check-mode result on the saved
+    # policy) hold fleet-vars.yml's 8443 from 192.0.2.0/24 and its trusted network, and change nothing
+    python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+v4 = r["rules"]["ipv4"]
+ok = (r["changed"] is False and any("-s 192.0.2.0/24" in x and "--ctorigdstport 8443" in x for x in v4)
+      and any("-s 198.51.100.128/25" in x and x.endswith("-j RETURN") for x in v4))
+sys.exit(0 if ok else print("status --json:", json.dumps(r)[:3000]) or 1)' "$DIR/status-json-h1.out"
+}
+check "  status --json: the rules of the role's 8443 (from 192.0.2.0/24) and trusted network, nothing to change" \
+    eval 'exited status-json-h1 0 && rules_have_the_roles'
 on_ssh check-h1 root 1 'ufw_docker check'
 check "ssh root@h1 ufw_docker check: exit 0 (in sync)" exited check-h1 0
 POLICY_SUM=$(on_host 1 sha256sum /etc/ufw-docker/policy.json)
