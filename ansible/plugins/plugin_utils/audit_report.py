@@ -600,10 +600,13 @@ def _host_bars(hosts):
     if not shown:
         return '<p class="empty">No host has a published port that the internet reaches, now or after the policy.</p>'
     most = max([len(s[3]['published']) for s in shown] + [1])
-    name_w, width, row = 150, 360, 34
+    # Room for the longest name shown (22 characters at most, cut beyond), the bars, and the
+    # "after: N open" after the longest bar.
+    name_w = 16 + 7 * min(22, max(len(s[3]['host']) for s in shown))
+    width, row = 560 - name_w, 34
     height = row * len(shown) + 6
     out = ['<svg role="img" aria-label="published ports per host, now and after the policy" '
-           'width="100%%" viewBox="0 0 %d %d">' % (name_w + width + 70, height)]
+           'width="100%%" viewBox="0 0 %d %d">' % (name_w + width + 100, height)]
     for i, (kind, _now, _after, h) in enumerate(shown):
         y = 4 + i * row
         name = h['host'] if len(h['host']) <= 22 else h['host'][:21] + '\u2026'
