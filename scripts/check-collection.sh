@@ -38,7 +38,7 @@ for f in MANIFEST.json FILES.json LICENSE README.md CHANGELOG.md THIRD-PARTY-LIC
     playbooks/site.yml playbooks/rollout.yml playbooks/audit.yml binaries/ufw_docker-x86_64 binaries/ufw_docker-aarch64 \
     plugins/modules/audit_report.py plugins/action/audit_report.py plugins/module_utils/audit_report_spec.py \
     plugins/plugin_utils/audit_report.py roles/ufw_docker/tasks/audit.yml \
-    tests/unit/plugins/plugin_utils/test_audit_report.py; do
+    tests/unit/plugins/plugin_utils/test_audit_report.py tests/unit/plugins/action/test_audit_report.py; do
     grep -qxF "$f" "$scratch/files" || fail "the tarball lacks $f"
 done
 # Every path must be one the collection is made of: its top-level files, and the files of its
@@ -49,7 +49,7 @@ allowed+='|changelogs|changelogs/(changelog|config)\.yaml|changelogs/fragments|c
 allowed+='|plugins|plugins/(modules|action|module_utils|plugin_utils)|plugins/(modules|action|module_utils|plugin_utils)/[a-z_]+\.py'
 allowed+='|playbooks|playbooks/[a-z_]+\.yml'
 allowed+='|tests|tests/config\.yml|tests/sanity|tests/sanity/ignore-2\.[0-9]+\.txt'
-allowed+='|tests/unit|tests/unit/plugins|tests/unit/plugins/plugin_utils|tests/unit/plugins/plugin_utils/test_[a-z_]+\.py'
+allowed+='|tests/unit|tests/unit/plugins|tests/unit/plugins/(plugin_utils|action)|tests/unit/plugins/(plugin_utils|action)/test_[a-z_]+\.py'
 allowed+='|roles|roles/ufw_docker|roles/ufw_docker/README\.md'
 allowed+='|roles/ufw_docker/(defaults|meta|tasks|templates|vars)|roles/ufw_docker/(defaults|meta|tasks|vars)/[A-Za-z_-]+\.yml'
 allowed+='|roles/ufw_docker/templates/[a-z_.-]+\.j2)$'
@@ -90,7 +90,7 @@ ansible-doc --json ufw_docker.ufw_docker.audit_report >"$scratch/doc.json"
 import json, sys
 doc = json.load(open(sys.argv[1]))["ufw_docker.ufw_docker.audit_report"]
 assert doc["doc"]["has_action"] is True, "ansible-doc does not see audit_report's action plugin"
-assert set(doc["doc"]["options"]) == {"dest", "results", "hosts"}, sorted(doc["doc"]["options"])
+assert set(doc["doc"]["options"]) == {"dest", "hosts", "result_var", "results"}, sorted(doc["doc"]["options"])
 assert set(doc["return"]) == {"files", "totals"}, sorted(doc["return"])
 assert doc["examples"].strip(), "no EXAMPLES"
 EOF

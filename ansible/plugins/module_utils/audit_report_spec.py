@@ -13,6 +13,10 @@ from __future__ import annotations
 
 AUDIT_REPORT_SPEC = dict(
     dest=dict(type='path', required=True),
-    results=dict(type='dict', required=True),
     hosts=dict(type='list', elements='str'),
+    result_var=dict(type='str', default='ufw_docker_audit_result'),
+    results=dict(type='dict'),
 )
+
+# results, when given, replaces what result_var would read.
+AUDIT_REPORT_MUTUALLY_EXCLUSIVE = [['results', 'result_var']]

@@ -43,21 +43,28 @@ options:
       - A relative path is relative to the directory ansible-playbook runs in.
     type: path
     required: true
-  results:
-    description:
-      - Each host's name, mapped to the result its C(ufw_docker.ufw_docker.ufw_docker) task
-        registered in check mode, with C(ignore_errors) and C(ignore_unreachable) so that every
-        host has one; or to null when the task did not run there.
-    type: dict
-    required: true
   hosts:
     description:
-      - The hosts of the report, in its order (the play's hosts, C(ansible_play_hosts_all)).
-      - A host listed here without a result in O(results) is reported as failed. Hosts of
-        O(results) not listed here follow them.
-      - Not set, the hosts of O(results), in its order.
+      - The hosts of the report, in its order.
+      - A host listed here without a result is reported as failed (its audit task never ran).
+      - Not set, the play's hosts (C(ansible_play_hosts_all)), or with O(results) the hosts of
+        O(results) in its order.
     type: list
     elements: str
+  result_var:
+    description:
+      - The variable each host keeps its result in, read from that host's variables
+        (C(hostvars)), which holds the result its C(ufw_docker.ufw_docker.ufw_docker) task registered in
+        check mode, with C(ignore_errors) and C(ignore_unreachable) so that every host has one.
+      - The role's C(audit) entry point registers C(ufw_docker_audit_result).
+    type: str
+    default: ufw_docker_audit_result
+  results:
+    description:
+      - Each host's name, mapped to its result (or to null when there is none), instead of
+        reading O(result_var) from each host's variables.
+      - For results gathered some other way; the audit playbook lets the plugin read them.
+    type: dict
 notes:
   - The report is rendered once, on the controller; 1000 hosts with 20 published ports each
     render in under 2 seconds (C(bench/audit.py) in the project's source).
@@ -79,17 +86,24 @@ seealso:
 """
 
 EXAMPLES = r"""
-# What the ufw_docker.ufw_docker.audit playbook does after every host answered.
+# What the ufw_docker.ufw_docker.audit playbook does after every host answered: each host's
+# ufw_docker_audit_result, for every host of the play.
 - name: Write the fleet's exposure report on the controller.
   ufw_docker.ufw_docker.audit_report:
     dest: ./ufw-docker-audit
-    hosts: "{{ ansible_play_hosts_all }}"
-    results: >-
-      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
-      | map(attribute='ufw_docker_audit_result', default=none))) }}
   run_once: true
   delegate_to: localhost
   check_mode: false
+
+# Results gathered some other way.
+- name: Write a report of two hosts' results.
+  ufw_docker.ufw_docker.audit_report:
+    dest: /srv/audit/today
+    results:
+      web1: "{{ web1_result }}"
+      web2: "{{ web2_result }}"
+  run_once: true
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -143,11 +157,13 @@ totals:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ufw_docker.ufw_docker.plugins.module_utils.audit_report_spec import AUDIT_REPORT_SPEC
+from ansible_collections.ufw_docker.ufw_docker.plugins.module_utils.audit_report_spec import (
+    AUDIT_REPORT_MUTUALLY_EXCLUSIVE, AUDIT_REPORT_SPEC)
 
 
 def main():
-    module = AnsibleModule(argument_spec=AUDIT_REPORT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=AUDIT_REPORT_SPEC, mutually_exclusive=AUDIT_REPORT_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     module.fail_json(msg=(
         'audit_report runs on the controller through its action plugin '
         '(ufw_docker.ufw_docker.audit_report); this Python file holds only its documentation '
