@@ -584,40 +584,51 @@ _HOST_CHART_MAX = 25
 
 def _host_bars(hosts):
     """Per host, its published ports by who reaches them now and after, for the hosts with the
-    most ports open to the internet (now, then after), and the hosts whose exposure is unknown."""
-    scored = []
+    most ports open to the internet (now, then after); above them, one bar for the hosts whose
+    exposure is unknown (failed or unreachable), which the table of problems lists one by one."""
+    down = [h['host'] for h in hosts if h['status'] != 'ok']
+    exposed = []
     for h in hosts:
         if h['status'] != 'ok':
-            scored.append((3, 0, 0, h))
             continue
         now = sum(1 for p in h['published'] if reach(p, 'now') == 'open')
         after = sum(1 for p in h['published'] if reach(p, 'after') == 'open')
         if now or after or any(reach(p, 'now') != 'blocked' or reach(p, 'after') != 'blocked'
                                for p in h['published']):
-            scored.append((2, now, after, h))
-    scored.sort(key=lambda s: (-s[0], -s[1], -s[2], s[3]['host']))
-    shown, rest = scored[:_HOST_CHART_MAX], scored[_HOST_CHART_MAX:]
-    if not shown:
+            exposed.append((now, after, h))
+    exposed.sort(key=lambda s: (-s[0], -s[1], s[2]['host']))
+    shown, rest = exposed[:_HOST_CHART_MAX], exposed[_HOST_CHART_MAX:]
+    if not shown and not down:
         return '<p class="empty">No host has a published port that the internet reaches, now or after the policy.</p>'
-    most = max([len(s[3]['published']) for s in shown] + [1])
+    most = max([len(s[2]['published']) for s in shown] + [1])
     # Room for the longest name shown (22 characters at most, cut beyond), the bars, and the
     # "after: N open" after the longest bar.
-    name_w = 16 + 7 * min(22, max(len(s[3]['host']) for s in shown))
+    name_w = 16 + 7 * min(22, max([len(s[2]['host']) for s in shown] + [len('not audited')]))
     width, row = 560 - name_w, 34
-    height = row * len(shown) + 6
+    rows = len(shown) + (1 if down else 0)
     out = ['<svg role="img" aria-label="published ports per host, now and after the policy" '
-           'width="100%%" viewBox="0 0 %d %d">' % (name_w + width + 100, height)]
-    for i, (kind, _now, _after, h) in enumerate(shown):
-        y = 4 + i * row
+           'width="100%%" viewBox="0 0 %d %d">' % (name_w + width + 100, row * rows + 6),
+           '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+           'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4ecf8"/>'
+           '<rect width="2" height="6" fill="#dcc6e8"/></pattern></defs>']
+    y = 4
+    if down:
+        names, room = [], width // 8 - 34
+        for name in down:
+            if len(', '.join(names + [name])) > room:
+                names.append('\u2026')
+                break
+            names.append(name)
+        out.append('<text x="0" y="%d" class="muted">not audited</text>' % (y + 17))
+        out.append('<rect x="%d" y="%d" width="%d" height="24" rx="3" fill="url(#hatch)" stroke="#6a1b9a">'
+                   '<title>%s</title></rect>' % (name_w, y + 2, width, _e(', '.join(down[:200]))))
+        out.append('<text x="%d" y="%d" class="bad">%s failed or unreachable: %s</text>'
+                   % (name_w + 10, y + 18, _plural(len(down), 'host'), _e(', '.join(names))))
+        y += row
+    for now_open, after_open, h in shown:
         name = h['host'] if len(h['host']) <= 22 else h['host'][:21] + '\u2026'
         out.append('<text x="0" y="%d"><title>%s</title>%s</text>' % (y + 17, _e(h['host']), _e(name)))
-        if kind == 3:
-            out.append('<rect x="%d" y="%d" width="%d" height="24" rx="3" fill="url(#hatch)" stroke="#6a1b9a"/>'
-                       % (name_w, y + 2, width))
-            out.append('<text x="%d" y="%d" class="bad">%s: exposure unknown</text>'
-                       % (name_w + 10, y + 18, _e(h['status'])))
-            continue
-        for j, when in enumerate(('now', 'after')):
+        for j, (when, n_open) in enumerate((('now', now_open), ('after', after_open))):
             x, yy = float(name_w), y + 2 + j * 13
             for r in REACHES:
                 n = sum(1 for p in h['published'] if reach(p, when) == r)
@@ -627,15 +638,12 @@ def _host_bars(hosts):
                 out.append('<rect x="%.1f" y="%d" width="%.1f" height="11" fill="%s"><title>%s %s %s: %d</title></rect>'
                            % (x, yy, w, _COLOURS[r], _e(h['host']), when, r, n))
                 x += w
-            n_open = sum(1 for p in h['published'] if reach(p, when) == 'open')
             out.append('<text x="%.1f" y="%d" class="muted small">%s: %d open</text>' % (x + 5, yy + 10, when, n_open))
-    out.insert(1, '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-               'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4ecf8"/>'
-               '<rect width="2" height="6" fill="#dcc6e8"/></pattern></defs>')
+        y += row
     out.append('</svg>')
     if rest:
-        out.append('<p class="src">and %s more with ports the internet reaches or an unknown '
-                   'exposure (the table below lists every one)</p>' % _plural(len(rest), 'host'))
+        out.append('<p class="src">and %d more %s with ports the internet reaches (the table below lists '
+                   'every one)</p>' % (len(rest), 'host' if len(rest) == 1 else 'hosts'))
     return ''.join(out)
 
 

@@ -360,3 +360,19 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
 def test_paths_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(str(tmp_path))
     assert ar.report_paths('out')['html'] == os.path.join(str(tmp_path), 'out', 'report.html')
+
+
+def test_the_per_host_picture_sums_up_the_hosts_not_audited_and_shows_the_most_exposed():
+    results = dict(('down-%02d' % i, dict(unreachable=True, msg='gone')) for i in range(40))
+    for i in range(30):
+        results['web-%02d' % i] = ok(*[port(host_port=str(8000 + j), now='open', after='open') for j in range(i % 5 + 1)])
+    results['closed'] = ok(port(now='blocked', after='blocked'))
+    page = _page(ar.build_report(results, generated=WHEN))
+    chart = re.search(r'Per host: published ports now and after the policy</h3>(.*?)</div>', page, re.S).group(1)
+    # One bar for the 40 hosts not audited, its names cut to fit, all of them in its tooltip.
+    assert chart.count('not audited') == 1 and '40 hosts failed or unreachable: down-00, ' in chart
+    assert '\u2026</text>' in chart and 'down-39</title>' in chart
+    # The 25 hosts with the most ports open, most first; a host with every port blocked is not one.
+    labels = re.findall(r'<text x="0" y="\d+"><title>([^<]+)</title>', chart)
+    assert len(labels) == 25 and labels[:6] == ['web-04', 'web-09', 'web-14', 'web-19', 'web-24', 'web-29']
+    assert 'closed' not in labels and 'and 5 more hosts with ports the internet reaches' in page
