@@ -224,6 +224,9 @@ impl Walk<'_> {
         if is_ufw_route_chain(target) {
             return self.route();
         }
+        if target == "MARK" {
+            return Step::Next; // A mark decides nothing (the module's: `rules::seen`).
+        }
         let proto_ok = m.proto.is_none_or(|p| p == self.packet.proto);
         match (target, m.orig_port) {
             ("RETURN", Some(range)) if proto_ok && port_in(range, self.packet.port) => {

@@ -505,7 +505,9 @@ mod tests {
             first.json["commands"],
             json!([
                 "iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and ufw-docker-logging-deny",
+                "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)",
                 "ip6tables-restore -w 30 --noflush < ipv6 DOCKER-USER and ufw-docker-logging-deny",
+                "ip6tables-restore -w 30 --noflush < ipv6 ufw-docker-guard (security table)",
             ])
         );
         assert_eq!(first.json["warnings"], json!([]));
@@ -523,9 +525,11 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
-                "iptables-save -t filter",
-                "ip6tables-save -t filter",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save",
+                "ip6tables-save",
             ])
         );
         host.clear_transcript();
