@@ -676,4 +676,118 @@ mod tests {
         assert!(back.contains("-A ufw-docker-allow-tcp-0 -j RETURN\n"));
         assert!(!back.contains("-X ufw-docker-allow-tcp-0"));
     }
+
+    /// A live table with the module's chains of `want` in filter, and in security the guard's
+    /// chains and FORWARD as `forward` (rendered rules of security FORWARD).
+    fn with_guard(want: &ChainSet, forward: &[&str]) -> FilterTable {
+        let mut save = format!(
+            "{}\n",
+            DOCKER_SAVE.replace(
+                "-A DOCKER-USER -j RETURN\n",
+                &format!(
+                    "{}\n",
+                    want.lines()
+                        .into_iter()
+                        .filter(|l| l.starts_with("-A DOCKER-USER"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            )
+        );
+        save.push_str(&security_section(&guard_set(want)).replace(
+            "*security\n",
+            &format!(
+                "*security\n:FORWARD ACCEPT [0:0]\n{}",
+                forward
+                    .iter()
+                    .map(|r| format!("-A FORWARD {r}\n"))
+                    .collect::<String>()
+            ),
+        ));
+        let mut table = FilterTable::parse(&save);
+        table
+            .chains
+            .insert(LOG_CHAIN.to_string(), want.log_chain.clone());
+        table
+    }
+
+    #[test]
+    fn the_guard_is_read_from_the_security_table_and_hooked_first_or_not() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        let hooked = with_guard(&want, &["-j ufw-docker-guard"]);
+        assert!(hooked.guard_hooked_first());
+        assert_eq!(hooked.guard(), guard_set(&want));
+        assert!(guard_matches(&hooked, &want, true));
+        assert_eq!(guard_payload(&hooked, &want, true), None);
+
+        // Something else (SELinux's secmark, an operator) first: the jump goes first again.
+        let second = with_guard(&want, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
+        assert!(!second.guard_hooked_first());
+        let payload = guard_payload(&second, &want, true).unwrap();
+        assert!(
+            payload.ends_with(
+                "-D FORWARD -j ufw-docker-guard\n-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"
+            ),
+            "{payload}"
+        );
+        assert!(
+            !payload.contains("SECMARK"),
+            "never touches what is not ours"
+        );
+
+        // Not loaded at all (a host before its first run): declared, filled, hooked.
+        let none = FilterTable::parse(DOCKER_SAVE);
+        let payload = guard_payload(&none, &want, true).unwrap();
+        assert!(payload.starts_with("*security\n:ufw-docker-guard - [0:0]\n"));
+        assert!(payload.ends_with("-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"));
+        assert!(!payload.contains("-D FORWARD"));
+        assert_eq!(guard_payload(&none, &ChainSet::default(), false), None);
+    }
+
+    #[test]
+    fn absent_removes_every_jump_to_the_guard_then_its_chains() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        let twice = with_guard(&want, &["-j ufw-docker-guard", "-j ufw-docker-guard"]);
+        assert!(!guard_matches(&twice, &ChainSet::default(), false));
+        assert_eq!(
+            guard_payload(&twice, &ChainSet::default(), false).unwrap(),
+            "*security\n-D FORWARD -j ufw-docker-guard\n-D FORWARD -j ufw-docker-guard\n\
+             :ufw-docker-logging-deny - [0:0]\n:ufw-docker-guard - [0:0]\n\
+             -X ufw-docker-logging-deny\n-X ufw-docker-guard\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn the_guards_rollback_starts_from_what_is_there_now() {
+        let old = want(r#"{"allow": [{"port": 8080}]}"#);
+        let new = want(r#"{"allow": [{"port": 9090}]}"#);
+        // Before: the old guard, second in FORWARD. Now: the new guard, first.
+        let before = with_guard(&old, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
+        let now = with_guard(&new, &["-j ufw-docker-guard", "-j SECMARK --selctx x"]);
+        let payload = guard_rollback(&before, &now, &[]);
+        assert!(
+            payload.starts_with(
+                "*security\n-D FORWARD -j ufw-docker-guard\n:ufw-docker-logging-deny - [0:0]\n\
+                 :ufw-docker-guard - [0:0]\n"
+            ),
+            "{payload}"
+        );
+        assert!(payload.contains("--ctorigdstport 8080"), "{payload}");
+        assert!(!payload.contains("9090"), "{payload}");
+        assert!(payload.ends_with("-I FORWARD 2 -j ufw-docker-guard\nCOMMIT\n"));
+        assert!(!payload.contains("-X"), "both chains existed before");
+
+        // Nothing of the guard before: whatever the apply made goes again.
+        let none = FilterTable::parse(DOCKER_SAVE);
+        let payload = guard_rollback(&none, &now, &[]);
+        assert!(
+            payload.contains("-D FORWARD -j ufw-docker-guard\n"),
+            "{payload}"
+        );
+        assert!(
+            payload.ends_with("-X ufw-docker-logging-deny\n-X ufw-docker-guard\nCOMMIT\n"),
+            "{payload}"
+        );
+        assert!(!payload.contains("-I FORWARD"));
+    }
 }

@@ -341,6 +341,13 @@ pub fn seen_return() -> Rule {
     )
 }
 
+/// Whether the rule matches packets DOCKER-USER marked (`seen_return`, in the guard).
+pub fn matches_seen_mark(rule: &Rule) -> bool {
+    rule.args
+        .windows(2)
+        .any(|w| w[0] == "--mark" && w[1] == SEEN_MARK)
+}
+
 /// The security table's FORWARD jump to the guard, first.
 pub fn guard_hook_args() -> [&'static str; 2] {
     ["-j", GUARD_CHAIN]
