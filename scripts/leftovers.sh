@@ -23,6 +23,11 @@ unit_dirs=$(ls -d /var/tmp/ufwd-unit.* 2>/dev/null || true)
 # The fleet hosts each have their own /var/cache: the action plugin's cache must not reach the
 # machine's.
 [ ! -e /var/cache/ufw-docker ] || problems+=("this machine's /var/cache/ufw-docker (a fleet host's cache leaked)")
+# ... and their own /etc and /usr/local (overlays, tests/fleet/hosts.sh and systemd-host.sh): what
+# the role installs on a host must not reach the machine's.
+for f in /etc/ufw-docker /usr/local/sbin/ufw_docker /usr/local/lib/ufw-docker /etc/systemd/system/ufw-docker.service; do
+    [ ! -e "$f" ] && [ ! -L "$f" ] || problems+=("this machine's $f (what the role installs on a test host leaked)")
+done
 procs=""
 for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue

@@ -15,7 +15,13 @@
 #     copying nothing, a damaged build copied again;
 #   - on h4, as real fleets run it: logged in as the user `fleet` with sudo (become), a dry run
 #     that touches nothing, a real run, a rerun in one SSH command; the arguments reach the
-#     module on stdin, never in a command line.
+#     module on stdin, never in a command line;
+#   - the ufw_docker command on a host the role converged (issue 12): h1 answers `ssh root@h1
+#     ufw_docker status` with the role's policy, saved by the module in /etc/ufw-docker/policy.json
+#     (h1's own: the hosts' /etc and /usr/local are overlays, hosts.sh); `ufw_docker check` exits
+#     0, 3 after a hand edit (DOCKER-USER flushed), 0 again after `ufw_docker apply`; a rerun of
+#     the role changes nothing; and on h4, after the role as `fleet` with sudo, `sudo ufw_docker
+#     status` says in sync.
 # Each check prints PASS or FAIL; the last line is "N passed, N failed"; the exit code is 0 only
 # when nothing failed. The hosts are always torn down (KEEP=1 keeps the state dir and logs).
 #
@@ -83,7 +89,14 @@ cached() { # HOSTNUMBER -> the files in the host's cache of module builds (its o
 }
 untouched() { # HOSTNUMBER: files byte-identical to before, no DOCKER-USER rules, no cached build
     [[ $(fingerprint "$1") == "${BEFORE[$1]}" ]] && [[ $(docker_user_rules "$1") == 0 ]] &&
-        [[ -z $(cached "$1") ]]
+        [[ -z $(cached "$1") ]] && [[ -z $(installed "$1") ]]
+}
+installed() { # HOSTNUMBER -> what the role installed in the host's own /etc and /usr/local
+    # (the upper layers of its overlays, hosts.sh): its policy file and its command
+    local ns=${NS[$1 - 1]} f
+    for f in "$DIR/$ns/etc-upper/ufw-docker/policy.json" "$DIR/$ns/usr-local-upper/sbin/ufw_docker"; do
+        [[ ! -e $f ]] || echo "$f"
+    done
 }
 converged() { # HOSTNUMBER: one complete block in each file, the allowed port live in both families
     local f
@@ -206,6 +219,108 @@ check "  the cached build is root's (0700, root-owned directory)" \
 check "a rerun as fleet with sudo changes nothing" module_on_h4 become-rerun
 check "  (ok), in one SSH command, copying nothing" \
     eval 'events status h4 "$AD_HOC_TASK" ok && test "$(ssh_commands become-rerun) $(ssh_puts become-rerun)" = "1 0"'
+
+# 5. The ufw_docker command on a host the role converged (issue 12): one saved state, read by the
+# command an operator types on the host.
+addr() { sed -n "s/^h$1 ansible_host=\([^ ]*\) .*/\1/p" "$INV"; } # HOSTNUMBER -> its IPv4 address
+SSH=(ssh -i "$DIR/id_ed25519" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+    -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=5)
+on_ssh() { # NAME USER HOSTNUMBER CMD: CMD over SSH, as an operator logged in; output in DIR/NAME.out,
+    # its exit code in DIR/NAME.rc
+    local rc=0
+    "${SSH[@]}" "$2@$(addr "$3")" "$4" >"$DIR/$1.out" 2>&1 || rc=$?
+    echo "$rc" >"$DIR/$1.rc"
+}
+exited() { # NAME RC: the command of on_ssh NAME exited RC (else its output is shown)
+    [[ $(cat "$DIR/$1.rc") == "$2" ]] && return 0
+    say "  exit $(cat "$DIR/$1.rc"), not $2: $(cat "$DIR/$1.out")"
+    return 1
+}
+says() { # NAME REGEX...: the output of on_ssh NAME has a line matching each (grep -E)
+    local name=$1 re
+    shift
+    for re in "$@"; do
+        grep -qE -- "$re" "$DIR/$name.out" || { say "  no line matching '$re' in: $(cat "$DIR/$name.out")"; return 1; }
+    done
+}
+on_host() { "$HOSTS_SH" enter "$DIR" "${NS[$1 - 1]}" "${@:2}"; } # HOSTNUMBER CMD...: as an SSH session sees it
+policy_is_the_roles() { # HOSTNUMBER: the host's policy file holds fleet-vars.yml's allow list and
+    # networks, the role's defaults for the rest, and no policy_file
+    on_host "$1" cat /etc/ufw-docker/policy.json | python3 -c 'import json, sys, yaml
+p = json.load(sys.stdin)
+want = yaml.safe_load(open(sys.argv[1]))
+ok = (p.get("allow") == want["ufw_docker_allow"] and p.get("trusted_networks") == want["ufw_docker_trusted_networks"]
+      and p.get("state") == "present" and p.get("backend") == "ufw" and "policy_file" not in p)
+sys.exit(0 if ok else print("policy file:", json.dumps(p)) or 1)' "$REPO/tests/fleet/fleet-vars.yml"
+}
+POLICY_RE='^policy: +/etc/ufw-docker/policy\.json$'
+IN_SYNC_RE='^host: +in sync'
+
+check "h1's policy file holds the role's policy (allow list, trusted networks)" policy_is_the_roles 1
+check "  root's, 0640, and h1's own: in the upper layer of h1's /etc, not in the machine's" \
+    eval 'test "$(on_host 1 stat -c "%U %a" /etc/ufw-docker/policy.json)" = "root 640" &&
+        test -f "$DIR/${NS[0]}/etc-upper/ufw-docker/policy.json" -a ! -e /etc/ufw-docker'
+check "h1 has the ufw_docker command, h1's own (root's, 0755), not the machine's" \
+    eval 'test "$(stat -c "%U %a" "$DIR/${NS[0]}/usr-local-upper/sbin/ufw_docker")" = "root 755" &&
+        cmp -s "$DIR/${NS[0]}/usr-local-upper/sbin/ufw_docker" "$REPO/ansible/binaries/ufw_docker-x86_64" &&
+        test ! -e /usr/local/sbin/ufw_docker'
+check "h3 (its module run failed) has no policy file and no command" test -z "$(installed 3)"
+on_ssh status-h1 root 1 'ufw_docker status'
+check "ssh root@h1 ufw_docker status: exit 0" exited status-h1 0
+check "  with the role's policy, in sync, its published 8080 open (allowed; the module's defaults block it)" \
+    says status-h1 "$POLICY_RE" "$IN_SYNC_RE" '^tcp +0\.0\.0\.0:8080 +172\.17\.0\.2:80 +docker0 +open$'
+on_ssh status-json-h1 root 1 'ufw_docker status --json'
+rules_have_the_roles() { # the rules of `status --json` (the module's check-mode result on the saved
+    # policy) hold fleet-vars.yml's 8443 from 192.0.2.0/24 and its trusted network, and change nothing
+    python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+v4 = r["rules"]["ipv4"]
+ok = (r["changed"] is False and any("-s 192.0.2.0/24" in x and "--ctorigdstport 8443" in x for x in v4)
+      and any("-s 198.51.100.128/25" in x and x.endswith("-j RETURN") for x in v4))
+sys.exit(0 if ok else print("status --json:", json.dumps(r)[:3000]) or 1)' "$DIR/status-json-h1.out"
+}
+check "  status --json: the rules of the role's 8443 (from 192.0.2.0/24) and trusted network, nothing to change" \
+    eval 'exited status-json-h1 0 && rules_have_the_roles'
+on_ssh check-h1 root 1 'ufw_docker check'
+check "ssh root@h1 ufw_docker check: exit 0 (in sync)" exited check-h1 0
+POLICY_SUM=$(on_host 1 sha256sum /etc/ufw-docker/policy.json)
+on 1 iptables -F DOCKER-USER # a hand edit
+on_ssh check-drifted root 1 'ufw_docker check'
+check "after DOCKER-USER is flushed by hand, ufw_docker check exits 3 (drifted)" exited check-drifted 3
+on_ssh status-drifted root 1 'ufw_docker status'
+check "  and ufw_docker status says drifted, naming the live chain" \
+    says status-drifted '^host: +drifted: a run would change .*DOCKER-USER'
+on_ssh apply-h1 root 1 'ufw_docker apply'
+check "ufw_docker apply on h1: exit 0" exited apply-h1 0
+on_ssh check-applied root 1 'ufw_docker check'
+check "  ufw_docker check exits 0 again" exited check-applied 0
+check "  h1 is converged again (the allowed port live in both families)" converged 1
+check "  the policy file is as the role saved it" test "$(on_host 1 sha256sum /etc/ufw-docker/policy.json)" = "$POLICY_SUM"
+site() { # NAME HOSTNUMBER [OPTION...]: the role (site.yml) on one host, the fleet's variables
+    local name=$1 host=h$2
+    shift 2
+    run_logged "$name" ansible-playbook -i "$INV" "$REPO/ansible/playbooks/site.yml" -l "$host" \
+        -e "@$REPO/tests/fleet/fleet-vars.yml" "$@"
+}
+changed_nothing() { # HOST: no task of the last run reported a change or a failure on HOST
+    python3 -c 'import json, sys
+e = [json.loads(l) for l in open(sys.argv[1])]
+bad = [(x["task"], x["status"]) for x in e if x["event"] == "result" and x["host"] == sys.argv[2]
+       and x["status"] in ("changed", "failed", "unreachable")]
+sys.exit(print("changed or failed:", bad) or 1 if bad or not e else 0)' "$FLEET_EVENTS" "$1"
+}
+check "a rerun of the role on h1 succeeds" site rerun-h1 1
+check "  and changes nothing (module, policy file, command)" changed_nothing h1
+check "  the command's copy task ran (ok)" events status h1 "Install the ufw_docker command" ok
+# h4: the role as real fleets run it, logged in as `fleet`, root through sudo.
+check "as fleet with sudo, the role converges h4" site role-h4 4 -e ansible_user=fleet --become
+check "  (the module changed h4 to the fleet's policy)" events status h4 "$MODULE_TASK" changed
+check "  h4's policy file holds the role's policy" policy_is_the_roles 4
+on_ssh status-h4 fleet 4 'sudo -n ufw_docker status'
+check "ssh fleet@h4 sudo ufw_docker status: exit 0" exited status-h4 0
+check "  with the role's policy, in sync" says status-h4 "$POLICY_RE" "$IN_SYNC_RE"
+check "this machine has no /etc/ufw-docker and no /usr/local/sbin/ufw_docker" \
+    test ! -e /etc/ufw-docker -a ! -e /usr/local/sbin/ufw_docker
 
 if ((FAIL)); then
     say "the rollout did not behave as it must; see $DIR/rollout.log (rerun with KEEP=1 to keep it)"

@@ -5,8 +5,11 @@
 # own firewall and their own /etc/ufw, and this machine reaches no other machine. Each host is a
 # network namespace running its own sshd, started with `ip netns exec`, so every SSH session
 # inherits the namespace's network stack and the mount namespace in which /etc/netns/HOST/ufw is
-# bind-mounted over /etc/ufw. The controller (Ansible) runs in the root namespace and reaches the
-# hosts over a bridge. Nothing here touches the root namespace's firewall or /etc/ufw.
+# bind-mounted over /etc/ufw. In that mount namespace the host also has an /etc and a /usr/local
+# of its own, overlays on the machine's whose changes stay in DIR (what the role installs there,
+# /etc/ufw-docker and /usr/local/sbin/ufw_docker, never reaches the machine), and its own
+# /var/cache. The controller (Ansible) runs in the root namespace and reaches the hosts over a
+# bridge. Nothing here touches the root namespace's firewall, /etc or /usr/local.
 #
 # usage:
 #   tests/fleet/hosts.sh create N DIR    # N hosts (1..50); DIR: absolute, new or empty, and
@@ -14,6 +17,8 @@
 #   tests/fleet/hosts.sh destroy DIR     # kills the sshds, deletes namespaces, bridge, /etc/netns
 #                                        # dirs, and DIR (KEEP_DIR=1 keeps DIR for its logs)
 #   tests/fleet/hosts.sh run NS CMD...   # CMD "on" host NS, keeping the machine's /sys (dockerd)
+#   tests/fleet/hosts.sh enter DIR NS CMD...  # CMD in host NS's sshd's namespaces: what an SSH
+#                                        # session sees, its private /etc and /usr/local included
 # env:
 #   FLEET_NET   first three octets of the hosts' /24 (default 198.51.100; molecule uses 203.0.113):
 #               the bridge in the root namespace is FLEET_NET.1, host i is FLEET_NET.(10+i);
@@ -26,14 +31,18 @@
 # DIR then holds: inventory.ini (group `fleet`, hosts h1..hN, with ansible_host, the key, the
 # interpreter and fleet_netns; Ansible logs in as root, or as the user `fleet` with
 # `-u fleet --become`: every host has that user, with the same key and NOPASSWD sudo), id_ed25519 (the controller's key), hosts (one namespace per line),
-# bridge, and per namespace NS/{sshd_config,ssh_host_ed25519_key,sshd.pid,sshd.log}. Each host's
+# bridge, and per namespace NS/{sshd_config,ssh_host_ed25519_key,sshd.pid,sshd.log} and the
+# upper layers of its /etc and /usr/local, NS/etc-upper and NS/usr-local-upper (what the host
+# wrote there, e.g. NS/etc-upper/ufw-docker/policy.json), and its /var/cache, NS/var-cache. Each host's
 # /etc/ufw (= /etc/netns/NS/ufw) is a copy of /etc/ufw with the package's stock after.rules and
 # after6.rules, plus a file `fleet-host` holding NS, which create reads back over SSH to prove
 # that the session sees that host's /etc/ufw. Each host's /etc/alternatives
 # (= /etc/netns/NS/alternatives) pins iptables and ip6tables to FLEET_IPTABLES, whatever the root
 # namespace's alternatives are switched to meanwhile; its /etc/default (= /etc/netns/NS/default)
 # is a copy, so `ufw default ...` never writes the machine's. Run a command "on" host NS from the
-# controller with `ip netns exec NS CMD` (same view as an SSH session).
+# controller with `ip netns exec NS CMD`: the same network, /etc/ufw, /etc/default and
+# /etc/alternatives as an SSH session, but the machine's /etc otherwise, /usr/local and /var/cache;
+# `hosts.sh enter DIR NS CMD` sees exactly what an SSH session sees.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +54,22 @@ log() { echo "hosts.sh: $*" >&2; }
 ssh_opts() { # DIR -> the ssh options the controller uses
     echo "-i $1/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=5"
 }
+
+# The mounts that give host $1 (in `ip netns exec $1`, run as `sh -c "$HOST_MOUNTS" sh NS
+# NSDIR`) its own /var/cache (the module's action plugin caches its build there), /usr/local and
+# /etc: overlays on the machine's, upper layers in NSDIR. `ip netns exec` bound the entries of
+# /etc/netns/NS over the machine's /etc, but an overlay of /etc shows what is under those mounts
+# (overlayfs sees no submount of its lower directory), so they are bound again on top of it, from
+# the real /etc/netns/NS (bound to NSDIR/etc-netns first: through the overlay, a write to
+# /etc/ufw would be copied up into the upper layer instead of reaching /etc/netns/NS/ufw, where
+# the tests read it).
+# shellcheck disable=SC2016 # expanded by the inner shell
+HOST_MOUNTS='set -e
+mount --bind "$2/var-cache" /var/cache
+mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$2/usr-local-upper,workdir=$2/usr-local-work" /usr/local
+mount --bind "/etc/netns/$1" "$2/etc-netns"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$2/etc-upper,workdir=$2/etc-work" /etc
+for e in "$2"/etc-netns/*; do mount --bind "$e" "/etc/${e##*/}"; done'
 
 # A pid is one of our sshds when its command line names the config file we wrote for it.
 our_sshd() { # PID CONFIG
@@ -160,14 +185,14 @@ MaxSessions 50
 Subsystem sftp /usr/lib/openssh/sftp-server
 CONF
         /usr/sbin/sshd -t -f "$dir/$ns/sshd_config" || die "sshd rejects $dir/$ns/sshd_config"
-        # sshd forks into the background; its sessions inherit this netns and mount namespace,
-        # where the host also has its own /var/cache (the module's action plugin caches its
-        # build there): `ip netns exec` runs it in a mount namespace of its own, a slave of
-        # this machine's, so the bind mount stays in there.
-        mkdir -p "$dir/$ns/var-cache"
+        # sshd forks into the background; its sessions inherit this netns and mount namespace:
+        # `ip netns exec` runs it in a mount namespace of its own, a slave of this machine's, so
+        # the mounts made here stay in there (and go with its last process).
+        mkdir -p "$dir/$ns/var-cache" "$dir/$ns/etc-netns"
+        for t in etc usr-local; do mkdir -p "$dir/$ns/$t-upper" "$dir/$ns/$t-work"; done
         # shellcheck disable=SC2016 # expanded by the inner shell
-        ip netns exec "$ns" sh -c 'mount --bind "$1" /var/cache && exec /usr/sbin/sshd -f "$2" -E "$3"' \
-            sh "$dir/$ns/var-cache" "$dir/$ns/sshd_config" "$dir/$ns/sshd.log"
+        ip netns exec "$ns" sh -c "$HOST_MOUNTS"' && exec /usr/sbin/sshd -f "$2/sshd_config" -E "$2/sshd.log"' \
+            sh "$ns" "$dir/$ns"
         echo "h$i ansible_host=$ip fleet_ipv6=$net6::$((10 + i)) fleet_netns=$ns" >>"$inv"
     done
     cat >>"$inv" <<INV
@@ -188,11 +213,11 @@ INV
         i=$((i + 1)) ip=$net.$((10 + i))
         for ((t = 0; t < 50; t++)); do
             # shellcheck disable=SC2086 # the options are words
-            if got=$(ssh $opts "root@$ip" 'cat /etc/ufw/fleet-host; ip -4 -o addr show dev eth0; readlink /etc/alternatives/iptables' 2>/dev/null); then break; fi
+            if got=$(ssh $opts "root@$ip" 'cat /etc/ufw/fleet-host; ip -4 -o addr show dev eth0; readlink /etc/alternatives/iptables; stat -f -c %T /etc /usr/local' 2>/dev/null); then break; fi
             sleep 0.1
         done
-        [[ $got == "$ns"$'\n'*"inet $ip/24"*$'\n'"/usr/sbin/iptables-$backend" ]] ||
-            die "ssh root@$ip does not see host $ns's /etc/ufw, address and iptables backend (got: ${got:-no answer}; see $dir/$ns/sshd.log)"
+        [[ $got == "$ns"$'\n'*"inet $ip/24"*$'\n'"/usr/sbin/iptables-$backend"$'\n'overlayfs$'\n'overlayfs ]] ||
+            die "ssh root@$ip does not see host $ns's /etc/ufw, address, iptables backend and own /etc and /usr/local (got: ${got:-no answer}; see $dir/$ns/sshd.log)"
         # shellcheck disable=SC2086 # the options are words
         got=$(ssh $opts "fleet@$ip" 'id -un; sudo -n id -un; sudo -n cat /etc/ufw/fleet-host' 2>&1) || true
         [[ $got == "fleet"$'\n'"root"$'\n'"$ns" ]] ||
@@ -212,6 +237,16 @@ run() {
     [[ -e /run/netns/$ns && -d /etc/netns/$ns ]] || die "no fleet host $ns"
     etc_netns_cmd "$ns"
     exec "${ETC_NETNS_CMD[@]}" "$@"
+}
+
+# enter DIR NS CMD...: CMD in the network and mount namespaces of host NS's sshd, i.e. what an
+# SSH session sees: its own /etc (with /etc/ufw-docker), /usr/local and /var/cache included.
+enter() {
+    local dir=${1%/} ns=$2 pid
+    shift 2
+    pid=$(cat "$dir/$ns/sshd.pid" 2>/dev/null || true)
+    our_sshd "$pid" "$dir/$ns/sshd_config" || die "no sshd of host $ns in $dir"
+    exec nsenter -t "$pid" -n -m -- "$@"
 }
 
 destroy() {
@@ -253,5 +288,6 @@ case ${1:-} in
 create) (($# == 3)) || die "usage: hosts.sh create N DIR"; create "$2" "$3" ;;
 destroy) (($# == 2)) || die "usage: hosts.sh destroy DIR"; destroy "$2" ;;
 run) (($# >= 3)) || die "usage: hosts.sh run NS CMD..."; shift; run "$@" ;;
-*) die "usage: hosts.sh create N DIR | hosts.sh destroy DIR | hosts.sh run NS CMD..." ;;
+enter) (($# >= 4)) || die "usage: hosts.sh enter DIR NS CMD..."; shift; enter "$@" ;;
+*) die "usage: hosts.sh create N DIR | hosts.sh destroy DIR | hosts.sh run NS CMD... | hosts.sh enter DIR NS CMD..." ;;
 esac

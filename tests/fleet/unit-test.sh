@@ -8,12 +8,15 @@
 # Docker 20.10 as docker.service and a container publishing 8080 and 8081 (restart: always);
 # h2 is the internet. Ansible runs the role over SSH to h1; real packets from h2 decide:
 #   - before the role both ports are open (IPv4 and IPv6);
-#   - after it, 8080 (allowed) is open and 8081 closed; ufw-docker.service is enabled and active;
-#     a second run changes nothing;
+#   - after it, 8080 (allowed) is open and 8081 closed; ufw-docker.service is enabled and active
+#     and runs `/usr/local/sbin/ufw_docker apply --policy /etc/ufw-docker/policy.json`, the
+#     command the role installed and the policy the module saved; a second run changes nothing;
+#   - a host left by an older version of the role (its unit running a copy of the binary in
+#     /usr/local/lib/ufw-docker with /etc/ufw-docker/args.json) gets the new unit, and those go;
 #   - `systemctl restart docker` restarts ufw-docker.service (PartOf), which reruns the module;
 #   - a reboot (every process killed, the firewall flushed, systemd booted again) comes back
-#     with the policy, applied by the unit alone;
-#   - `state: absent` removes the unit, its binary and arguments, the action plugin's cached
+#     with the policy, applied by the unit alone; `ufw_docker check` on the host says in sync;
+#   - `state: absent` removes the unit, the command, /etc/ufw-docker, the action plugin's cached
 #     build (which the dry run never wrote and the first run did), and the rules: 8081 is open
 #     again.
 # Each check prints PASS or FAIL; the exit code is 0 only when nothing failed. Everything is torn
@@ -145,14 +148,32 @@ check "the dry run shows the exposure table: 8080 stays open, 8081 would be bloc
     '^\* ipv4 tcp \*:8081 +web +open +blocked$' '^\* ipv6 tcp \*:8081 +web +open +blocked$'
 check "the dry run changed nothing: 8080 and 8081 still open" ports_are open open
 check "the dry run cached no module build on the host" test ! -e "$STATE/var-cache/ufw-docker"
+check "the dry run installed no command, no unit and no policy file" test ! -e "$STATE/usr-local-upper/sbin/ufw_docker" \
+    -a ! -e "$STATE/etc-upper/ufw-docker" -a ! -e "$STATE/units/ufw-docker.service"
 check "the role applies (rc 0)" role apply
 check "ufw-docker.service is enabled and active" unit_is loaded enabled active
 check "the host runs only its own services (no boot service of the distribution)" "$SD" contained "$H1" "$STATE"
-check "the unit, its binary and its arguments are in place" test -f "$STATE/units/ufw-docker.service" \
-    -a -x "$STATE/usr-local-upper/lib/ufw-docker/ufw_docker" -a -f "$STATE/etc-upper/ufw-docker/args.json"
+check "the unit, the command and the policy file are in place, in h1's own /etc and /usr/local" \
+    test -f "$STATE/units/ufw-docker.service" -a -x "$STATE/usr-local-upper/sbin/ufw_docker" \
+    -a -f "$STATE/etc-upper/ufw-docker/policy.json"
+check "  the command is the x86_64 build" cmp -s "$STATE/usr-local-upper/sbin/ufw_docker" "$REPO/ansible/binaries/ufw_docker-x86_64"
+check "  no copy of the binary in /usr/local/lib/ufw-docker, no args.json" \
+    test ! -e "$STATE/usr-local-upper/lib/ufw-docker" -a ! -e "$STATE/etc-upper/ufw-docker/args.json"
+policy_has() { # PYTHON-EXPRESSION on p, the policy file of h1 (as h1 sees it)
+    on1 cat /etc/ufw-docker/policy.json | python3 -c 'import json, sys
+p = json.load(sys.stdin)
+sys.exit(0 if eval(sys.argv[1]) else print("policy file:", json.dumps(p)) or 1)' "$1"
+}
+check "  the policy file holds the role's policy (backend iptables, 8080 allowed)" \
+    policy_has 'p["backend"] == "iptables" and p["allow"] == [{"port": 8080, "comment": "web"}] and "policy_file" not in p'
 unit_property_has() { # PROPERTY WORD
     on1 systemctl show -p "$1" --value ufw-docker.service | tr ' ' '\n' | grep -qx "$2"
 }
+EXEC_START='argv[]=/usr/local/sbin/ufw_docker apply --policy /etc/ufw-docker/policy.json ;'
+unit_runs_apply() { # the unit's ExecStart, as systemd loaded it
+    on1 systemctl show -p ExecStart --value ufw-docker.service | grep -qF -- "$EXEC_START"
+}
+check "the unit runs ufw_docker apply with the saved policy" unit_runs_apply
 BUILD_SHA=$(sha256sum "$REPO/ansible/binaries/ufw_docker-x86_64" | cut -d' ' -f1)
 check "the action plugin cached the module build on the host, named by its hash" \
     test "$(ls -A "$STATE/var-cache/ufw-docker")" = "ufw_docker-$BUILD_SHA"
@@ -162,6 +183,22 @@ check "the unit is wanted by docker.service (enabled)" unit_property_has WantedB
 check "after the role, 8080 is open and 8081 closed" ports_are open closed
 check "a second run changes nothing" role rerun
 check "  (no task changed or failed)" changed_nothing rerun
+
+# A host of an older version of the role: its unit ran a copy of the binary with an arguments
+# file. The role rewrites the unit, and removes the copy and the arguments.
+on1 mkdir -p /usr/local/lib/ufw-docker
+on1 cp "$REPO/ansible/binaries/ufw_docker-x86_64" /usr/local/lib/ufw-docker/ufw_docker
+on1 sh -c 'echo "{\"backend\": \"iptables\", \"allow\": [{\"port\": 8080}]}" >/etc/ufw-docker/args.json'
+sed -i 's|^ExecStart=.*|ExecStart=/usr/local/lib/ufw-docker/ufw_docker /etc/ufw-docker/args.json|' "$STATE/units/ufw-docker.service"
+on1 systemctl daemon-reload
+check "(an older role's unit, running the copy with args.json, is loaded)" \
+    eval 'on1 systemctl show -p ExecStart --value ufw-docker.service | grep -qF "argv[]=/usr/local/lib/ufw-docker/ufw_docker /etc/ufw-docker/args.json ;"'
+check "the role over an older version's files applies (rc 0)" role upgrade
+check "  rewriting the unit" events upgrade status h1 "Install ufw-docker.service" changed
+check "  which runs ufw_docker apply again" unit_runs_apply
+check "  the copy in /usr/local/lib/ufw-docker and args.json are gone, the policy file stays" \
+    eval 'on1 test ! -e /usr/local/lib/ufw-docker -a ! -e /etc/ufw-docker/args.json -a -f /etc/ufw-docker/policy.json'
+check "  ufw-docker.service is enabled and active" unit_is loaded enabled active
 
 before=$(invocation)
 on1 systemctl restart docker.service
@@ -175,11 +212,13 @@ check "the poweroff emptied the firewall" test "$(ip netns exec "$H1" iptables-s
 check "after the reboot, ufw-docker.service ran on its own" unit_is loaded enabled active
 check "after the reboot, the module's rules are live in both families" test "$(our_rules)" -gt 0
 check "after the reboot, 8080 is open and 8081 closed" ports_are open closed
+check "ufw_docker check on h1 after the reboot: in sync with the saved policy (exit 0)" on1 /usr/local/sbin/ufw_docker check
 
 check "state: absent applies (rc 0)" role absent '{"ufw_docker_state": "absent"}'
 check "the unit is gone" unit_is not-found "" inactive
-check "the unit, its binary and its arguments are removed" test ! -e "$STATE/units/ufw-docker.service" \
-    -a ! -e "$STATE/usr-local-upper/lib/ufw-docker" -a ! -e "$STATE/etc-upper/ufw-docker"
+check "the unit, the command and /etc/ufw-docker are removed" test ! -e "$STATE/units/ufw-docker.service" \
+    -a ! -e "$STATE/usr-local-upper/sbin/ufw_docker" -a ! -e "$STATE/etc-upper/ufw-docker"
+check "  as h1 sees it too" on1 test ! -e /usr/local/sbin/ufw_docker -a ! -e /etc/ufw-docker -a ! -e /usr/local/lib/ufw-docker
 check "no rule of the module is left" test "$(our_rules)" = 0
 check "the cache of module builds is removed too" test ! -e "$STATE/var-cache/ufw-docker"
 check "after state: absent, 8080 and 8081 are open again (Docker's default)" ports_are open open
