@@ -270,7 +270,8 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
         let now = read_live(host, f.family)?;
         let want = f.live_after(now.has_chain(f.family.ufw_route_chain()));
         if !want.is_some_and(|want| {
-            live::matches(&now, want, present) && live::guard_matches(&now, want, present)
+            live::matches(&now, want, present)
+                && live::guard_matches(&now, want, present, f.guard_payload.is_some())
         }) {
             return Err(format!(
                 "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",

@@ -190,10 +190,20 @@ pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     }
 }
 
-/// Whether the guard already is what `want` calls for: its chains and its jump first in the
-/// security table's FORWARD (present), or no trace of it (absent).
-pub fn guard_matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
-    guard_payload(live, want, present).is_none()
+/// Whether the guard already is what `want` calls for: its chains, and (where `hook`) its jump
+/// first in the security table's FORWARD (present); or no trace of it (absent).
+pub fn guard_matches(live: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> bool {
+    guard_payload(live, want, present, hook).is_none()
+}
+
+/// Whether a run must put the guard's jump first: where it changes the family's DOCKER-USER
+/// chains anyway (`filter_changes`), and wherever the jump to DOCKER-USER is not first in FORWARD
+/// (Docker 20.10's IPv6, a network it made; Docker not started yet). Where DOCKER-USER is first
+/// and nothing else changes (Docker 23+ keeps it first itself; a boot, after which UFW has loaded
+/// the guard's chains but nothing hooks them), the guard would add nothing: its missing jump is
+/// no drift, and it is put back by the next run that changes something.
+pub fn guard_hook_needed(live: &FilterTable, filter_changes: bool) -> bool {
+    filter_changes || !live.docker_user_hooked_first()
 }
 
 /// Whether the security table's FORWARD jumps to the guard anywhere.
@@ -285,16 +295,21 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
 /// The `*security` payload of the guard: its chains set from `want` (present: declared,
 /// filled, the jump put first in FORWARD where it is not, stale sub-chains deleted), or every
 /// trace of it removed (absent: FORWARD's jumps, then the chains). `None` when the guard
-/// already is so.
-pub fn guard_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Option<String> {
-    Some(guard_text_payload(before, want, present)).filter(|p| !p.is_empty())
+/// already is so: its chains, and its jump first where `hook` (`guard_hook_needed`).
+pub fn guard_payload(
+    before: &FilterTable,
+    want: &ChainSet,
+    present: bool,
+    hook: bool,
+) -> Option<String> {
+    Some(guard_text_payload(before, want, present, hook)).filter(|p| !p.is_empty())
 }
 
-fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
+fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> String {
     let mut out;
     if present {
         let guard = guard_set(want);
-        if before.guard() == guard && before.guard_hooked_first() {
+        if before.guard() == guard && (before.guard_hooked_first() || !hook) {
             return String::new();
         }
         out = security_section(&guard);
@@ -717,13 +732,13 @@ mod tests {
         let hooked = with_guard(&want, &["-j ufw-docker-guard"]);
         assert!(hooked.guard_hooked_first());
         assert_eq!(hooked.guard(), guard_set(&want));
-        assert!(guard_matches(&hooked, &want, true));
-        assert_eq!(guard_payload(&hooked, &want, true), None);
+        assert!(guard_matches(&hooked, &want, true, true));
+        assert_eq!(guard_payload(&hooked, &want, true, true), None);
 
         // Something else (SELinux's secmark, an operator) first: the jump goes first again.
         let second = with_guard(&want, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
         assert!(!second.guard_hooked_first());
-        let payload = guard_payload(&second, &want, true).unwrap();
+        let payload = guard_payload(&second, &want, true, true).unwrap();
         assert!(
             payload.ends_with(
                 "-D FORWARD -j ufw-docker-guard\n-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"
@@ -737,20 +752,23 @@ mod tests {
 
         // Not loaded at all (a host before its first run): declared, filled, hooked.
         let none = FilterTable::parse(DOCKER_SAVE);
-        let payload = guard_payload(&none, &want, true).unwrap();
+        let payload = guard_payload(&none, &want, true, true).unwrap();
         assert!(payload.starts_with("*security\n:ufw-docker-guard - [0:0]\n"));
         assert!(payload.ends_with("-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"));
         assert!(!payload.contains("-D FORWARD"));
-        assert_eq!(guard_payload(&none, &ChainSet::default(), false), None);
+        assert_eq!(
+            guard_payload(&none, &ChainSet::default(), false, true),
+            None
+        );
     }
 
     #[test]
     fn absent_removes_every_jump_to_the_guard_then_its_chains() {
         let want = want(r#"{"allow": [{"port": 8080}]}"#);
         let twice = with_guard(&want, &["-j ufw-docker-guard", "-j ufw-docker-guard"]);
-        assert!(!guard_matches(&twice, &ChainSet::default(), false));
+        assert!(!guard_matches(&twice, &ChainSet::default(), false, true));
         assert_eq!(
-            guard_payload(&twice, &ChainSet::default(), false).unwrap(),
+            guard_payload(&twice, &ChainSet::default(), false, true).unwrap(),
             "*security\n-D FORWARD -j ufw-docker-guard\n-D FORWARD -j ufw-docker-guard\n\
              :ufw-docker-logging-deny - [0:0]\n:ufw-docker-guard - [0:0]\n\
              -X ufw-docker-logging-deny\n-X ufw-docker-guard\nCOMMIT\n"
@@ -789,5 +807,30 @@ mod tests {
             "{payload}"
         );
         assert!(!payload.contains("-I FORWARD"));
+    }
+
+    #[test]
+    fn an_unhooked_guard_is_drift_only_where_docker_user_is_not_first_or_changes() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        // After a boot: UFW loaded the guard's chains, nothing hooked them; DOCKER-USER first.
+        let booted = with_guard(&want, &[]);
+        assert!(booted.docker_user_hooked_first() && !booted.guard_hooked_first());
+        let hook = guard_hook_needed(&booted, false);
+        assert!(!hook);
+        assert!(guard_matches(&booted, &want, true, hook), "no drift");
+        // A change of DOCKER-USER puts the jump first as well.
+        let payload = guard_payload(&booted, &want, true, guard_hook_needed(&booted, true));
+        assert!(payload
+            .unwrap()
+            .ends_with("-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"));
+        // Docker's rules ahead of DOCKER-USER: the jump is needed.
+        let mut moved = booted.clone();
+        moved
+            .chains
+            .get_mut("FORWARD")
+            .unwrap()
+            .insert(0, Rule::new("FORWARD", &["-o", "docker0", "-j", "DOCKER"]));
+        assert!(guard_hook_needed(&moved, false));
+        assert!(!guard_matches(&moved, &want, true, true));
     }
 }

@@ -237,7 +237,8 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
     let (live_rules, live_payload, guard_payload) = match &obs.live {
         Some(live) => {
             let (rules, payload) = plan_live(params, obs, live, &file_rules, plan);
-            let guard = live::guard_payload(live, &rules, present);
+            let hook = live::guard_hook_needed(live, payload.is_some());
+            let guard = live::guard_payload(live, &rules, present, hook);
             (Some(rules), payload, guard)
         }
         None => (None, None, None),
