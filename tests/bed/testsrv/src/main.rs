@@ -26,7 +26,9 @@
 //!         [--max-inflight N]`
 //!   For the soak (tests/soak.rs): starts one probe every N ms (default 25),
 //!   cycling through the ports, each on its own thread so that a dropped probe
-//!   waiting for its timeout (default 500 ms) never delays the next one, until
+//!   waiting for its timeout (default 500 ms) never delays the next one (a UDP
+//!   probe is one datagram, never resent: probes are frequent, and a resend
+//!   would hide a moment when the datagram was dropped), until
 //!   standard input reaches end of file; then waits for the probes in flight
 //!   and exits 0. One line per probe, in the order they finish:
 //!   `START_US END_US PORT open NAME`, `... PORT connected REASON` (a TCP
@@ -278,7 +280,7 @@ fn probe(args: Vec<String>) {
 
     let result = match pos[0].as_str() {
         "tcp" => probe_tcp(target, timeout).map_err(|e| e.why),
-        "udp" => probe_udp(target, timeout),
+        "udp" => probe_udp(target, timeout, 4),
         p => usage_exit(&format!("bad protocol {p:?}")),
     };
     match result {
@@ -345,7 +347,8 @@ fn probe_tcp(target: SocketAddr, timeout: Duration) -> Result<String, TcpFailure
     Ok(reply_line(&buf))
 }
 
-fn probe_udp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
+/// Sends a datagram `attempts` times, spread over the timeout, until one is answered.
+fn probe_udp(target: SocketAddr, timeout: Duration, attempts: u32) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     let local = match target {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
@@ -354,9 +357,8 @@ fn probe_udp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
     let s = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
     // connect() filters replies to the target and surfaces ICMP errors.
     s.connect(target).map_err(|e| format!("connect: {e}"))?;
-    // Resend a few times within the timeout: the first datagram can be lost
-    // while conntrack/NAT state or ARP/ND is being set up.
-    let attempts: u32 = 4;
+    // `probe` resends a few times within the timeout: the first datagram can
+    // be lost while conntrack/NAT state or ARP/ND is being set up.
     let slot = (timeout / attempts).max(Duration::from_millis(50));
     let mut last_err = String::from("no reply before timeout");
     let mut buf = [0u8; 2048];
@@ -405,7 +407,9 @@ fn watch_one(proto: &str, ip: IpAddr, port: u16, timeout: Duration) -> String {
             Err(TcpFailure { connected: true, why }) => format!("connected {why}"),
             Err(TcpFailure { why, .. }) => format!("closed {why}"),
         },
-        _ => match probe_udp(target, timeout) {
+        // One datagram: a probe answered by a resend would hide a firewall that
+        // dropped the first one for a moment.
+        _ => match probe_udp(target, timeout, 1) {
             Ok(reply) => format!("open {reply}"),
             Err(why) => format!("closed {why}"),
         },
