@@ -469,6 +469,17 @@ impl Lab {
         *current = Some(ip);
     }
 
+    /// Deletes the `ufw route allow` rule to `routed`, for a run whose probes must not depend on
+    /// it: the rule names an address, and after a dockerd restart another container may have
+    /// that address (until `route_rule` moves the rule), and with it the rule's ACCEPT.
+    pub fn delete_route_rule(&self) {
+        if let Some(old) = self.route_ip.lock().unwrap().take() {
+            self.host_sh(&format!(
+                "ufw route delete allow proto tcp from any to {old} port 80 >/dev/null"
+            ));
+        }
+    }
+
     /// The lab's Docker API, as `DOCKER_HOST` names it.
     pub fn docker_host(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
