@@ -92,6 +92,20 @@ fn backlog_drops() -> u64 {
         .sum()
 }
 
+/// The host's conntrack statistics (`conntrack -S`), each counter summed over the CPUs: a probe
+/// lost to a clash or a failed insert shows in `drop`, `insert_failed`, `early_drop`.
+fn conntrack_stats(lab: &Lab) -> BTreeMap<String, u64> {
+    let mut sums = BTreeMap::new();
+    for field in lab.host_sh("conntrack -S").split_whitespace() {
+        if let Some((k, v)) = field.split_once('=') {
+            if let Ok(n) = v.parse::<u64>() {
+                *sums.entry(k.to_string()).or_insert(0) += n;
+            }
+        }
+    }
+    sums
+}
+
 // ------------------------------------------------------------------------------ the setup ---
 
 /// What the environment asks for.
@@ -386,6 +400,8 @@ struct Control {
     soak_from: u64,
     /// `backlog_drops` when the soak began, then how many more there were by its end.
     backlog_drops: u64,
+    /// The host's `conntrack_stats` when the soak began, then what grew by its end.
+    conntrack: BTreeMap<String, u64>,
 }
 
 struct ModuleRun {
@@ -676,12 +692,15 @@ fn reruns(
         // put ahead of the jump to DOCKER-USER meanwhile fail its check of the live chains.
         let result = result.map_err(|e| {
             let heads = try_sh(&format!(
-                "ip netns exec {} bash -c 'iptables -S FORWARD | sed -n 2,4p; \
-                 echo ...; ip6tables -S FORWARD | sed -n 2,4p'",
+                "ip netns exec {} bash -c 'for t in iptables ip6tables; do \
+                 echo \"$t: FORWARD has $($t -S FORWARD | grep -c -- \"^-A\") rules, the jump to \
+                 DOCKER-USER is rule $($t -S FORWARD | grep -- \"^-A\" | grep -n -- \"-j DOCKER-USER$\" \
+                 | cut -d: -f1 | tr \"\\n\" \" \"), the first two:\"; \
+                 $t -S FORWARD | grep -- \"^-A\" | head -2; done'",
                 lab.host()
             ))
             .unwrap_or_else(|e| e);
-            format!("{e}\nFORWARD's first rules (IPv4 ... IPv6) after it:\n{heads}")
+            format!("{e}\nright after it:\n{heads}")
         });
         log.lock().unwrap().module_runs.push(ModuleRun {
             at,
@@ -742,6 +761,10 @@ struct Figures {
     control_drop_ms: f64,
     control_refusals: Vec<f64>,
     backlog_drops: u64,
+    conntrack: BTreeMap<String, u64>,
+    /// Runs of refusals outside restarts: overlapping a module run, and not.
+    refusals_during_runs: usize,
+    refusals_other: usize,
 }
 
 impl Figures {
@@ -915,6 +938,7 @@ fn soak(docker: Docker, cfg: &Config) -> Figures {
         // a later probe whose random source port met one would pass as a reply does.
         lab.host_sh("conntrack -F");
         control.backlog_drops = backlog_drops();
+        control.conntrack = conntrack_stats(&lab);
         soak_from.store(now_us(), Ordering::SeqCst);
         deadline
             .set(Instant::now() + Duration::from_secs(cfg.seconds))
@@ -950,6 +974,17 @@ fn soak(docker: Docker, cfg: &Config) -> Figures {
     });
     let t_end = now_us();
     control.backlog_drops = backlog_drops() - control.backlog_drops;
+    let now = conntrack_stats(&lab);
+    control.conntrack = now
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(*control.conntrack.get(k).unwrap_or(&0)),
+            )
+        })
+        .filter(|(k, v)| *v > 0 && !matches!(k.as_str(), "cpu" | "found" | "searched"))
+        .collect();
     for mut c in children {
         let _ = c.wait();
     }
@@ -1065,6 +1100,7 @@ fn judge(version: &str, streams: &[Stream], log: &Log, control: &Control, t_end:
     let mut reached = Vec::new();
     let mut refusal_rerun_ms: f64 = 0.0;
     let mut refusals_outside = 0;
+    let (mut refusals_during_runs, mut refusals_other) = (0, 0);
     let mut refusal_runs = Vec::new();
     let (mut control_blocked, mut control_connected) = (0, 0);
     let mut control_refusals = Vec::new();
@@ -1151,6 +1187,9 @@ fn judge(version: &str, streams: &[Stream], log: &Log, control: &Control, t_end:
                 let ms = (t1 - t0) as f64 / 1000.0;
                 if log.module_runs.iter().any(|m| m.at.overlaps(t0, t1)) {
                     refusal_rerun_ms = refusal_rerun_ms.max(ms);
+                    refusals_during_runs += 1;
+                } else {
+                    refusals_other += 1;
                 }
                 refusal_runs.push(format!(
                     "{} -> {port}: {n} probes refused from {:.3} s for {ms:.0} ms (first: {}); \
@@ -1227,6 +1266,9 @@ fn judge(version: &str, streams: &[Stream], log: &Log, control: &Control, t_end:
         control_drop_ms: control.dropped.ms(),
         control_refusals,
         backlog_drops: control.backlog_drops,
+        conntrack: control.conntrack.clone(),
+        refusals_during_runs,
+        refusals_other,
     }
 }
 
@@ -1335,8 +1377,14 @@ fn table(all: &[Figures]) -> String {
         "0 ms",
     );
     row(
-        "refused probes that must answer, outside restarts, any cause",
-        &|f| f.refusals_outside_restarts.to_string(),
+        "refusals of ports that must answer outside restarts: during a module run / at other \
+         times (refused probes in all)",
+        &|f| {
+            format!(
+                "{} / {} ({})",
+                f.refusals_during_runs, f.refusals_other, f.refusals_outside_restarts
+            )
+        },
         "",
     );
     row(
@@ -1347,6 +1395,22 @@ fn table(all: &[Figures]) -> String {
     row(
         "packets the kernel dropped at its input backlog, machine-wide (softnet_stat)",
         &|f| f.backlog_drops.to_string(),
+        "",
+    );
+    row(
+        "the host's conntrack counters that grew (`conntrack -S`)",
+        &|f| {
+            let grew: Vec<String> = f
+                .conntrack
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            if grew.is_empty() {
+                "none".into()
+            } else {
+                grew.join(", ")
+            }
+        },
         "",
     );
     row(
@@ -1366,7 +1430,8 @@ fn table(all: &[Figures]) -> String {
 
 const METHOD: &str = "\
 How: a Docker host of the bed (UFW `default deny incoming`, iptables nft, its own dockerd) with \
-the lab's containers. Twelve `testsrv watch` probers never stop: from internet A, TCP and UDP, \
+the lab's containers (its `ufw route allow` rule deleted: it names an address that a restart \
+may give to another container). Twelve `testsrv watch` probers never stop: from internet A, TCP and UDP, \
 IPv4 and IPv6, to the allowed 8080/tcp and 8081/udp every 25 ms each (a UDP probe is one \
 datagram, a TCP one one SYN: nothing resent), and every 15 ms round the blocked ports (8082/tcp and 8084/udp on the default bridge, 8083/tcp allowed from another source \
 only, 9180/tcp and 9181/udp on another network, and the churned 951x/tcp and 952x/udp), 300 ms \
