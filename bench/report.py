@@ -41,7 +41,8 @@ out = []
 w = out.append
 w("# Benchmarks")
 w("")
-w("Written by `make bench` (scripts/bench.sh); do not edit by hand. Every figure is the median of "
+w("Written by `make bench` (scripts/bench.sh), section 5 by `make soak` (scripts/soak.sh), which "
+  "`make bench` carries over; do not edit by hand. Every figure is the median of "
   "repeated runs with the minimum and maximum; every ratio compares medians measured side by side, "
   "interleaved in the same loop of the same run, so that load from elsewhere on the machine hits "
   "both sides alike. Times are wall-clock.")
@@ -200,4 +201,10 @@ for n in (10, 100, 1000):
     w(f"| peak memory (max RSS, GNU time), no-op run with {n} entries | {p2[n]['peak_rss_kib_noop']} KiB | | |")
 w(f"| peak memory, applying 1000 entries | {rss['peak_rss_kib_apply']} KiB | | |")
 w("")
+# Part 5: the soak's own section, as `make soak` last wrote it.
+soak = os.path.join(R, "soak.md")
+if os.path.exists(soak) and os.path.getsize(soak) > 0:
+    with open(soak) as f:
+        w(f.read().rstrip("\n"))
+
 print("\n".join(out))

@@ -99,5 +99,7 @@ FLEET_NET=$net FLEET_IPTABLES=$BACKEND FLEET_NAME=ufb$(printf %04x $(($$ & 0xfff
 PATH=$VENV/bin:$PATH python3 bench/fleet.py "$REPO" "$FLEET" "$FLEET_REPS" "$FORKS" >"$RESULTS/fleet.json"
 tests/fleet/hosts.sh destroy "$FLEET" >&2
 
+# The soak's section (`make soak`, not rerun here) is carried over as it is.
+awk '/^## 5\. The soak/ {p = 1} p' "$OUT" >"$RESULTS/soak.md" 2>/dev/null || true
 python3 bench/report.py "$RESULTS" >"$OUT"
 say "wrote $OUT"

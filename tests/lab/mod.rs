@@ -469,6 +469,17 @@ impl Lab {
         *current = Some(ip);
     }
 
+    /// Deletes the `ufw route allow` rule to `routed`, for a run whose probes must not depend on
+    /// it: the rule names an address, and after a dockerd restart another container may have
+    /// that address (until `route_rule` moves the rule), and with it the rule's ACCEPT.
+    pub fn delete_route_rule(&self) {
+        if let Some(old) = self.route_ip.lock().unwrap().take() {
+            self.host_sh(&format!(
+                "ufw route delete allow proto tcp from any to {old} port 80 >/dev/null"
+            ));
+        }
+    }
+
     /// The lab's Docker API, as `DOCKER_HOST` names it.
     pub fn docker_host(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
@@ -477,6 +488,12 @@ impl Lab {
     /// Runs the module on the host as Ansible would, with `args` plus the lab's policy, and
     /// `DOCKER_HOST` set to the lab's daemon (as a task's `environment` sets it).
     pub fn module(&self, args: serde_json::Value) -> serde_json::Value {
+        self.try_module(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As `module`, but a run that fails (or prints no JSON) is returned as the error, with its
+    /// output, instead of failing the test: for the soak, which counts such runs.
+    pub fn try_module(&self, args: serde_json::Value) -> Result<serde_json::Value, String> {
         let file = self.dir.join(format!(
             "args-{}.json",
             COUNTER.fetch_add(1, Ordering::SeqCst)
@@ -491,13 +508,14 @@ impl Lab {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let json: serde_json::Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("module printed no JSON ({e}): {stdout}"));
-        assert!(
-            out.status.success(),
-            "module failed: {json}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json
+            .map_err(|e| format!("module printed no JSON ({e}): {stdout}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "module failed: {json}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(json)
     }
 
     /// Runs the binary's command line on the host (`ufw_docker ARGS...`), with `DOCKER_HOST`
