@@ -19,6 +19,9 @@ use crate::rules::{self, Family};
 #[derive(Debug, Default)]
 pub struct Applied {
     pub backup_files: Vec<PathBuf>,
+    /// What the check after applying found that is no failure (Docker moved the jump to
+    /// DOCKER-USER meanwhile).
+    pub warnings: Vec<String>,
 }
 
 /// Reads one family's live filter and security tables with one `iptables-save` (after
@@ -235,7 +238,7 @@ fn run_steps(
         outcome?;
     }
     if params.apply != ApplyMode::None && !plan.commands.is_empty() {
-        verify(host, params, plan)?;
+        applied.warnings = verify(host, params, plan)?;
     }
     Ok(())
 }
@@ -260,28 +263,51 @@ fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the chains back and checks they are what the plan wanted.
-fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
+/// Reads the chains back and checks they are what the plan wanted: DOCKER-USER's chains, and
+/// the guard's with its jump first where the plan set it. The jump to DOCKER-USER may have moved
+/// meanwhile: Docker 20.10 puts the rules of a network it creates, or of every network when it
+/// starts, ahead of it at any moment. That is a warning, not a failure (the guard holds the
+/// policy until the next run puts the jump first again).
+fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, String> {
     let present = params.state == State::Present;
+    let mut warnings = Vec::new();
     for f in &plan.families {
         if f.live_rules.is_none() {
             continue;
         }
         let now = read_live(host, f.family)?;
-        let want = f.live_after(now.has_chain(f.family.ufw_route_chain()));
-        if !want.is_some_and(|want| {
-            live::matches(&now, want, present)
-                && live::guard_matches(&now, want, present, f.guard_payload.is_some())
-        }) {
+        let Some(want) = f.live_after(now.has_chain(f.family.ufw_route_chain())) else {
+            continue;
+        };
+        if !live::chains_match(&now, want, present) {
             return Err(format!(
                 "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",
                 rules::DOCKER_USER,
                 f.family.key(),
-                live::live_text(&now)
+                live::chain_text(&now.owned())
+            ));
+        }
+        if !live::guard_matches(&now, want, present, f.guard_payload.is_some()) {
+            return Err(format!(
+                "after applying, the guard ({} in the security table, {}) does not hold the \
+                 expected rules, or its jump is not first in FORWARD; it holds:\n{}",
+                rules::GUARD_CHAIN,
+                f.family.key(),
+                live::guard_text(&now.guard())
+            ));
+        }
+        if present && now.needs_hook() {
+            warnings.push(format!(
+                "Docker put its own rules ahead of the jump to {} in FORWARD ({}) while the \
+                 module ran (Docker 20.10 does so when it creates a network or starts): the guard \
+                 holds the policy, without `ufw route` exceptions, until the next run puts the \
+                 jump first again",
+                rules::DOCKER_USER,
+                f.family.key()
             ));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Undoes what was done, newest first. Returns what was restored.
@@ -524,6 +550,41 @@ mod tests {
             "{rollback}"
         );
         assert_eq!(host.snapshot(), before, "FORWARD's order too, as it was");
+    }
+
+    #[test]
+    fn docker_moving_the_jump_during_the_run_is_a_warning_not_a_rollback() {
+        // What the check after applying reads: the applied chains, but Docker (20.10, making a
+        // network) has put a rule of its own ahead of the jump to DOCKER-USER meanwhile.
+        let twin = FakeHost::new().without_ipv6();
+        let (params, plan) = planned(&twin, POLICY);
+        apply(&twin, &params, &plan).unwrap();
+        let moved = twin
+            .run("iptables-save", &[], None)
+            .unwrap()
+            .stdout
+            .replacen(
+                "-A FORWARD -j DOCKER-USER\n",
+                "-A FORWARD -o br-new -j DOCKER\n-A FORWARD -j DOCKER-USER\n",
+                1,
+            );
+        let host = FakeHost::new().without_ipv6();
+        let (params, plan) = planned(&host, POLICY);
+        host.reply("iptables-save", &[], [Reply::Succeed(moved)]);
+        let applied = apply(&host, &params, &plan).unwrap();
+        assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
+        assert!(
+            applied.warnings[0].starts_with(
+                "Docker put its own rules ahead of the jump to DOCKER-USER in FORWARD (ipv4)"
+            ),
+            "{:?}",
+            applied.warnings
+        );
+        assert_eq!(
+            host.filter(Family::V4).owned(),
+            plan.families[0].file_rules,
+            "nothing rolled back"
+        );
     }
 
     #[test]

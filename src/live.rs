@@ -171,8 +171,17 @@ pub fn effective(rules: &[Rule]) -> &[Rule] {
 }
 
 /// Whether the live chains already are what the module wants: the same rules in DOCKER-USER,
-/// the logging chain and exactly the wanted sub-chains, no others.
+/// the logging chain and exactly the wanted sub-chains, no others; and (present) the jump to
+/// DOCKER-USER first in FORWARD where Docker runs.
 pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
+    chains_match(live, want, present) && !(present && live.needs_hook())
+}
+
+/// `matches` without the jump's place in FORWARD: the chains the module writes hold what it
+/// wrote. After an apply, Docker (20.10, creating a network or starting) may put its own rules
+/// ahead of the jump at any moment; that is no failure of the apply (the guard holds the policy
+/// meanwhile, and the next run puts the jump first again).
+pub fn chains_match(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     let du_same = effective(live.rules(DOCKER_USER)) == effective(&want.docker_user);
     let subs_same = live.sub_chains().len() == want.subs.len()
         && want
@@ -184,7 +193,6 @@ pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
             && subs_same
             && live.has_chain(LOG_CHAIN)
             && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
-            && !live.needs_hook()
     } else {
         du_same && !live.has_chain(LOG_CHAIN) && live.sub_chains().is_empty()
     }

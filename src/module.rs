@@ -88,7 +88,10 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     }
 
     let backup_files = match carry_out(host, params, &plan, check_mode) {
-        Ok(files) => files,
+        Ok(applied) => {
+            warnings.extend(applied.warnings);
+            applied.backup_files
+        }
         Err(msg) => {
             let mut out = Outcome::failure(msg);
             out.json["warnings"] = json!(warnings);
@@ -261,17 +264,18 @@ fn lock(host: &dyn Host, check_mode: bool) -> Result<Option<LockGuard>, String> 
     host.lock().map(Some).map_err(|e| format!("{e:#}"))
 }
 
-/// Applies the plan where it changes something, outside check mode. Returns the backups made.
+/// Applies the plan where it changes something, outside check mode. Returns the backups made
+/// and the warnings of the check after applying.
 fn carry_out(
     host: &dyn Host,
     params: &Params,
     plan: &Plan,
     check_mode: bool,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<apply::Applied, String> {
     if !plan.changed() || check_mode {
-        return Ok(Vec::new());
+        return Ok(apply::Applied::default());
     }
-    Ok(apply::apply(host, params, plan)?.backup_files)
+    apply::apply(host, params, plan)
 }
 
 /// The families to manage: IPv4, and IPv6 where asked for and the host has it (a warning says
