@@ -7,13 +7,16 @@
 #   make fuzz   bounded libFuzzer runs of the argument and after.rules parsers (FUZZ_SECONDS)
 #   make bench  the module and the role measured in network namespaces; writes BENCHMARKS.md
 #               (not a test: nothing asserts a timing)
+#   make soak   minutes of churn on the bed (Docker 28 and 20.10) under continuous probes; fails
+#               when a blocked port connects, an allowed one is refused during a module run or
+#               after.rules loses a byte (SOAK_SECONDS per Docker version, default 90)
 #   make release  dist/: the collection tarball, both static binaries, their third-party
 #               licenses and SHA256SUMS, checked (UFW_DOCKER_REPOSITORY: the public https address)
 #   make compat the collection on every ansible-core from 2.15 to 2.20 (docs, sanity, the role)
 #   make licenses  cargo-deny's check of the crates; dist/THIRD-PARTY-LICENSES.md
 #   make changelog the changelog's fragments linted, CHANGELOG.md regenerated and compared
 
-.PHONY: all build test demo deps lint fuzz bench release compat licenses changelog
+.PHONY: all build test demo deps lint fuzz bench soak release compat licenses changelog
 
 all: build
 
@@ -42,6 +45,9 @@ fuzz: deps
 
 bench: deps
 	scripts/bench.sh
+
+soak: deps
+	scripts/soak.sh
 
 release:
 	scripts/release.sh

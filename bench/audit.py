@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Part 5 of `make bench`: the fleet audit's report, rendered for 1000 hosts with 20 published
+"""Part 6 of `make bench`: the fleet audit's report, rendered for 1000 hosts with 20 published
 ports each.
 
 Why it exists: the audit (ansible/playbooks/audit.yml) builds its report once, on the

@@ -5,13 +5,14 @@ Why it exists: the figures, their targets and whether each is met must come from
 be stated the same way every time; a target missed says so, and why, in the table itself.
 
 usage: bench/report.py RESULTS_DIR > BENCHMARKS.md
-       bench/report.py --audit RESULTS_DIR BENCHMARKS.md   (part 5 alone: `scripts/bench.sh
-       audit` measures only the audit's report and replaces its section, "## 5." to the end, in
-       the BENCHMARKS.md given, which keeps the other parts of its own run)
+       bench/report.py --audit RESULTS_DIR BENCHMARKS.md   (part 6 alone: `scripts/bench.sh
+       audit` measures only the audit's report and replaces its section, "## 6.", in the
+       BENCHMARKS.md given, which keeps the other sections of their own runs)
 """
 
 import json
 import os
+import re
 import sys
 
 AUDIT_ONLY = sys.argv[1] == "--audit"
@@ -24,11 +25,11 @@ def load(name):
 
 
 def audit_section(audit, env):
-    """Part 5, the fleet audit's report, as lines."""
+    """Part 6, the fleet audit's report, as lines."""
     r, p = audit["render_ms"], audit.get("playbook")
     out = []
     w = out.append
-    w("## 5. The fleet audit's report")
+    w("## 6. The fleet audit's report")
     w("")
     w(f"Run: {env['date']}, {env['cpus']} CPUs (load average at the start: {env['load']}), "
       f"Python {audit['python']}" + (f", {p['ansible']}" if p else "") + ". "
@@ -84,13 +85,20 @@ def yes(ok, why=""):
 
 
 if AUDIT_ONLY:
-    # Part 5 replaces its section (to the end of the file) in the BENCHMARKS.md given.
+    # Part 6 replaces its own section in the BENCHMARKS.md given (from its heading to the next
+    # section, or the end), or is added at the end; the other sections stay as they are.
     target = sys.argv[3]
     with open(target) as f:
         text = f.read()
-    head = text.split("\n## 5. ", 1)[0].rstrip("\n") + "\n"
+    section = "\n".join(audit_section(load("audit.json"), load("env.json"))).rstrip("\n") + "\n"
+    m = re.search(r"^## 6\. The fleet audit's report\n.*?(?=^## |\Z)", text, re.M | re.S)
+    if m:
+        rest = text[m.end():]
+        text = text[:m.start()] + section + ("\n" + rest if rest else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
     with open(target, "w") as f:
-        f.write(head + "\n" + "\n".join(audit_section(load("audit.json"), load("env.json"))) + "\n")
+        f.write(text)
     sys.exit(0)
 
 env, host, binary = load("env.json"), load("host.json"), load("binary.json")
@@ -107,7 +115,8 @@ out = []
 w = out.append
 w("# Benchmarks")
 w("")
-w("Written by `make bench` (scripts/bench.sh); do not edit by hand. Every figure is the median of "
+w("Written by `make bench` (scripts/bench.sh), section 5 by `make soak` (scripts/soak.sh), which "
+  "`make bench` carries over; do not edit by hand. Every figure is the median of "
   "repeated runs with the minimum and maximum; every ratio compares medians measured side by side, "
   "interleaved in the same loop of the same run, so that load from elsewhere on the machine hits "
   "both sides alike. Times are wall-clock.")
@@ -266,6 +275,13 @@ for n in (10, 100, 1000):
     w(f"| peak memory (max RSS, GNU time), no-op run with {n} entries | {p2[n]['peak_rss_kib_noop']} KiB | | |")
 w(f"| peak memory, applying 1000 entries | {rss['peak_rss_kib_apply']} KiB | | |")
 w("")
+# Part 5: the soak's own section, as `make soak` last wrote it.
+soak = os.path.join(R, "soak.md")
+if os.path.exists(soak) and os.path.getsize(soak) > 0:
+    with open(soak) as f:
+        w(f.read().rstrip("\n"))
+    w("")
+# Part 6: the fleet audit's report.
 if os.path.exists(os.path.join(R, "audit.json")):
     out += audit_section(load("audit.json"), env)
 print("\n".join(out))

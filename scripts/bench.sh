@@ -15,8 +15,9 @@
 #   3. the role over SSH on 10 and 25 namespace hosts (tests/fleet/hosts.sh) against a baseline
 #      role of builtin modules (bench/baseline_role), same hosts, same forks (bench/fleet.py);
 #   4. the release binary's size and static linking, and the module's peak memory;
-#   5. the fleet audit's report for 1000 hosts with 20 published ports each: the renderer alone,
+#   6. the fleet audit's report for 1000 hosts with 20 published ports each: the renderer alone,
 #      and the playbook's report task inside ansible-playbook (bench/audit.py).
+# (Section 5, the soak, is `make soak`'s: carried over as it is.)
 #
 # Everything runs in namespaces this script makes, on documentation addresses, and is torn down
 # on exit. iptables is pinned per namespace (BENCH_IPTABLES), whatever the machine's
@@ -25,10 +26,10 @@
 # usage (as root): scripts/bench.sh            env: BENCH_REPS (part 1, default 21),
 #   BENCH_SCALE_REPS (part 2, default 5), BENCH_FLEET_REPS (part 3, default 3), BENCH_FORKS
 #   (default 10), BENCH_IPTABLES (nft or legacy, default nft), BENCH_OUT (default BENCHMARKS.md),
-#   BENCH_AUDIT_REPS (part 5's renderer, default 11), BENCH_AUDIT_PLAYBOOK_REPS (part 5's
+#   BENCH_AUDIT_REPS (part 6's renderer, default 11), BENCH_AUDIT_PLAYBOOK_REPS (part 6's
 #   playbook, default 3)
-#                  scripts/bench.sh audit      part 5 alone (no namespaces, a few minutes):
-#   replaces the section "## 5." of BENCH_OUT, keeping the other parts' figures of their own run
+#                  scripts/bench.sh audit      part 6 alone (no namespaces, a few minutes):
+#   replaces the section "## 6." of BENCH_OUT, keeping the other sections of their own runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -50,8 +51,8 @@ bench_env() { # the run's environment, as bench/report.py reads it (env.json)
     echo " \"ansible\": \"$("$VENV/bin/ansible-playbook" --version | head -1)\","
     echo " \"reps\": $REPS, \"scale_reps\": $SCALE_REPS, \"fleet_reps\": $FLEET_REPS, \"forks\": $FORKS}"
 }
-audit_part() { # RESULTS: part 5 into RESULTS/audit.json
-    say "part 5: the fleet audit's report, 1000 hosts x 20 ports ($AUDIT_REPS renders, $AUDIT_PLAYBOOK_REPS playbook runs)"
+audit_part() { # RESULTS: part 6 into RESULTS/audit.json
+    say "part 6: the fleet audit's report, 1000 hosts x 20 ports ($AUDIT_REPS renders, $AUDIT_PLAYBOOK_REPS playbook runs)"
     PATH=$VENV/bin:$PATH BENCH_WORK=$1 "$VENV/bin/python" bench/audit.py "$REPO" "$AUDIT_REPS" "$AUDIT_PLAYBOOK_REPS" >"$1/audit.json"
 }
 
@@ -64,7 +65,7 @@ audit)
     bench_env >"$RESULTS/env.json"
     audit_part "$RESULTS"
     python3 bench/report.py --audit "$RESULTS" "$OUT"
-    say "replaced part 5 of $OUT"
+    say "replaced part 6 of $OUT"
     exit 0
     ;;
 *) echo "usage: scripts/bench.sh [audit]" >&2; exit 2 ;;
@@ -130,5 +131,8 @@ tests/fleet/hosts.sh destroy "$FLEET" >&2
 
 audit_part "$RESULTS"
 
+# The soak's section (`make soak`, not rerun here) is carried over as it is, up to the next
+# section.
+awk '/^## 5\. The soak/ {p = 1; print; next} p && /^## / {p = 0} p' "$OUT" >"$RESULTS/soak.md" 2>/dev/null || true
 python3 bench/report.py "$RESULTS" >"$OUT"
 say "wrote $OUT"

@@ -19,12 +19,16 @@ use crate::rules::{self, Family};
 #[derive(Debug, Default)]
 pub struct Applied {
     pub backup_files: Vec<PathBuf>,
+    /// What the check after applying found that is no failure (Docker moved the jump to
+    /// DOCKER-USER meanwhile).
+    pub warnings: Vec<String>,
 }
 
-/// Reads one family's live filter table with `iptables-save -t filter` (after applying, when
-/// only the filter table matters).
+/// Reads one family's live filter and security tables with one `iptables-save` (after
+/// applying, to check them). Not `-t filter -t security`: iptables-save takes one table, and
+/// asking for a security table a host never loaded fails on some backends.
 pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
-    Ok(FilterTable::parse(&save(host, family, &["-t", "filter"])?))
+    Ok(FilterTable::parse(&save(host, family, &[])?))
 }
 
 /// Reads every table of one family with one `iptables-save`: the filter table (the chains) and
@@ -92,26 +96,50 @@ struct Undo {
 /// One family's live chains, to be put back.
 struct LiveUndo {
     family: Family,
-    /// The filter table before the run.
+    /// The filter and security tables before the run.
     before: FilterTable,
     /// The sub-chains the plan may create.
     created: Vec<String>,
+    /// Whether DOCKER-USER's chains changed (a restore of them, or a reload).
+    filter: bool,
     /// Whether an applied payload put the jump to DOCKER-USER first in FORWARD.
     rehooked: bool,
+    /// Whether the guard's chains or jumps changed (a restore of them, or a reload).
+    guard: bool,
+}
+
+/// What one command changed in a family's live chains.
+#[derive(Clone, Copy)]
+enum LiveChange {
+    /// DOCKER-USER's chains; whether the jump to DOCKER-USER went first in FORWARD.
+    Filter { rehooked: bool },
+    /// The guard's chains or jumps.
+    Guard,
 }
 
 impl Undo {
-    /// Notes that `f`'s live chains changed (the first time, from `before`), and whether this
-    /// change put the jump to DOCKER-USER first in FORWARD.
-    fn changed_live(&mut self, f: &FamilyPlan, before: &FilterTable, rehooked: bool) {
-        match self.live.iter_mut().find(|u| u.family == f.family) {
-            Some(u) => u.rehooked |= rehooked,
-            None => self.live.push(LiveUndo {
-                family: f.family,
-                before: before.clone(),
-                created: f.file_rules.subs.keys().cloned().collect(),
-                rehooked,
-            }),
+    /// Notes that `f`'s live chains changed (the first time, from `before`).
+    fn changed_live(&mut self, f: &FamilyPlan, before: &FilterTable, change: LiveChange) {
+        let u = match self.live.iter().position(|u| u.family == f.family) {
+            Some(i) => &mut self.live[i],
+            None => {
+                self.live.push(LiveUndo {
+                    family: f.family,
+                    before: before.clone(),
+                    created: f.file_rules.subs.keys().cloned().collect(),
+                    filter: false,
+                    rehooked: false,
+                    guard: false,
+                });
+                self.live.last_mut().expect("just pushed")
+            }
+        };
+        match change {
+            LiveChange::Filter { rehooked } => {
+                u.filter = true;
+                u.rehooked |= rehooked;
+            }
+            LiveChange::Guard => u.guard = true,
         }
     }
 }
@@ -176,23 +204,41 @@ fn run_steps(
             Command::Restore { family, .. } => vec![*family],
         };
         let outcome = run(host, cmd);
-        if outcome.is_ok() || *cmd == Command::UfwReload {
-            let restored = outcome.is_ok() && matches!(cmd, Command::Restore { .. });
-            let present = params.state == State::Present;
+        let present = params.state == State::Present;
+        // A failed iptables-restore commits nothing, so only a success needs undoing; a reload
+        // may have loaded some files before it failed.
+        let change = match cmd {
+            Command::UfwReload => Some(None),
+            Command::Restore { guard, .. } if outcome.is_ok() => Some(Some(*guard)),
+            Command::Restore { .. } => None,
+        };
+        if let Some(restored) = change {
             for f in plan
                 .families
                 .iter()
                 .filter(|f| families.contains(&f.family))
             {
-                if let Some(live) = &f.live_before {
-                    undo.changed_live(f, live, restored && live::rehooks(live, present));
-                }
+                let Some(live) = &f.live_before else {
+                    continue;
+                };
+                let change = match restored {
+                    // A reload loads the guard's chains of the file too.
+                    None => {
+                        undo.changed_live(f, live, LiveChange::Filter { rehooked: false });
+                        LiveChange::Guard
+                    }
+                    Some(false) => LiveChange::Filter {
+                        rehooked: live::rehooks(live, present),
+                    },
+                    Some(true) => LiveChange::Guard,
+                };
+                undo.changed_live(f, live, change);
             }
         }
         outcome?;
     }
     if params.apply != ApplyMode::None && !plan.commands.is_empty() {
-        verify(host, params, plan)?;
+        applied.warnings = verify(host, params, plan)?;
     }
     Ok(())
 }
@@ -217,16 +263,23 @@ fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the chains back and checks they are what the plan wanted.
-fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
+/// Reads the chains back and checks they are what the plan wanted: DOCKER-USER's chains, and
+/// the guard's with its jump first where the plan set it. The jump to DOCKER-USER may have moved
+/// meanwhile: Docker 20.10 puts the rules of a network it creates, or of every network when it
+/// starts, ahead of it at any moment. That is a warning, not a failure (the guard holds the
+/// policy until the next run puts the jump first again).
+fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, String> {
     let present = params.state == State::Present;
+    let mut warnings = Vec::new();
     for f in &plan.families {
         if f.live_rules.is_none() {
             continue;
         }
         let now = read_live(host, f.family)?;
-        let want = f.live_after(now.has_chain(f.family.ufw_route_chain()));
-        if !want.is_some_and(|want| live::matches(&now, want, present)) {
+        let Some(want) = f.live_after(now.has_chain(f.family.ufw_route_chain())) else {
+            continue;
+        };
+        if !live::chains_match(&now, want, present) {
             return Err(format!(
                 "after applying, the live {} ({}) does not hold the expected rules; it holds:\n{}",
                 rules::DOCKER_USER,
@@ -234,8 +287,27 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<(), String> {
                 live::chain_text(&now.owned())
             ));
         }
+        if !live::guard_matches(&now, want, present, f.guard_payload.is_some()) {
+            return Err(format!(
+                "after applying, the guard ({} in the security table, {}) does not hold the \
+                 expected rules, or its jump is not first in FORWARD; it holds:\n{}",
+                rules::GUARD_CHAIN,
+                f.family.key(),
+                live::guard_text(&now.guard())
+            ));
+        }
+        if present && now.needs_hook() {
+            warnings.push(format!(
+                "Docker put its own rules ahead of the jump to {} in FORWARD ({}) while the \
+                 module ran (Docker 20.10 does so when it creates a network or starts): the guard \
+                 holds the policy, without `ufw route` exceptions, until the next run puts the \
+                 jump first again",
+                rules::DOCKER_USER,
+                f.family.key()
+            ));
+        }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Undoes what was done, newest first. Returns what was restored.
@@ -254,25 +326,43 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         }
     }
     for u in &undo.live {
-        let payload = live::rollback_payload(&u.before, &u.created, u.rehooked);
         let cmd = u.family.restore_cmd();
-        match host.run(
-            cmd,
-            &["-w", XTABLES_WAIT, "--noflush"],
-            Some(payload.as_bytes()),
-        ) {
-            Ok(out) if out.success() => restored.push(format!(
-                "live {}{} ({})",
-                rules::DOCKER_USER,
-                if u.rehooked {
-                    " and FORWARD's jumps to it"
-                } else {
-                    ""
-                },
-                u.family.key()
-            )),
-            Ok(out) => errors.push(format!("{cmd} (rollback) failed: {}", out.reason())),
-            Err(e) => errors.push(format!("{e:#}")),
+        let mut payloads = Vec::new();
+        if u.guard {
+            // Read again: whatever part of the guard's payload took effect is undone.
+            match read_live(host, u.family) {
+                Ok(now) => payloads.push((
+                    live::guard_rollback(&u.before, &now, &u.created),
+                    format!("live {} ({})", rules::GUARD_CHAIN, u.family.key()),
+                )),
+                Err(e) => errors.push(e),
+            }
+        }
+        if u.filter {
+            payloads.push((
+                live::rollback_payload(&u.before, &u.created, u.rehooked),
+                format!(
+                    "live {}{} ({})",
+                    rules::DOCKER_USER,
+                    if u.rehooked {
+                        " and FORWARD's jumps to it"
+                    } else {
+                        ""
+                    },
+                    u.family.key()
+                ),
+            ));
+        }
+        for (payload, what) in payloads {
+            match host.run(
+                cmd,
+                &["-w", XTABLES_WAIT, "--noflush"],
+                Some(payload.as_bytes()),
+            ) {
+                Ok(out) if out.success() => restored.push(what),
+                Ok(out) => errors.push(format!("{cmd} (rollback) failed: {}", out.reason())),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
         }
     }
     if errors.is_empty() {
@@ -288,6 +378,7 @@ mod tests {
     use crate::fake_host::{FakeHost, FileOp, Reply, AFTER6_RULES, AFTER_RULES};
     use crate::params::parse_args;
     use crate::plan::{self, Observed};
+    use crate::rules::ChainSet;
 
     const RESTORE: [&str; 3] = ["-w", "30", "--noflush"];
     const POLICY: &str = r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.168.50.0/24"]}"#;
@@ -345,14 +436,19 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
-                "iptables-save -t filter",
-                "ip6tables-save -t filter",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save",
+                "ip6tables-save",
             ])
         );
         for f in &plan.families {
             assert_eq!(host.file(f.path.to_str().unwrap()), f.file_after);
-            assert_eq!(host.filter(f.family).owned(), f.file_rules);
+            let live = host.filter(f.family);
+            assert_eq!(live.owned(), f.file_rules);
+            assert_eq!(live.guard(), rules::guard_set(&f.file_rules));
+            assert!(live.guard_hooked_first());
         }
         let again = plan::plan(&params, &observe(&host)).unwrap();
         assert!(!again.changed(), "{:?}", again.summary());
@@ -398,19 +494,23 @@ mod tests {
             err,
             format!(
                 "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
-                 live DOCKER-USER (ipv4)."
+                 live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4)."
             )
         );
-        // A failed iptables-restore commits nothing: only IPv4's chains are put back.
+        // A failed iptables-restore commits nothing: only IPv4's chains (its guard's, then
+        // DOCKER-USER's) are put back.
         assert_eq!(
             host.transcript(),
             lines(&[
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
+                "iptables-save",
+                "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
             ])
         );
@@ -441,7 +541,7 @@ mod tests {
             err,
             format!(
                 "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
-                 live DOCKER-USER and FORWARD's jumps to it (ipv4)."
+                 live ufw-docker-guard (ipv4), live DOCKER-USER and FORWARD's jumps to it (ipv4)."
             )
         );
         let rollback = host.calls().pop().unwrap().stdin.unwrap();
@@ -453,6 +553,41 @@ mod tests {
     }
 
     #[test]
+    fn docker_moving_the_jump_during_the_run_is_a_warning_not_a_rollback() {
+        // What the check after applying reads: the applied chains, but Docker (20.10, making a
+        // network) has put a rule of its own ahead of the jump to DOCKER-USER meanwhile.
+        let twin = FakeHost::new().without_ipv6();
+        let (params, plan) = planned(&twin, POLICY);
+        apply(&twin, &params, &plan).unwrap();
+        let moved = twin
+            .run("iptables-save", &[], None)
+            .unwrap()
+            .stdout
+            .replacen(
+                "-A FORWARD -j DOCKER-USER\n",
+                "-A FORWARD -o br-new -j DOCKER\n-A FORWARD -j DOCKER-USER\n",
+                1,
+            );
+        let host = FakeHost::new().without_ipv6();
+        let (params, plan) = planned(&host, POLICY);
+        host.reply("iptables-save", &[], [Reply::Succeed(moved)]);
+        let applied = apply(&host, &params, &plan).unwrap();
+        assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
+        assert!(
+            applied.warnings[0].starts_with(
+                "Docker put its own rules ahead of the jump to DOCKER-USER in FORWARD (ipv4)"
+            ),
+            "{:?}",
+            applied.warnings
+        );
+        assert_eq!(
+            host.filter(Family::V4).owned(),
+            plan.families[0].file_rules,
+            "nothing rolled back"
+        );
+    }
+
+    #[test]
     fn a_failed_verify_undoes_everything_and_shows_what_the_chain_held() {
         let host = FakeHost::new();
         let (params, plan) = planned(&host, POLICY);
@@ -461,14 +596,15 @@ mod tests {
         host.reply(
             "iptables-restore",
             &RESTORE,
-            [Reply::Succeed(String::new())],
+            [Reply::Succeed(String::new()), Reply::Succeed(String::new())],
         );
         let err = apply(&host, &params, &plan).unwrap_err();
         assert_eq!(
             err,
             "after applying, the live DOCKER-USER (ipv4) does not hold the expected rules; it \
              holds:\n-A DOCKER-USER -j RETURN\n. Rolled back: /etc/ufw/after6.rules, \
-             /etc/ufw/after.rules, live DOCKER-USER (ipv4), live DOCKER-USER (ipv6)."
+             /etc/ufw/after.rules, live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4), live \
+             ufw-docker-guard (ipv6), live DOCKER-USER (ipv6)."
         );
         assert_eq!(
             host.transcript(),
@@ -476,11 +612,17 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
-                "iptables-save -t filter",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
+                "iptables-save",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
+                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
             ])
         );
@@ -491,7 +633,9 @@ mod tests {
     fn a_ufw_reload_failing_half_way_is_undone_in_both_families() {
         let host = FakeHost::new();
         let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"apply": "reload", "#, 1));
-        assert_eq!(plan.commands, [Command::UfwReload]);
+        // The reload loads the guard's chains; its payload, run after, puts its jump first.
+        assert_eq!(plan.commands.len(), 3);
+        assert_eq!(plan.commands[0], Command::UfwReload);
         let before = host.snapshot();
         // UFW loads after.rules (the module's block goes live for IPv4), then fails on IPv6.
         host.reply(
@@ -507,8 +651,8 @@ mod tests {
         assert_eq!(
             err,
             "`ufw reload` failed: ERROR: problem running ip6tables-restore (exit 1). Rolled \
-             back: /etc/ufw/after6.rules, /etc/ufw/after.rules, live DOCKER-USER (ipv4), live \
-             DOCKER-USER (ipv6)."
+             back: /etc/ufw/after6.rules, /etc/ufw/after.rules, live ufw-docker-guard (ipv4), \
+             live DOCKER-USER (ipv4), live ufw-docker-guard (ipv6), live DOCKER-USER (ipv6)."
         );
         // The old files are reloaded, then each family's chains put back: a reload of files
         // without the block leaves DOCKER-USER as the failed reload made it.
@@ -521,7 +665,11 @@ mod tests {
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
                 "ufw reload",
+                "iptables-save",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
+                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
             ])
         );
@@ -538,6 +686,8 @@ mod tests {
             "iptables-restore",
             &RESTORE,
             [
+                Reply::Simulate,
+                Reply::Simulate,
                 Reply::Simulate,
                 Reply::exit(1, "iptables-restore: line 2 failed"),
             ],
@@ -556,15 +706,20 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
+                "iptables-save",
+                "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush (exit 1)",
             ])
         );
-        // The files are back; IPv4's chains stay as applied, IPv6's were never changed.
+        // The files are back, and IPv4's guard; IPv4's DOCKER-USER stays as applied, IPv6's
+        // chains were never changed.
         assert_eq!(host.snapshot().files, before.files);
         assert_eq!(host.filter(Family::V4).owned(), plan.families[0].file_rules);
+        assert_eq!(host.filter(Family::V4).guard(), ChainSet::default());
         assert_eq!(host.filter(Family::V6), before.filters[&Family::V6]);
     }
 
@@ -595,9 +750,12 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules (failed)",
+                "iptables-save",
+                "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
             ])
         );

@@ -20,8 +20,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::rules::{
-    is_sub_chain, is_ufw_route_chain, ChainSet, Match, Rule, Target, DOCKER_USER, LOG_CHAIN,
-    UNTRUSTED,
+    is_sub_chain, is_ufw_route_chain, matches_seen_mark, ChainSet, Match, Rule, Target,
+    DOCKER_USER, LOG_CHAIN, UNTRUSTED,
 };
 
 /// Who opens the connection.
@@ -154,6 +154,11 @@ enum Admitted {
 
 impl Walk<'_> {
     fn step<'r>(&mut self, rule: &'r Rule) -> Step<'r> {
+        if matches_seen_mark(rule) {
+            // The guard's return of what DOCKER-USER saw: the evaluator walks the guard only
+            // for connections DOCKER-USER never saw (Docker accepted them first).
+            return Step::Next;
+        }
         let read = rule.read();
         match read.target {
             Some(Target::Goto(next)) => self.goto(&read.matches, next),
@@ -223,6 +228,9 @@ impl Walk<'_> {
         }
         if is_ufw_route_chain(target) {
             return self.route();
+        }
+        if target == "MARK" {
+            return Step::Next; // A mark decides nothing (the module's: `rules::seen`).
         }
         let proto_ok = m.proto.is_none_or(|p| p == self.packet.proto);
         match (target, m.orig_port) {

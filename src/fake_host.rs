@@ -52,8 +52,8 @@ COMMIT
 ";
 
 const BUILTIN_CHAINS: [&str; 3] = ["INPUT", "FORWARD", "OUTPUT"];
-const BUILTIN_TARGETS: [&str; 7] = [
-    "ACCEPT", "DROP", "RETURN", "REJECT", "LOG", "QUEUE", "NFLOG",
+const BUILTIN_TARGETS: [&str; 8] = [
+    "ACCEPT", "DROP", "RETURN", "REJECT", "LOG", "QUEUE", "NFLOG", "MARK",
 ];
 
 /// What a scripted command does instead of the simulation.
@@ -349,10 +349,15 @@ impl FakeHost {
                 match args {
                     [] => Ok(exit(
                         0,
-                        &format!("{}{}", tables.others, render(&tables.filter)),
+                        &format!(
+                            "{}{}{}",
+                            tables.others,
+                            render("filter", &tables.filter.chains),
+                            render_security(&tables.filter)
+                        ),
                         "",
                     )),
-                    ["-t", "filter"] => Ok(exit(0, &render(&tables.filter), "")),
+                    ["-t", "filter"] => Ok(exit(0, &render("filter", &tables.filter.chains), "")),
                     _ => panic!("the fake host does not simulate {program} {args:?}"),
                 }
             }
@@ -553,13 +558,14 @@ fn exit(code: i32, stdout: &str, stderr: &str) -> Output {
 }
 
 impl Tables {
-    /// Splits iptables-save output into the filter table and the rest, kept as text.
+    /// Splits iptables-save output into the filter and security tables and the rest, kept as
+    /// text.
     fn parse(save: &str) -> Tables {
         let mut others = String::new();
         let mut in_filter = false;
         for line in save.lines() {
             if let Some(name) = line.strip_prefix('*') {
-                in_filter = name == "filter";
+                in_filter = name == "filter" || name == "security";
             }
             if !in_filter {
                 others.push_str(line);
@@ -576,10 +582,10 @@ impl Tables {
     }
 }
 
-/// The filter table as iptables-save prints it (policies are not simulated).
-fn render(table: &FilterTable) -> String {
-    let mut out = String::from("*filter\n");
-    for name in table.chains.keys() {
+/// A table as iptables-save prints it (policies are not simulated).
+fn render(table: &str, chains: &BTreeMap<String, Vec<Rule>>) -> String {
+    let mut out = format!("*{table}\n");
+    for name in chains.keys() {
         let policy = if BUILTIN_CHAINS.contains(&name.as_str()) {
             "ACCEPT"
         } else {
@@ -587,12 +593,21 @@ fn render(table: &FilterTable) -> String {
         };
         out.push_str(&format!(":{name} {policy} [0:0]\n"));
     }
-    for rule in table.chains.values().flatten() {
+    for rule in chains.values().flatten() {
         out.push_str(&rule.render());
         out.push('\n');
     }
     out.push_str("COMMIT\n");
     out
+}
+
+/// The security table, where it is loaded (as iptables-save prints only loaded tables).
+fn render_security(table: &FilterTable) -> String {
+    if table.security.is_empty() {
+        String::new()
+    } else {
+        render("security", &table.security)
+    }
 }
 
 /// The chain a rule jumps or goes to, if any.
@@ -602,12 +617,12 @@ fn target(args: &[String]) -> Option<&str> {
         .map(|w| w[1].as_str())
 }
 
-/// Applies an `iptables-restore --noflush` payload to `table` as one transaction: the table
-/// after its COMMIT, or iptables-restore's complaint (nothing committed).
+/// Applies an `iptables-restore --noflush` payload to `table` (its filter and security tables)
+/// as one transaction: the tables after the last COMMIT, or iptables-restore's complaint
+/// (nothing committed).
 fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable, String> {
     let mut work = table.clone();
-    let mut open = false;
-    let mut committed = table.clone();
+    let mut open: Option<bool> = None; // Some(true): the security table
     let mut last = 0;
     for (i, raw) in payload.lines().enumerate() {
         let n = i + 1;
@@ -618,26 +633,36 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
             continue;
         }
         if let Some(name) = line.strip_prefix('*') {
-            if name != "filter" {
-                return fail("the fake host simulates the filter table only");
-            }
-            open = true;
+            open = match name {
+                "filter" => Some(false),
+                "security" => Some(true),
+                _ => return fail("the fake host simulates the filter and security tables only"),
+            };
             continue;
         }
-        if !open {
+        let Some(security) = open else {
             return fail("no table opened");
-        }
+        };
         if line == "COMMIT" {
-            committed = work.clone();
-            open = false;
+            open = None;
             continue;
+        }
+        let chains = if security {
+            &mut work.security
+        } else {
+            &mut work.chains
+        };
+        if security {
+            for builtin in BUILTIN_CHAINS {
+                chains.entry(builtin.to_string()).or_default();
+            }
         }
         if let Some(decl) = line.strip_prefix(':') {
             let name = decl.split_whitespace().next().unwrap_or_default();
             // Declaring a chain creates it, or flushes it (--noflush); a built-in chain's
             // declaration only sets its policy.
             if !BUILTIN_CHAINS.contains(&name) {
-                work.chains.insert(name.to_string(), Vec::new());
+                chains.insert(name.to_string(), Vec::new());
             }
             continue;
         }
@@ -645,26 +670,24 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
         let (Some(op), Some(chain)) = (tokens.first(), tokens.get(1)) else {
             return fail("not a rule");
         };
-        if !work.has_chain(chain) {
+        if !chains.contains_key(chain.as_str()) {
             return fail(&format!("chain '{chain}' does not exist"));
         }
         let rest = &tokens[2..];
-        let jumps_to_missing = |args: &[String]| {
-            target(args)
-                .filter(|t| !BUILTIN_TARGETS.contains(t) && !work.has_chain(t))
-                .map(str::to_string)
-        };
         match op.as_str() {
             "-A" | "-I" => {
                 let (at, args) = match (op.as_str(), rest.first().map(|a| a.parse::<usize>())) {
-                    ("-A", _) => (work.rules(chain).len(), rest),
+                    ("-A", _) => (chains[chain.as_str()].len(), rest),
                     (_, Some(Ok(pos))) if pos >= 1 => (pos - 1, &rest[1..]),
                     _ => (0, rest),
                 };
-                if let Some(missing) = jumps_to_missing(args) {
+                let missing = target(args)
+                    .filter(|t| !BUILTIN_TARGETS.contains(t) && !chains.contains_key(*t))
+                    .map(str::to_string);
+                if let Some(missing) = missing {
                     return fail(&format!("target '{missing}' does not exist"));
                 }
-                let rules = work.chains.get_mut(chain.as_str()).expect("checked");
+                let rules = chains.get_mut(chain.as_str()).expect("checked");
                 if at > rules.len() {
                     return fail("index of insertion too big");
                 }
@@ -675,41 +698,44 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
                 rules.insert(at, rule);
             }
             "-D" => {
-                let rules = work.chains.get_mut(chain.as_str()).expect("checked");
+                let rules = chains.get_mut(chain.as_str()).expect("checked");
                 let Some(at) = rules.iter().position(|r| r.args == rest) else {
                     return fail("Bad rule (does a matching rule exist in that chain?)");
                 };
                 rules.remove(at);
             }
-            "-F" => work
-                .chains
-                .get_mut(chain.as_str())
-                .expect("checked")
-                .clear(),
+            "-F" => chains.get_mut(chain.as_str()).expect("checked").clear(),
             "-X" => {
                 if BUILTIN_CHAINS.contains(&chain.as_str()) {
                     return fail(&format!("cannot delete built-in chain '{chain}'"));
                 }
-                if !work.rules(chain).is_empty() {
+                if !chains[chain.as_str()].is_empty() {
                     return fail(&format!("chain '{chain}' is not empty"));
                 }
-                if work
-                    .chains
+                if chains
                     .values()
                     .flatten()
                     .any(|r| target(&r.args) == Some(chain.as_str()))
                 {
                     return fail(&format!("chain '{chain}' is still referenced"));
                 }
-                work.chains.remove(chain.as_str());
+                chains.remove(chain.as_str());
             }
             _ => return fail(&format!("unknown command {op}")),
         }
     }
-    if open {
+    if open.is_some() {
         return Err(format!("{cmd}: COMMIT expected at line {}", last + 1));
     }
-    Ok(committed)
+    // A security table of empty built-in chains is one nothing uses: as if not loaded.
+    if work
+        .security
+        .iter()
+        .all(|(name, rules)| BUILTIN_CHAINS.contains(&name.as_str()) && rules.is_empty())
+    {
+        work.security.clear();
+    }
+    Ok(work)
 }
 
 #[cfg(test)]

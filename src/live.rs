@@ -1,40 +1,51 @@
-//! The running firewall as the module sees it: `iptables-save -t filter` output parsed into
-//! chains and rules, and the `--noflush` payloads that set (or put back) the chains the module
-//! owns.
+//! The running firewall as the module sees it: `iptables-save` output (its filter and security
+//! tables) parsed into chains and rules, and the `--noflush` payloads that set (or put back) the
+//! chains the module owns.
 //!
 //! Pure text in, data out. Only DOCKER-USER, the module's logging chain and its folding
-//! sub-chains (`rules::is_sub_chain`) are ever written; other chains are read to learn whether
-//! Docker hooks DOCKER-USER first in FORWARD and whether UFW's `ufw route` chain exists.
+//! sub-chains (`rules::is_sub_chain`) are ever written in filter, and in security only the
+//! guard (`rules::GUARD_CHAIN`), its copies of those chains and the guard's jump in FORWARD;
+//! other chains are read to learn whether Docker hooks DOCKER-USER first in FORWARD and whether
+//! UFW's `ufw route` chain exists.
 
 use std::collections::BTreeMap;
 
-use crate::rules::{is_sub_chain, tokenize, ChainSet, Rule, DOCKER_USER, LOG_CHAIN};
+use crate::rules::{
+    guard_hook_args, guard_set, is_sub_chain, restore_section, security_section, tokenize,
+    ChainSet, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
+};
 
-/// The filter table of one family.
+/// The filter table of one family, and its security table (where the module keeps its guard).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FilterTable {
     /// Every chain declared, with its rules in order.
     pub chains: BTreeMap<String, Vec<Rule>>,
+    /// The security table's chains, the same way (none where it is not loaded).
+    pub security: BTreeMap<String, Vec<Rule>>,
 }
 
 impl FilterTable {
-    /// Parses the `*filter` section of iptables-save output. Other tables, comments and
-    /// counters are ignored; an empty output (no filter table loaded yet) gives no chains.
+    /// Parses the `*filter` and `*security` sections of iptables-save output. Other tables,
+    /// comments and counters are ignored; an empty output (no table loaded yet) gives no chains.
     pub fn parse(save: &str) -> FilterTable {
         let mut table = FilterTable::default();
-        let mut in_filter = false;
+        let mut into: Option<&mut BTreeMap<String, Vec<Rule>>> = None;
         for line in save.lines() {
             let line = line.trim_end();
             if let Some(name) = line.strip_prefix('*') {
-                in_filter = name == "filter";
+                into = match name {
+                    "filter" => Some(&mut table.chains),
+                    "security" => Some(&mut table.security),
+                    _ => None,
+                };
                 continue;
             }
-            if !in_filter {
+            let Some(chains) = into.as_deref_mut() else {
                 continue;
-            }
+            };
             if let Some(decl) = line.strip_prefix(':') {
                 let name = decl.split_whitespace().next().unwrap_or_default();
-                table.chains.entry(name.to_string()).or_default();
+                chains.entry(name.to_string()).or_default();
             } else if line.starts_with("-A ") {
                 let mut tokens = tokenize(line);
                 // Counters from `iptables-save -c` come first as `[p:b]`; drop them.
@@ -42,8 +53,7 @@ impl FilterTable {
                 if tokens.len() >= 2 {
                     let chain = tokens[1].clone();
                     let args = tokens.split_off(2);
-                    table
-                        .chains
+                    chains
                         .entry(chain.clone())
                         .or_default()
                         .push(Rule { chain, args });
@@ -51,6 +61,49 @@ impl FilterTable {
             }
         }
         table
+    }
+
+    /// The rules of a chain of the security table.
+    pub fn security_rules(&self, chain: &str) -> &[Rule] {
+        self.security.get(chain).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the security table's FORWARD jumps to the guard first.
+    pub fn guard_hooked_first(&self) -> bool {
+        self.security_rules("FORWARD")
+            .first()
+            .is_some_and(|r| r.args == guard_hook_args())
+    }
+
+    /// The guard's chains as they are now (in the shape of `rules::guard_set`).
+    pub fn guard(&self) -> ChainSet {
+        ChainSet {
+            docker_user: self.security_rules(GUARD_CHAIN).to_vec(),
+            log_chain: self.security_rules(LOG_CHAIN).to_vec(),
+            subs: self
+                .security
+                .iter()
+                .filter(|(name, _)| is_sub_chain(name))
+                .map(|(name, rules)| (name.clone(), rules.clone()))
+                .collect(),
+        }
+    }
+
+    /// The module's chains in the security table that exist now (the guard's sub-chains first,
+    /// then the logging chain, then the guard: the order they can be deleted in).
+    fn guard_chains(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .security
+            .keys()
+            .map(String::as_str)
+            .filter(|name| is_sub_chain(name))
+            .collect();
+        for name in [LOG_CHAIN, GUARD_CHAIN] {
+            if self.security.contains_key(name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     pub fn has_chain(&self, name: &str) -> bool {
@@ -118,8 +171,17 @@ pub fn effective(rules: &[Rule]) -> &[Rule] {
 }
 
 /// Whether the live chains already are what the module wants: the same rules in DOCKER-USER,
-/// the logging chain and exactly the wanted sub-chains, no others.
+/// the logging chain and exactly the wanted sub-chains, no others; and (present) the jump to
+/// DOCKER-USER first in FORWARD where Docker runs.
 pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
+    chains_match(live, want, present) && !(present && live.needs_hook())
+}
+
+/// `matches` without the jump's place in FORWARD: the chains the module writes hold what it
+/// wrote. After an apply, Docker (20.10, creating a network or starting) may put its own rules
+/// ahead of the jump at any moment; that is no failure of the apply (the guard holds the policy
+/// meanwhile, and the next run puts the jump first again).
+pub fn chains_match(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
     let du_same = effective(live.rules(DOCKER_USER)) == effective(&want.docker_user);
     let subs_same = live.sub_chains().len() == want.subs.len()
         && want
@@ -131,10 +193,32 @@ pub fn matches(live: &FilterTable, want: &ChainSet, present: bool) -> bool {
             && subs_same
             && live.has_chain(LOG_CHAIN)
             && live.rules(LOG_CHAIN) == want.log_chain.as_slice()
-            && !live.needs_hook()
     } else {
         du_same && !live.has_chain(LOG_CHAIN) && live.sub_chains().is_empty()
     }
+}
+
+/// Whether the guard already is what `want` calls for: its chains, and (where `hook`) its jump
+/// first in the security table's FORWARD (present); or no trace of it (absent).
+pub fn guard_matches(live: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> bool {
+    guard_payload(live, want, present, hook).is_none()
+}
+
+/// Whether a run must put the guard's jump first: where it changes the family's DOCKER-USER
+/// chains anyway (`filter_changes`), and wherever the jump to DOCKER-USER is not first in FORWARD
+/// (Docker 20.10's IPv6, a network it made; Docker not started yet). Where DOCKER-USER is first
+/// and nothing else changes (Docker 23+ keeps it first itself; a boot, after which UFW has loaded
+/// the guard's chains but nothing hooks them), the guard would add nothing: its missing jump is
+/// no drift, and it is put back by the next run that changes something.
+pub fn guard_hook_needed(live: &FilterTable, filter_changes: bool) -> bool {
+    filter_changes || !live.docker_user_hooked_first()
+}
+
+/// Whether the security table's FORWARD jumps to the guard anywhere.
+fn guard_jumps(live: &FilterTable) -> bool {
+    live.security_rules("FORWARD")
+        .iter()
+        .any(|r| r.args == guard_hook_args())
 }
 
 /// Sub-chains that exist live but that `want` does not hold: left by a longer policy, they
@@ -176,10 +260,12 @@ pub fn rehooks(before: &FilterTable, present: bool) -> bool {
 
 /// The `--noflush` payload that makes the live chains equal `want` (present) or empties
 /// DOCKER-USER and deletes the logging chain (absent). `before` is the live table it starts
-/// from: a chain is deleted only if it exists.
+/// from: a chain is deleted only if it exists. The guard has a payload of its own
+/// (`guard_payload`), restored by a command of its own: iptables-legacy commits each table of a
+/// payload on its own, so one payload of two tables could fail half-applied.
 pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
     if present {
-        let mut out = crate::rules::restore_section(want, &[]);
+        let mut out = restore_section(want, &[]);
         if rehooks(before, present) {
             // The same jump Docker (23 and later) puts first in FORWARD: any older copies go,
             // one goes first. Nothing else in FORWARD is touched.
@@ -210,6 +296,64 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
         // Flush before delete: a chain must be empty and unreferenced to go.
         out.push_str(&format!(":{LOG_CHAIN} - [0:0]\n-X {LOG_CHAIN}\n"));
     }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// The `*security` payload of the guard: its chains set from `want` (present: declared,
+/// filled, the jump put first in FORWARD where it is not, stale sub-chains deleted), or every
+/// trace of it removed (absent: FORWARD's jumps, then the chains). `None` when the guard
+/// already is so: its chains, and its jump first where `hook` (`guard_hook_needed`).
+pub fn guard_payload(
+    before: &FilterTable,
+    want: &ChainSet,
+    present: bool,
+    hook: bool,
+) -> Option<String> {
+    Some(guard_text_payload(before, want, present, hook)).filter(|p| !p.is_empty())
+}
+
+fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> String {
+    let mut out;
+    if present {
+        let guard = guard_set(want);
+        if before.guard() == guard && (before.guard_hooked_first() || !hook) {
+            return String::new();
+        }
+        out = security_section(&guard);
+        let mut tail = String::new();
+        if !before.guard_hooked_first() {
+            for _ in before
+                .security_rules("FORWARD")
+                .iter()
+                .filter(|r| r.args == guard_hook_args())
+            {
+                tail.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
+            }
+            tail.push_str(&format!("-I FORWARD 1 -j {GUARD_CHAIN}\n"));
+        }
+        let stale: Vec<&str> = before
+            .guard_chains()
+            .into_iter()
+            .filter(|c| is_sub_chain(c) && !guard.subs.contains_key(*c))
+            .collect();
+        delete_chains(&mut tail, &stale);
+        out.insert_str(out.len() - "COMMIT\n".len(), &tail);
+        return out;
+    }
+    let chains = before.guard_chains();
+    if chains.is_empty() && !guard_jumps(before) {
+        return String::new();
+    }
+    out = String::from("*security\n");
+    for _ in before
+        .security_rules("FORWARD")
+        .iter()
+        .filter(|r| r.args == guard_hook_args())
+    {
+        out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
+    }
+    delete_chains(&mut out, &chains);
     out.push_str("COMMIT\n");
     out
 }
@@ -254,6 +398,52 @@ pub fn rollback_payload(before: &FilterTable, created: &[String], rehooked: bool
     out
 }
 
+/// The payload that puts the guard back as it was in `before`, from the security table as it
+/// is `now` (read again for the rollback, so that it holds whatever part of the guard's payload
+/// took effect): FORWARD's jumps to the guard removed and put back at their old positions, its
+/// chains (those of either table, and `created` sub-chains) flushed, refilled as they were, and
+/// deleted where they did not exist before.
+pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String]) -> String {
+    let mut chains: Vec<&str> = before.guard_chains();
+    for c in now.guard_chains().into_iter().chain(
+        created
+            .iter()
+            .map(String::as_str)
+            .filter(|c| now.security.contains_key(*c)),
+    ) {
+        if !chains.contains(&c) {
+            chains.push(c);
+        }
+    }
+    let mut out = String::from("*security\n");
+    for _ in now
+        .security_rules("FORWARD")
+        .iter()
+        .filter(|r| r.args == guard_hook_args())
+    {
+        out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
+    }
+    for chain in &chains {
+        out.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    for chain in before.guard_chains() {
+        for rule in before.security_rules(chain) {
+            out.push_str(&rule.render());
+            out.push('\n');
+        }
+    }
+    for (i, rule) in before.security_rules("FORWARD").iter().enumerate() {
+        if rule.args == guard_hook_args() {
+            out.push_str(&format!("-I FORWARD {} -j {GUARD_CHAIN}\n", i + 1));
+        }
+    }
+    for chain in chains.iter().filter(|c| !before.security.contains_key(**c)) {
+        out.push_str(&format!("-X {chain}\n"));
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
 /// Puts FORWARD's jumps to DOCKER-USER back as they were in `before`, undoing the re-hook of
 /// `set_payload`: the one jump it left, first in FORWARD, goes; each jump it removed comes back
 /// at its old position. Inserting in order rebuilds the chain, since by each insertion every
@@ -264,6 +454,22 @@ fn unhook(out: &mut String, before: &FilterTable) {
         if rule.args == ["-j", DOCKER_USER] {
             out.push_str(&format!("-I FORWARD {} -j {DOCKER_USER}\n", i + 1));
         }
+    }
+}
+
+/// The module's live chains as text for a diff: DOCKER-USER and the chains it uses, then, after
+/// a `*security` line, the guard's (`guard_text`).
+pub fn live_text(live: &FilterTable) -> String {
+    chain_text(&live.owned()) + &guard_text(&live.guard())
+}
+
+/// The guard's chains as text for a diff, after a `*security` line; empty for none.
+pub fn guard_text(guard: &ChainSet) -> String {
+    let text = chain_text(guard);
+    if text.is_empty() {
+        text
+    } else {
+        format!("*security\n{text}")
     }
 }
 
@@ -492,5 +698,147 @@ mod tests {
         assert!(back.contains("-X ufw-docker-allow-udp-0\n"), "{back}");
         assert!(back.contains("-A ufw-docker-allow-tcp-0 -j RETURN\n"));
         assert!(!back.contains("-X ufw-docker-allow-tcp-0"));
+    }
+
+    /// A live table with the module's chains of `want` in filter, and in security the guard's
+    /// chains and FORWARD as `forward` (rendered rules of security FORWARD).
+    fn with_guard(want: &ChainSet, forward: &[&str]) -> FilterTable {
+        let mut save = format!(
+            "{}\n",
+            DOCKER_SAVE.replace(
+                "-A DOCKER-USER -j RETURN\n",
+                &format!(
+                    "{}\n",
+                    want.lines()
+                        .into_iter()
+                        .filter(|l| l.starts_with("-A DOCKER-USER"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            )
+        );
+        save.push_str(&security_section(&guard_set(want)).replace(
+            "*security\n",
+            &format!(
+                "*security\n:FORWARD ACCEPT [0:0]\n{}",
+                forward
+                    .iter()
+                    .map(|r| format!("-A FORWARD {r}\n"))
+                    .collect::<String>()
+            ),
+        ));
+        let mut table = FilterTable::parse(&save);
+        table
+            .chains
+            .insert(LOG_CHAIN.to_string(), want.log_chain.clone());
+        table
+    }
+
+    #[test]
+    fn the_guard_is_read_from_the_security_table_and_hooked_first_or_not() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        let hooked = with_guard(&want, &["-j ufw-docker-guard"]);
+        assert!(hooked.guard_hooked_first());
+        assert_eq!(hooked.guard(), guard_set(&want));
+        assert!(guard_matches(&hooked, &want, true, true));
+        assert_eq!(guard_payload(&hooked, &want, true, true), None);
+
+        // Something else (SELinux's secmark, an operator) first: the jump goes first again.
+        let second = with_guard(&want, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
+        assert!(!second.guard_hooked_first());
+        let payload = guard_payload(&second, &want, true, true).unwrap();
+        assert!(
+            payload.ends_with(
+                "-D FORWARD -j ufw-docker-guard\n-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"
+            ),
+            "{payload}"
+        );
+        assert!(
+            !payload.contains("SECMARK"),
+            "never touches what is not ours"
+        );
+
+        // Not loaded at all (a host before its first run): declared, filled, hooked.
+        let none = FilterTable::parse(DOCKER_SAVE);
+        let payload = guard_payload(&none, &want, true, true).unwrap();
+        assert!(payload.starts_with("*security\n:ufw-docker-guard - [0:0]\n"));
+        assert!(payload.ends_with("-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"));
+        assert!(!payload.contains("-D FORWARD"));
+        assert_eq!(
+            guard_payload(&none, &ChainSet::default(), false, true),
+            None
+        );
+    }
+
+    #[test]
+    fn absent_removes_every_jump_to_the_guard_then_its_chains() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        let twice = with_guard(&want, &["-j ufw-docker-guard", "-j ufw-docker-guard"]);
+        assert!(!guard_matches(&twice, &ChainSet::default(), false, true));
+        assert_eq!(
+            guard_payload(&twice, &ChainSet::default(), false, true).unwrap(),
+            "*security\n-D FORWARD -j ufw-docker-guard\n-D FORWARD -j ufw-docker-guard\n\
+             :ufw-docker-logging-deny - [0:0]\n:ufw-docker-guard - [0:0]\n\
+             -X ufw-docker-logging-deny\n-X ufw-docker-guard\nCOMMIT\n"
+        );
+    }
+
+    #[test]
+    fn the_guards_rollback_starts_from_what_is_there_now() {
+        let old = want(r#"{"allow": [{"port": 8080}]}"#);
+        let new = want(r#"{"allow": [{"port": 9090}]}"#);
+        // Before: the old guard, second in FORWARD. Now: the new guard, first.
+        let before = with_guard(&old, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
+        let now = with_guard(&new, &["-j ufw-docker-guard", "-j SECMARK --selctx x"]);
+        let payload = guard_rollback(&before, &now, &[]);
+        assert!(
+            payload.starts_with(
+                "*security\n-D FORWARD -j ufw-docker-guard\n:ufw-docker-logging-deny - [0:0]\n\
+                 :ufw-docker-guard - [0:0]\n"
+            ),
+            "{payload}"
+        );
+        assert!(payload.contains("--ctorigdstport 8080"), "{payload}");
+        assert!(!payload.contains("9090"), "{payload}");
+        assert!(payload.ends_with("-I FORWARD 2 -j ufw-docker-guard\nCOMMIT\n"));
+        assert!(!payload.contains("-X"), "both chains existed before");
+
+        // Nothing of the guard before: whatever the apply made goes again.
+        let none = FilterTable::parse(DOCKER_SAVE);
+        let payload = guard_rollback(&none, &now, &[]);
+        assert!(
+            payload.contains("-D FORWARD -j ufw-docker-guard\n"),
+            "{payload}"
+        );
+        assert!(
+            payload.ends_with("-X ufw-docker-logging-deny\n-X ufw-docker-guard\nCOMMIT\n"),
+            "{payload}"
+        );
+        assert!(!payload.contains("-I FORWARD"));
+    }
+
+    #[test]
+    fn an_unhooked_guard_is_drift_only_where_docker_user_is_not_first_or_changes() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        // After a boot: UFW loaded the guard's chains, nothing hooked them; DOCKER-USER first.
+        let booted = with_guard(&want, &[]);
+        assert!(booted.docker_user_hooked_first() && !booted.guard_hooked_first());
+        let hook = guard_hook_needed(&booted, false);
+        assert!(!hook);
+        assert!(guard_matches(&booted, &want, true, hook), "no drift");
+        // A change of DOCKER-USER puts the jump first as well.
+        let payload = guard_payload(&booted, &want, true, guard_hook_needed(&booted, true));
+        assert!(payload
+            .unwrap()
+            .ends_with("-I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n"));
+        // Docker's rules ahead of DOCKER-USER: the jump is needed.
+        let mut moved = booted.clone();
+        moved
+            .chains
+            .get_mut("FORWARD")
+            .unwrap()
+            .insert(0, Rule::new("FORWARD", &["-o", "docker0", "-j", "DOCKER"]));
+        assert!(guard_hook_needed(&moved, false));
+        assert!(!guard_matches(&moved, &want, true, true));
     }
 }

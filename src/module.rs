@@ -88,7 +88,10 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     }
 
     let backup_files = match carry_out(host, params, &plan, check_mode) {
-        Ok(files) => files,
+        Ok(applied) => {
+            warnings.extend(applied.warnings);
+            applied.backup_files
+        }
         Err(msg) => {
             let mut out = Outcome::failure(msg);
             out.json["warnings"] = json!(warnings);
@@ -261,17 +264,18 @@ fn lock(host: &dyn Host, check_mode: bool) -> Result<Option<LockGuard>, String> 
     host.lock().map(Some).map_err(|e| format!("{e:#}"))
 }
 
-/// Applies the plan where it changes something, outside check mode. Returns the backups made.
+/// Applies the plan where it changes something, outside check mode. Returns the backups made
+/// and the warnings of the check after applying.
 fn carry_out(
     host: &dyn Host,
     params: &Params,
     plan: &Plan,
     check_mode: bool,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<apply::Applied, String> {
     if !plan.changed() || check_mode {
-        return Ok(Vec::new());
+        return Ok(apply::Applied::default());
     }
-    Ok(apply::apply(host, params, plan)?.backup_files)
+    apply::apply(host, params, plan)
 }
 
 /// The families to manage: IPv4, and IPv6 where asked for and the host has it (a warning says
@@ -505,7 +509,9 @@ mod tests {
             first.json["commands"],
             json!([
                 "iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and ufw-docker-logging-deny",
+                "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)",
                 "ip6tables-restore -w 30 --noflush < ipv6 DOCKER-USER and ufw-docker-logging-deny",
+                "ip6tables-restore -w 30 --noflush < ipv6 ufw-docker-guard (security table)",
             ])
         );
         assert_eq!(first.json["warnings"], json!([]));
@@ -523,9 +529,11 @@ mod tests {
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
-                "iptables-save -t filter",
-                "ip6tables-save -t filter",
+                "ip6tables-restore -w 30 --noflush",
+                "iptables-save",
+                "ip6tables-save",
             ])
         );
         host.clear_transcript();
@@ -1027,5 +1035,63 @@ mod tests {
         let plain = FakeHost::new().without_ipv6();
         run(args, &plain);
         assert!(!plain.transcript().iter().any(|l| l.contains("/services")));
+    }
+
+    #[test]
+    fn where_docker_put_its_rules_first_the_report_reads_the_guard() {
+        // Without `ufw route` rules: the fixture's would open 8080 in DOCKER-USER.
+        let args = r#"{"ipv6": false, "ufw_route_rules": false, "allow": [{"port": 9090}]}"#;
+        let host = FakeHost::new().without_ipv6();
+        assert!(!run(args, &host).failed);
+        // Docker (20.10, in ip6tables) puts its rules for a network ahead of DOCKER-USER.
+        let save = host
+            .run("iptables-save", &[], None)
+            .unwrap()
+            .stdout
+            .replacen(
+                "-A FORWARD -j DOCKER-USER\n",
+                "-A FORWARD -o docker0 -j DOCKER\n-A FORWARD -j DOCKER-USER\n",
+                1,
+            );
+        let moved = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &save);
+        moved.set_file(
+            crate::fake_host::AFTER_RULES,
+            &host.file(crate::fake_host::AFTER_RULES).unwrap(),
+        );
+        let check = run(
+            &args.replacen('{', r#"{"_ansible_check_mode": true, "#, 1),
+            &moved,
+        );
+        assert!(!check.failed, "{}", check.json);
+        let port = &check.json["published"][0];
+        assert_eq!(port["host_port"], "8080");
+        assert_eq!(
+            (&port["now"], &port["after"]),
+            (&json!("blocked"), &json!("blocked")),
+            "the guard blocks it now, DOCKER-USER after the run: {port}"
+        );
+        assert_eq!(check.json["msg"], "would change: live DOCKER-USER (ipv4)");
+        let warnings = check.json["warnings"].to_string();
+        assert!(
+            warnings.contains("the guard in the security table keeps the policy"),
+            "{warnings}"
+        );
+
+        // Without the guard (an older module's rules), the same host is open now.
+        let bare = save.split("*security").next().unwrap().to_string();
+        let old = FakeHost::new()
+            .without_ipv6()
+            .with_tables(Family::V4, &bare);
+        old.set_file(
+            crate::fake_host::AFTER_RULES,
+            &host.file(crate::fake_host::AFTER_RULES).unwrap(),
+        );
+        let check = run(
+            &args.replacen('{', r#"{"_ansible_check_mode": true, "#, 1),
+            &old,
+        );
+        assert_eq!(check.json["published"][0]["now"], "open");
     }
 }

@@ -50,13 +50,21 @@ pub struct FamilyPlan {
     /// The `--noflush` payload that brings the live chains to the desired state, when they
     /// differ from it.
     pub live_payload: Option<String>,
+    /// The same for the guard in the security table (`live::guard_payload`), restored by a
+    /// command of its own.
+    pub guard_payload: Option<String>,
     /// What `iptables-restore --test` checks before anything is written.
     pub validate_payload: Option<String>,
 }
 
 impl FamilyPlan {
     pub fn changes(&self) -> bool {
-        self.file_after.is_some() || self.live_payload.is_some()
+        self.file_after.is_some() || self.live_changes()
+    }
+
+    /// Whether the module's live chains change: DOCKER-USER's, or the guard's.
+    pub fn live_changes(&self) -> bool {
+        self.live_payload.is_some() || self.guard_payload.is_some()
     }
 
     /// What the live chains hold once the plan's commands ran (`None` when the running
@@ -103,8 +111,13 @@ pub struct PublishedPort {
 /// A command the apply step runs (or, in check mode, would run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `iptables-restore --noflush` (or ip6tables-) of the module's chains.
-    Restore { family: Family, payload: String },
+    /// `iptables-restore --noflush` (or ip6tables-) of the module's chains: in filter, or (with
+    /// `guard`) the guard's in security.
+    Restore {
+        family: Family,
+        payload: String,
+        guard: bool,
+    },
     /// `ufw reload`.
     UfwReload,
 }
@@ -131,12 +144,26 @@ impl Command {
             line.push(' ');
             line.push_str(a);
         }
-        if let Command::Restore { family, .. } = self {
-            line.push_str(&format!(
+        match self {
+            Command::Restore {
+                family,
+                guard: false,
+                ..
+            } => line.push_str(&format!(
                 " < {} {DOCKER_USER} and {}",
                 family.key(),
                 rules::LOG_CHAIN
-            ));
+            )),
+            Command::Restore {
+                family,
+                guard: true,
+                ..
+            } => line.push_str(&format!(
+                " < {} {} (security table)",
+                family.key(),
+                rules::GUARD_CHAIN
+            )),
+            Command::UfwReload => {}
         }
         line
     }
@@ -169,7 +196,7 @@ impl Plan {
             }
         }
         for f in &self.families {
-            if f.live_payload.is_some() {
+            if f.live_changes() {
                 items.push(format!("live {DOCKER_USER} ({})", f.family.key()));
             }
         }
@@ -207,18 +234,22 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
     } else {
         None
     };
-    let (live_rules, live_payload) = match &obs.live {
+    let (live_rules, live_payload, guard_payload) = match &obs.live {
         Some(live) => {
             let (rules, payload) = plan_live(params, obs, live, &file_rules, plan);
-            (Some(rules), payload)
+            let hook = live::guard_hook_needed(live, payload.is_some());
+            let guard = live::guard_payload(live, &rules, present, hook);
+            (Some(rules), payload, guard)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
+    let live_changes = live_payload.is_some() || guard_payload.is_some();
     let validate_payload =
-        (present && (file_after.is_some() || live_payload.is_some())).then(|| {
-            match params.backend {
-                Backend::Ufw => file_section(params, obs.family, &file_rules),
-                Backend::Iptables => live_payload.clone().unwrap_or_default(),
+        (present && (file_after.is_some() || live_changes)).then(|| match params.backend {
+            Backend::Ufw => file_section(params, obs.family, &file_rules),
+            Backend::Iptables => {
+                live_payload.clone().unwrap_or_default()
+                    + guard_payload.as_deref().unwrap_or_default()
             }
         });
     Ok(FamilyPlan {
@@ -230,6 +261,7 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
         live_before: obs.live.clone(),
         live_rules,
         live_payload,
+        guard_payload,
         validate_payload,
     })
 }
@@ -278,11 +310,16 @@ fn plan_live(
         );
         plan.unrecognised.extend(other);
     }
+    let want_guard = if present {
+        rules::guard_set(&want)
+    } else {
+        ChainSet::default()
+    };
     plan.diff.push(DiffEntry {
         before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
         after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
-        before: live::chain_text(&live.owned()),
-        after: live::chain_text(&want),
+        before: live::live_text(live),
+        after: live::chain_text(&want) + &live::guard_text(&want_guard),
     });
     (want, payload)
 }
@@ -337,8 +374,9 @@ fn live_warnings(
         warnings.push(format!(
             "Docker runs here ({key}) but {DOCKER_USER} is not the first rule of FORWARD (Docker \
              20.10 never hooks it for IPv6, and puts rules for networks created later ahead of \
-             it): the module puts the jump first, as Docker 23+ does. On Docker 20.10, rerun the \
-             module after creating a network."
+             it): the module puts the jump first, as Docker 23+ does. Until it runs again, the \
+             guard in the security table keeps the policy for what Docker lets in ahead of \
+             {DOCKER_USER}, without `ufw route` exceptions."
         ));
     } else if present && !live.docker_user_hooked_first() {
         warnings.push(format!(
@@ -360,7 +398,13 @@ fn report(
     port: Published,
 ) -> PublishedPort {
     let route = live.rules(family.ufw_route_chain());
-    let now = exposure::evaluate(live_set, live.docker_user_hooked_first(), route, &port);
+    // Where Docker's own rules come before DOCKER-USER, the guard (if it is in place) decides,
+    // without the `ufw route` rules.
+    let now = if !live.docker_user_hooked_first() && live.guard_hooked_first() {
+        exposure::evaluate(&live.guard(), true, &[], &port)
+    } else {
+        exposure::evaluate(live_set, live.docker_user_hooked_first(), route, &port)
+    };
     let hooked_after = live.docker_user_hooked_first() || live.docker_present();
     let after = if present {
         exposure::evaluate(want, hooked_after, route, &port)
@@ -429,33 +473,67 @@ fn file_section(params: &Params, family: Family, file_rules: &ChainSet) -> Strin
     } else {
         &[]
     };
+    // The guard's chains too (`rules::security_section`), so that `ufw reload` and a boot load
+    // them; only the live payload hooks the guard in FORWARD (a hook in the file would be added
+    // again by every reload).
     rules::restore_section(file_rules, route)
+        + &rules::security_section(&rules::guard_set(file_rules))
 }
 
 /// The mutating commands the plan needs, in the order the apply step runs them.
 fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
+    // A family's restores: DOCKER-USER's chains, then the guard's.
     let restore = |f: &FamilyPlan| {
-        f.live_payload.clone().map(|payload| Command::Restore {
+        let filter = f.live_payload.clone().map(|payload| Command::Restore {
             family: f.family,
             payload,
-        })
+            guard: false,
+        });
+        let guard = f.guard_payload.clone().map(|payload| Command::Restore {
+            family: f.family,
+            payload,
+            guard: true,
+        });
+        filter.into_iter().chain(guard)
     };
     match (params.apply, params.state) {
         (ApplyMode::None, _) => Vec::new(),
-        (ApplyMode::Live, _) => families.iter().filter_map(restore).collect(),
+        (ApplyMode::Live, _) => families.iter().flat_map(restore).collect(),
         (ApplyMode::Reload, State::Present) => {
-            if !families.iter().any(FamilyPlan::changes) {
-                return Vec::new();
+            let reload = families
+                .iter()
+                .any(|f| f.file_after.is_some() || f.live_payload.is_some());
+            if !reload {
+                // Only the guard differs (its jump, after a boot): no reload for that.
+                return families
+                    .iter()
+                    .filter_map(|f| f.guard_payload.clone().map(|p| (f.family, p)))
+                    .map(|(family, payload)| Command::Restore {
+                        family,
+                        payload,
+                        guard: true,
+                    })
+                    .collect();
             }
             // A reload loads the block but leaves alone sub-chains a longer policy folded
             // into: the live payload, which deletes them, runs after it where there are any.
-            let stale = |f: &&FamilyPlan| {
-                f.live_before
-                    .as_ref()
-                    .is_some_and(|l| !live::stale_sub_chains(l, &f.file_rules).is_empty())
-            };
+            // Nor does it hook the guard in the security table's FORWARD, or delete its stale
+            // sub-chains: the guard's payload, which does, runs after the reload wherever the
+            // guard is not as wanted.
             let mut cmds = vec![Command::UfwReload];
-            cmds.extend(families.iter().filter(stale).filter_map(restore));
+            for f in families {
+                let Some(live) = &f.live_before else {
+                    continue;
+                };
+                let mut restores = restore(f);
+                if f.live_payload.is_some() {
+                    let filter = restores.next();
+                    if !live::stale_sub_chains(live, &f.file_rules).is_empty() {
+                        cmds.extend(filter);
+                    }
+                }
+                cmds.extend(restores);
+            }
             cmds
         }
         (ApplyMode::Reload, State::Absent) => {
@@ -465,7 +543,7 @@ fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
             if families.iter().any(|f| f.file_after.is_some()) {
                 cmds.push(Command::UfwReload);
             }
-            cmds.extend(families.iter().filter_map(restore));
+            cmds.extend(families.iter().flat_map(restore));
             cmds
         }
     }
@@ -506,6 +584,13 @@ mod tests {
             save.push('\n');
         }
         save.push_str("COMMIT\n");
+        let guard = rules::security_section(&rules::guard_set(want_set));
+        if !guard.is_empty() {
+            save.push_str(&guard.replace(
+                "COMMIT\n",
+                ":FORWARD ACCEPT [0:0]\n-A FORWARD -j ufw-docker-guard\nCOMMIT\n",
+            ));
+        }
         save
     }
 
@@ -514,10 +599,14 @@ mod tests {
         let p = params(r#"{"allow": [{"port": 8080}]}"#);
         let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         assert!(first.changed());
-        assert_eq!(first.commands.len(), 1);
+        assert_eq!(first.commands.len(), 2);
         assert_eq!(
             first.commands[0].display(),
             "iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and ufw-docker-logging-deny"
+        );
+        assert_eq!(
+            first.commands[1].display(),
+            "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)"
         );
         assert!(first.families[0].validate_payload.is_some());
         let new_file = first.families[0].file_after.clone().unwrap();
@@ -653,7 +742,13 @@ mod tests {
             &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
         )
         .unwrap();
-        assert_eq!(reload.commands, [Command::UfwReload]);
+        assert_eq!(reload.commands.len(), 2);
+        assert_eq!(reload.commands[0], Command::UfwReload);
+        assert_eq!(
+            reload.commands[1].display(),
+            "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)",
+            "the reload loads the guard's chains, never its jump"
+        );
     }
 
     #[test]
@@ -672,13 +767,22 @@ mod tests {
             gone.families[0].live_payload.as_deref(),
             Some("*filter\n:DOCKER-USER - [0:0]\n:ufw-docker-logging-deny - [0:0]\n-X ufw-docker-logging-deny\nCOMMIT\n")
         );
+        assert_eq!(
+            gone.families[0].guard_payload.as_deref(),
+            Some(
+                "*security\n-D FORWARD -j ufw-docker-guard\n:ufw-docker-logging-deny - [0:0]\n\
+                 :ufw-docker-guard - [0:0]\n-X ufw-docker-logging-deny\n-X ufw-docker-guard\n\
+                 COMMIT\n"
+            ),
+            "the guard's jump, then its chains"
+        );
         assert!(gone.families[0].validate_payload.is_none());
         let reload = plan(
             &params(r#"{"state": "absent", "apply": "reload"}"#),
             &observed(Some(&with_block), Some(&live)),
         )
         .unwrap();
-        assert_eq!(reload.commands.len(), 2);
+        assert_eq!(reload.commands.len(), 3);
         assert_eq!(reload.commands[0], Command::UfwReload);
     }
 }

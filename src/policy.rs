@@ -1,7 +1,9 @@
 //! The firewall policy as data: from validated parameters to the chains of each address family.
 //!
 //! Why these rules (in `DOCKER-USER`, which Docker's FORWARD chain jumps to first):
-//! 1. replies to existing connections return to Docker's own chains untouched;
+//! 1. replies to existing connections return to Docker's own chains untouched, and every new
+//!    connection Docker DNATed is marked as seen here (`rules::SEEN_MARK`), for the guard
+//!    (below), which leaves what DOCKER-USER decided alone;
 //! 2. `ufw route` rules decide next (UFW's `ufw-user-forward` chain), as operators expect;
 //! 3. traffic coming out of a Docker bridge (container egress, container to container) returns;
 //! 4. trusted sources return;
@@ -13,6 +15,12 @@
 //!    created later) goes to the logging chain and is dropped;
 //! 7. everything else (traffic that has nothing to do with Docker) returns.
 //!
+//! The guard (`rules::guard_set`, in the `security` table, which the kernel runs after filter
+//! and Docker never touches) holds the same rules without the mark and 2, after a return of what is
+//! marked: where Docker put its own ACCEPT rules ahead of the jump to DOCKER-USER (Docker
+//! 20.10's ip6tables, for every network it creates or re-creates, until the module puts the
+//! jump first again), the policy still holds, less the `ufw route` exceptions.
+//!
 //! Long lists are folded into sub-chains by `fold`; the rules themselves come from `rules`.
 
 use std::collections::BTreeMap;
@@ -22,7 +30,7 @@ use ipnet::IpNet;
 use crate::fold::{self, Fold};
 use crate::params::{Params, State};
 use crate::rules::{
-    block_published, block_routed, drop_logged, from_containers, log, replies, return_rest,
+    block_published, block_routed, drop_logged, from_containers, log, replies, return_rest, seen,
     to_untrusted, trusted_rule, ufw_route_jump, ChainSet, Family, PortRule, Proto, Rule,
     DOCKER_BRIDGES, DOCKER_USER, UNTRUSTED,
 };
@@ -58,7 +66,7 @@ pub fn render(params: &Params, family: Family, route_jump: bool, fold: Fold) -> 
 /// What DOCKER-USER starts with: replies, the `ufw route` rules (where `route_jump`), and
 /// traffic coming out of a Docker bridge.
 fn head(family: Family, route_jump: bool) -> Vec<Rule> {
-    let mut rules = vec![replies()];
+    let mut rules = vec![replies(), seen()];
     if route_jump {
         rules.push(ufw_route_jump(family));
     }
@@ -222,6 +230,7 @@ mod tests {
             lines,
             [
                 r#"-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "ufw-docker: replies" -j RETURN"#,
+                r#"-A DOCKER-USER -m conntrack --ctstate DNAT -m comment --comment "ufw-docker: seen by DOCKER-USER" -j MARK --set-xmark 0x1000000/0x1000000"#,
                 r#"-A DOCKER-USER -m comment --comment "ufw-docker: ufw route rules" -j ufw-user-forward"#,
                 r#"-A DOCKER-USER -i docker0 -m comment --comment "ufw-docker: from containers" -j RETURN"#,
                 r#"-A DOCKER-USER -i br-+ -m comment --comment "ufw-docker: from containers" -j RETURN"#,
@@ -238,7 +247,43 @@ mod tests {
     #[test]
     fn ipv6_uses_ufw6_route_chain() {
         let lines = rendered("{}", Family::V6, true);
-        assert!(lines[1].ends_with("-j ufw6-user-forward"), "{}", lines[1]);
+        assert!(lines[2].ends_with("-j ufw6-user-forward"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn the_guard_is_the_policy_without_the_mark_and_the_route_jump() {
+        let set = desired(
+            &params(r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.0.2.0/24"]}"#),
+            Family::V4,
+            true,
+        );
+        let guard = crate::rules::guard_set(&set);
+        assert_eq!(
+            guard.lines(),
+            [
+                r#"-A ufw-docker-guard -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "ufw-docker: replies" -j RETURN"#,
+                r#"-A ufw-docker-guard -m mark --mark 0x1000000/0x1000000 -m comment --comment "ufw-docker: decided by DOCKER-USER" -j RETURN"#,
+                r#"-A ufw-docker-guard -i docker0 -m comment --comment "ufw-docker: from containers" -j RETURN"#,
+                r#"-A ufw-docker-guard -i br-+ -m comment --comment "ufw-docker: from containers" -j RETURN"#,
+                r#"-A ufw-docker-guard -s 192.0.2.0/24 -m comment --comment "ufw-docker: trusted" -j RETURN"#,
+                r#"-A ufw-docker-guard -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -m comment --comment "ufw-docker: allow 8080/tcp" -j RETURN"#,
+                r#"-A ufw-docker-guard -m conntrack --ctstate DNAT -m comment --comment "ufw-docker: block published ports" -j ufw-docker-logging-deny"#,
+                r#"-A ufw-docker-guard -o docker0 -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
+                r#"-A ufw-docker-guard -o br-+ -m comment --comment "ufw-docker: block routed to containers" -j ufw-docker-logging-deny"#,
+                "-A ufw-docker-guard -j RETURN",
+                r#"-A ufw-docker-logging-deny -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW DOCKER BLOCK] ""#,
+                "-A ufw-docker-logging-deny -j DROP",
+            ]
+        );
+        let section = crate::rules::security_section(&guard);
+        assert!(section.starts_with(
+            "*security\n:ufw-docker-guard - [0:0]\n:ufw-docker-logging-deny - [0:0]\n"
+        ));
+        assert!(section.ends_with("COMMIT\n") && !section.contains("FORWARD"));
+        assert_eq!(
+            crate::rules::guard_set(&ChainSet::default()),
+            ChainSet::default()
+        );
     }
 
     #[test]

@@ -28,6 +28,16 @@ pub const TAG: &str = "ufw-docker";
 pub const DOCKER_BRIDGES: [&str; 2] = ["docker0", "br-+"];
 /// The burst of the logging limit, as the ufw-docker script used.
 pub const LOG_BURST: u32 = 10;
+/// The module's chain in the `security` table, jumped to first from its FORWARD: the policy
+/// again, for new connections DOCKER-USER never saw. Docker runs filter FORWARD and never
+/// touches the security table, which the kernel runs after filter: where Docker puts its own
+/// ACCEPT rules ahead of the jump to DOCKER-USER (Docker 20.10's ip6tables, for every network it
+/// creates or re-creates), the guard still decides.
+pub const GUARD_CHAIN: &str = "ufw-docker-guard";
+/// The packet mark bit (value/mask) DOCKER-USER sets on every new connection Docker DNATed it
+/// sees, so that the guard leaves what DOCKER-USER (and the `ufw route` rules it consults)
+/// decided alone.
+pub const SEEN_MARK: &str = "0x1000000/0x1000000";
 
 /// An IP family: the module manages each with its own file, tool and UFW chain names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -294,6 +304,86 @@ pub fn replies() -> Rule {
         "-j",
         "RETURN",
     )
+}
+
+/// DOCKER-USER's second rule: every new connection Docker DNATed that reaches DOCKER-USER is
+/// marked `SEEN_MARK`, for the guard. A mark decides nothing: the rules below still do.
+pub fn seen() -> Rule {
+    let mut rule = tagged(
+        DOCKER_USER,
+        &["-m", "conntrack", "--ctstate", "DNAT"],
+        "seen by DOCKER-USER",
+        "-j",
+        "MARK",
+    );
+    rule.args
+        .extend(["--set-xmark".to_string(), SEEN_MARK.to_string()]);
+    rule
+}
+
+/// Whether the rule is `seen`'s mark (of any chain).
+pub fn is_seen_mark(rule: &Rule) -> bool {
+    rule.args.windows(2).any(|w| w[0] == "-j" && w[1] == "MARK")
+        && rule
+            .args
+            .windows(2)
+            .any(|w| w[0] == "--set-xmark" && w[1] == SEEN_MARK)
+}
+
+/// The guard's second rule: what DOCKER-USER saw (marked `SEEN_MARK`) it decided already.
+pub fn seen_return() -> Rule {
+    tagged(
+        GUARD_CHAIN,
+        &["-m", "mark", "--mark", SEEN_MARK],
+        "decided by DOCKER-USER",
+        "-j",
+        "RETURN",
+    )
+}
+
+/// Whether the rule matches packets DOCKER-USER marked (`seen_return`, in the guard).
+pub fn matches_seen_mark(rule: &Rule) -> bool {
+    rule.args
+        .windows(2)
+        .any(|w| w[0] == "--mark" && w[1] == SEEN_MARK)
+}
+
+/// The security table's FORWARD jump to the guard, first.
+pub fn guard_hook_args() -> [&'static str; 2] {
+    ["-j", GUARD_CHAIN]
+}
+
+/// The guard's chains, from the module's chains: DOCKER-USER's rules as `GUARD_CHAIN`, without
+/// the mark and without the jump to UFW's `ufw route` chain (which lives in the filter table:
+/// a connection the guard judges went around DOCKER-USER, and with it around those rules), with
+/// `seen_return` after the replies; the sub-chains and the logging chain as they are (chain
+/// names belong to a table, so the same names serve both).
+pub fn guard_set(set: &ChainSet) -> ChainSet {
+    if set.docker_user.is_empty() {
+        return ChainSet::default();
+    }
+    let mut guard = Vec::with_capacity(set.docker_user.len() + 1);
+    for rule in &set.docker_user {
+        let routes = rule
+            .args
+            .windows(2)
+            .any(|w| w[0] == "-j" && is_ufw_route_chain(&w[1]));
+        if is_seen_mark(rule) || routes {
+            continue;
+        }
+        guard.push(Rule {
+            chain: GUARD_CHAIN.to_string(),
+            args: rule.args.clone(),
+        });
+        if guard.len() == 1 {
+            guard.push(seen_return());
+        }
+    }
+    ChainSet {
+        docker_user: guard,
+        log_chain: set.log_chain.clone(),
+        subs: set.subs.clone(),
+    }
 }
 
 /// The jump to UFW's `ufw route` rules of `family`.
@@ -636,6 +726,24 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    push_chains(&mut out, set);
+    out
+}
+
+/// The `*security` section declaring the guard's chains and holding its rules (`guard_set`),
+/// without the hook, which only the live payload puts first in FORWARD. Empty for an empty set.
+pub fn security_section(guard: &ChainSet) -> String {
+    if guard.docker_user.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("*security\n");
+    out.push_str(&format!(":{GUARD_CHAIN} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
+    push_chains(&mut out, guard);
+    out
+}
+
+/// The sub-chains' declarations, every rule, and COMMIT.
+fn push_chains(out: &mut String, set: &ChainSet) {
     for chain in set.subs.keys() {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
@@ -644,7 +752,6 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
         out.push('\n');
     }
     out.push_str("COMMIT\n");
-    out
 }
 #[cfg(test)]
 mod tests {

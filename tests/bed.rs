@@ -121,9 +121,11 @@ fn case(
 }
 
 /// Docker 20.10 never hooks DOCKER-USER for IPv6, and when it (re)creates a network's
-/// ip6tables rules it inserts them ahead of the jump the module made: until the module runs
-/// again, IPv6 published ports of that network are open. This is the documented limitation on
-/// Docker 20.10; the rerun must see it (changed) and put the jump back first.
+/// ip6tables rules it inserts them ahead of the jump the module made. The guard (the security
+/// table, after filter, which Docker never touches) holds the policy for what Docker's rules
+/// let in ahead of DOCKER-USER, so the probes before this rerun already find every blocked
+/// port closed (`matrix`); the rerun must see the moved jump (changed) and put it first again,
+/// which gives the `ufw route` rules their say back.
 fn rehook_on_docker20(lab: &Lab, docker: Docker, tag: &str, after: &str) {
     let forward = lab.host_sh("ip6tables -S FORWARD");
     let first = forward.lines().nth(1).unwrap_or_default().to_string();
@@ -144,6 +146,22 @@ fn rehook_on_docker20(lab: &Lab, docker: Docker, tag: &str, after: &str) {
             "{tag}: nothing to redo after {after}: {rerun}"
         );
     }
+}
+
+/// On Docker 20.10, whether Docker's own ip6tables rules now come before the jump to
+/// DOCKER-USER in FORWARD: they must, after a daemon start and after a network is created, for
+/// the rows probed "before any rerun" to test the guard (without it, those IPv6 rows would be
+/// open). Returns FORWARD's first rule.
+fn docker_put_itself_first(lab: &Lab, docker: Docker, tag: &str, after: &str) -> String {
+    let forward = lab.host_sh("ip6tables -S FORWARD");
+    let first = forward.lines().nth(1).unwrap_or_default().to_string();
+    if docker == Docker::V20 {
+        assert_ne!(
+            first, "-A FORWARD -j DOCKER-USER",
+            "{tag}: after {after}, Docker 20.10 was expected to put its rules first"
+        );
+    }
+    first
 }
 
 /// The ports the lab's containers publish (`Lab::workloads`): protocol, host port, container,
@@ -345,10 +363,18 @@ fn matrix(docker: Docker, backend: Backend) {
 
     lab.restart_dockerd();
     lab.route_rule();
+    // No rerun yet: the guard holds the policy wherever Docker put its rules first.
+    docker_put_itself_first(&lab, docker, &tag, "a dockerd restart");
+    expect(
+        &lab,
+        &format!("{tag}: after a dockerd restart, before any rerun"),
+        &cases,
+        true,
+    );
     rehook_on_docker20(&lab, docker, &tag, "a dockerd restart");
     expect(
         &lab,
-        &format!("{tag}: after a dockerd restart"),
+        &format!("{tag}: after a dockerd restart and a rerun"),
         &cases,
         true,
     );
@@ -431,10 +457,17 @@ fn matrix(docker: Docker, backend: Backend) {
             Reach::Open,
         ));
     }
+    docker_put_itself_first(&lab, docker, &tag, "a network was created");
+    expect(
+        &lab,
+        &format!("{tag}: after a network was created, before any rerun"),
+        &cases,
+        true,
+    );
     rehook_on_docker20(&lab, docker, &tag, "a network was created");
     expect(
         &lab,
-        &format!("{tag}: after a network was created"),
+        &format!("{tag}: after a network was created and a rerun"),
         &cases,
         true,
     );

@@ -96,7 +96,7 @@ fn a_thousand_entries_fold_apply_rerun_shrink_and_go() {
             sub_chains(&ns.save_all()).is_empty(),
             "shrinking deletes the sub-chains"
         );
-        assert_eq!(ns.chain(false, "DOCKER-USER").len(), 9);
+        assert_eq!(ns.chain(false, "DOCKER-USER").len(), 10);
         assert!(!ns.module(small).ok());
 
         assert!(ns.module(big(&ns)).ok());

@@ -43,7 +43,8 @@ fn check_mode_changes_nothing() {
             .as_str()
             .unwrap()
             .starts_with("would change"));
-        assert_eq!(run.strings("commands").len(), 2, "{backend:?}");
+        // Per family: DOCKER-USER's chains, then the guard's (the security table).
+        assert_eq!(run.strings("commands").len(), 4, "{backend:?}");
         assert_eq!(
             run.json["diff"].as_array().unwrap().len(),
             4,
@@ -344,9 +345,10 @@ exit 99
                 "/usr/sbin/iptables-{b}-save 2>/dev/null; /usr/sbin/ip6tables-{b}-save 2>/dev/null; true"
             ))
         };
+        // The logging chain of filter and of the guard (security), in both families.
         assert_eq!(
             tables(pinned).matches(":ufw-docker-logging-deny").count(),
-            2,
+            4,
             "{backend:?}: both families applied with iptables-{pinned}"
         );
         assert!(

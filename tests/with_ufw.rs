@@ -77,10 +77,16 @@ fn apply_reload_loads_the_block_through_ufw() {
         let args = json!({"apply": "reload", "trusted_networks": ["192.168.77.0/24"]});
         let check = ns.module(json!({"apply": "reload", "trusted_networks": ["192.168.77.0/24"], "_ansible_check_mode": true}));
         assert!(check.ok());
-        assert_eq!(check.strings("commands"), ["ufw reload"]);
+        // The reload loads both blocks; the guard's jump (security table) needs its payload.
+        let commands = [
+            "ufw reload",
+            "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)",
+            "ip6tables-restore -w 30 --noflush < ipv6 ufw-docker-guard (security table)",
+        ];
+        assert_eq!(check.strings("commands"), commands);
         let run = ns.module(args.clone());
         assert!(run.ok());
-        assert_eq!(run.strings("commands"), ["ufw reload"]);
+        assert_eq!(run.strings("commands"), commands);
         let live = ns.chain(false, "DOCKER-USER").join("\n");
         assert!(live.contains("-s 192.168.77.0/24"), "{live}");
         assert!(route_rule_present(&ns));
@@ -124,8 +130,26 @@ fn ufw_starting_on_a_fresh_kernel_loads_the_block_and_keeps_route_rules() {
         );
         // Docker starts: it finds DOCKER-USER and hooks it first in FORWARD.
         booted.exec("iptables -I FORWARD -j DOCKER-USER && ip6tables -I FORWARD -j DOCKER-USER");
-        let rerun = booted.module(json!({"allow": [{"port": 8080}]}));
-        assert!(!rerun.ok(), "nothing to redo after boot");
+        // UFW loaded the guard's chains too, but a file cannot hook them (every reload would
+        // add the jump again). With DOCKER-USER first, the guard would add nothing: its missing
+        // jump is no drift, and the next run that changes something puts it first.
+        let args = json!({"allow": [{"port": 8080}]});
+        let rerun = booted.module(args.clone());
+        assert!(!rerun.ok(), "nothing to redo after boot: {}", rerun.json);
         assert!(rerun.warnings().is_empty(), "{}", rerun.warnings());
+        assert!(
+            booted
+                .exec("iptables-save -t security")
+                .contains(":ufw-docker-guard"),
+            "the guard's chains are loaded from the block"
+        );
+        let changed = booted.module(json!({"allow": [{"port": 8081}]}));
+        assert!(changed.ok());
+        assert!(
+            booted
+                .exec("iptables -t security -S FORWARD")
+                .contains("-A FORWARD -j ufw-docker-guard"),
+            "a run that changes something hooks the guard"
+        );
     });
 }

@@ -32,12 +32,20 @@ description:
     rules decide (optional); traffic from Docker bridges returns; O(trusted_networks) return;
     each O(allow) entry returns (matched on the original, published destination port); every
     other DNATed connection, or one routed into a Docker bridge, is logged (rate-limited) and
-    dropped; everything else returns.
+    dropped; everything else returns. New DNATed connections are marked as seen there.
+  - The same policy, less the C(ufw route) rules, is the guard C(ufw-docker-guard) in the
+    C(security) table, jumped to first from its FORWARD; the kernel runs it after filter and
+    Docker never touches it. It returns what C(DOCKER-USER) marked, and judges the connections
+    Docker accepted before C(DOCKER-USER) saw them (Docker 20.10's ip6tables rules of every
+    network it creates or re-creates), so that blocked ports stay closed with no rerun. Its
+    chains are in the after.rules block too; its jump is made by a run, not by a file.
   - The module owns C(DOCKER-USER), C(ufw-docker-logging-deny) and, for lists of more than 16
     rules of a kind, the sub-chains it folds them into (C(ufw-docker-allow-*),
     C(ufw-docker-trust-*), C(ufw-docker-untrusted)), so that the number of rules a new
     connection crosses grows with the logarithm of the list's length, not with the length.
-    It never writes INPUT, UFW's chains or text outside its markers in the after.rules files.
+    In the C(security) table it owns C(ufw-docker-guard), its copies of those chains and its jump
+    in FORWARD. It never writes INPUT, UFW's chains or text outside its markers in the
+    after.rules files.
   - A binary module that needs no Python on the managed host. The collection carries a static
     x86_64 and a static aarch64 build; its action plugin runs the one matching the host's
     architecture, after checking its SHA-256.

@@ -21,12 +21,29 @@
 //!   reachable backend) counts as closed. With --expect, a reply other than
 //!   NAME prints `open <reply>` and exits 3. Usage errors exit 2.
 //!   The reason for `closed` is printed on stderr.
+//!
+//! watch: `testsrv watch tcp|udp ADDR PORT[,PORT]... [--every-ms N] [--timeout-ms N]
+//!         [--max-inflight N]`
+//!   For the soak (tests/soak.rs): starts one probe every N ms (default 25),
+//!   cycling through the ports, each on its own thread so that a dropped probe
+//!   waiting for its timeout (default 500 ms) never delays the next one (a UDP
+//!   probe is one datagram, never resent: probes are frequent, and a resend
+//!   would hide a moment when the datagram was dropped), until
+//!   standard input reaches end of file; then waits for the probes in flight
+//!   and exits 0. One line per probe, in the order they finish:
+//!   `START_US END_US PORT open NAME`, `... PORT connected REASON` (a TCP
+//!   handshake completed, but no reply line came) or `... PORT closed REASON`,
+//!   times in microseconds since the Unix epoch (the system clock, which the
+//!   caller reads too). A tick that finds --max-inflight (default 64) probes
+//!   still running starts none; the last line is `# sent N skipped M`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::exit;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Like eprintln!/println!, but a closed or broken stderr/stdout is ignored
 /// instead of panicking (the server must never die because of logging).
@@ -40,6 +57,7 @@ macro_rules! out {
 const USAGE: &str = "usage:
   testsrv serve [--tcp PORT]... [--udp PORT]... [--name NAME]
   testsrv probe tcp|udp ADDR PORT [--timeout-ms N] [--expect NAME]
+  testsrv watch tcp|udp ADDR PORT[,PORT]... [--every-ms N] [--timeout-ms N] [--max-inflight N]
 exit codes (probe): 0 open, 1 closed, 2 usage error, 3 open but unexpected reply";
 
 fn usage_exit(msg: &str) -> ! {
@@ -59,6 +77,7 @@ fn main() {
     match args.next().as_deref() {
         Some("serve") => serve(args.collect()),
         Some("probe") => probe(args.collect()),
+        Some("watch") => watch(args.collect()),
         Some("-h") | Some("--help") | Some("help") => {
             out!("{USAGE}");
         }
@@ -260,8 +279,8 @@ fn probe(args: Vec<String>) {
     let timeout = Duration::from_millis(timeout_ms);
 
     let result = match pos[0].as_str() {
-        "tcp" => probe_tcp(target, timeout),
-        "udp" => probe_udp(target, timeout),
+        "tcp" => probe_tcp(target, timeout).map_err(|e| e.why),
+        "udp" => probe_udp(target, timeout, 4),
         p => usage_exit(&format!("bad protocol {p:?}")),
     };
     match result {
@@ -287,15 +306,26 @@ fn reply_line(buf: &[u8]) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
 
-fn probe_tcp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
+/// Why a TCP probe found no reply, and whether its handshake completed (the
+/// packet got through, but nothing answered).
+struct TcpFailure {
+    connected: bool,
+    why: String,
+}
+
+fn probe_tcp(target: SocketAddr, timeout: Duration) -> Result<String, TcpFailure> {
     let deadline = Instant::now() + timeout;
-    let mut s = TcpStream::connect_timeout(&target, timeout).map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&target, timeout).map_err(|e| TcpFailure {
+        connected: false,
+        why: format!("connect: {e}"),
+    })?;
+    let silent = |why: String| TcpFailure { connected: true, why };
     let mut buf = Vec::new();
     let mut chunk = [0u8; 512];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err("connected, but no reply before timeout".into());
+            return Err(silent("connected, but no reply before timeout".into()));
         }
         let _ = s.set_read_timeout(Some(left));
         match s.read(&mut chunk) {
@@ -308,16 +338,17 @@ fn probe_tcp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) if !buf.is_empty() => break,
-            Err(e) => return Err(format!("connected, but read failed: {e}")),
+            Err(e) => return Err(silent(format!("connected, but read failed: {e}"))),
         }
     }
     if buf.is_empty() {
-        return Err("connected, but closed without a reply".into());
+        return Err(silent("connected, but closed without a reply".into()));
     }
     Ok(reply_line(&buf))
 }
 
-fn probe_udp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
+/// Sends a datagram `attempts` times, spread over the timeout, until one is answered.
+fn probe_udp(target: SocketAddr, timeout: Duration, attempts: u32) -> Result<String, String> {
     let deadline = Instant::now() + timeout;
     let local = match target {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
@@ -326,9 +357,8 @@ fn probe_udp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
     let s = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
     // connect() filters replies to the target and surfaces ICMP errors.
     s.connect(target).map_err(|e| format!("connect: {e}"))?;
-    // Resend a few times within the timeout: the first datagram can be lost
-    // while conntrack/NAT state or ARP/ND is being set up.
-    let attempts: u32 = 4;
+    // `probe` resends a few times within the timeout: the first datagram can
+    // be lost while conntrack/NAT state or ARP/ND is being set up.
     let slot = (timeout / attempts).max(Duration::from_millis(50));
     let mut last_err = String::from("no reply before timeout");
     let mut buf = [0u8; 2048];
@@ -356,4 +386,118 @@ fn probe_udp(target: SocketAddr, timeout: Duration) -> Result<String, String> {
         }
     }
     Err(last_err)
+}
+
+// ---------------------------------------------------------------- watch ---
+
+fn now_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+/// One probe's line: `START_US END_US PORT open NAME|connected WHY|closed WHY`.
+fn watch_one(proto: &str, ip: IpAddr, port: u16, timeout: Duration) -> String {
+    let target = SocketAddr::new(ip, port);
+    let start = now_us();
+    let verdict = match proto {
+        "tcp" => match probe_tcp(target, timeout) {
+            Ok(reply) => format!("open {reply}"),
+            Err(TcpFailure { connected: true, why }) => format!("connected {why}"),
+            Err(TcpFailure { why, .. }) => format!("closed {why}"),
+        },
+        // One datagram: a probe answered by a resend would hide a firewall that
+        // dropped the first one for a moment.
+        _ => match probe_udp(target, timeout, 1) {
+            Ok(reply) => format!("open {reply}"),
+            Err(why) => format!("closed {why}"),
+        },
+    };
+    format!("{start} {} {port} {verdict}", now_us())
+}
+
+fn watch(args: Vec<String>) {
+    let mut pos = Vec::new();
+    let mut every_ms: u64 = 25;
+    let mut timeout_ms: u64 = 500;
+    let mut max_inflight: usize = 64;
+    let mut it = args.into_iter();
+    let number = |it: &mut std::vec::IntoIter<String>, what: &str| -> u64 {
+        match it.next().as_deref().map(str::parse::<u64>) {
+            Some(Ok(n)) if n > 0 => n,
+            _ => usage_exit(&format!("bad {what}")),
+        }
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--every-ms" => every_ms = number(&mut it, "--every-ms"),
+            "--timeout-ms" => timeout_ms = number(&mut it, "--timeout-ms"),
+            "--max-inflight" => max_inflight = number(&mut it, "--max-inflight") as usize,
+            _ => pos.push(a),
+        }
+    }
+    if pos.len() != 3 || !matches!(pos[0].as_str(), "tcp" | "udp") {
+        usage_exit("watch needs: tcp|udp ADDR PORT[,PORT]...");
+    }
+    let proto: &'static str = if pos[0] == "tcp" { "tcp" } else { "udp" };
+    let addr_s = pos[1].trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = addr_s.parse().unwrap_or_else(|_| usage_exit(&format!("bad address {:?}", pos[1])));
+    let ports: Vec<u16> = pos[2].split(',').map(|p| parse_port(Some(p.to_string()))).collect();
+    let timeout = Duration::from_millis(timeout_ms);
+    let every = Duration::from_millis(every_ms);
+
+    // End of file on standard input is the signal to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        spawn_or_exit(move || {
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while !matches!(stdin.read(&mut sink), Ok(0) | Err(_)) {}
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let (mut sent, mut skipped) = (0u64, 0u64);
+    let begin = Instant::now();
+    let mut tick: u32 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        if inflight.load(Ordering::SeqCst) >= max_inflight {
+            skipped += 1;
+        } else {
+            let port = ports[(sent as usize) % ports.len()];
+            let mine = Arc::clone(&inflight);
+            inflight.fetch_add(1, Ordering::SeqCst);
+            let started = thread::Builder::new().spawn(move || {
+                let line = watch_one(proto, ip, port, timeout);
+                out!("{line}");
+                mine.fetch_sub(1, Ordering::SeqCst);
+            });
+            match started {
+                Ok(_) => sent += 1,
+                Err(e) => {
+                    inflight.fetch_sub(1, Ordering::SeqCst);
+                    skipped += 1;
+                    elog!("testsrv: watch: cannot start a probe thread: {e}");
+                }
+            }
+        }
+        // The next tick on the schedule; ticks already past are skipped, not bunched.
+        tick += 1;
+        let now = begin.elapsed();
+        let mut next = every * tick;
+        while next <= now {
+            tick += 1;
+            skipped += 1;
+            next = every * tick;
+        }
+        thread::sleep(next - now);
+    }
+    // The probes in flight end within their timeout (a UDP one may take a slot longer).
+    let deadline = Instant::now() + timeout * 2 + Duration::from_secs(1);
+    while inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    out!("# sent {sent} skipped {skipped}");
 }
