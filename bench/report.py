@@ -5,13 +5,18 @@ Why it exists: the figures, their targets and whether each is met must come from
 be stated the same way every time; a target missed says so, and why, in the table itself.
 
 usage: bench/report.py RESULTS_DIR > BENCHMARKS.md
+       bench/report.py --audit RESULTS_DIR BENCHMARKS.md   (part 6 alone: `scripts/bench.sh
+       audit` measures only the audit's report and replaces its section, "## 6.", in the
+       BENCHMARKS.md given, which keeps the other sections of their own runs)
 """
 
 import json
 import os
+import re
 import sys
 
-R = sys.argv[1]
+AUDIT_ONLY = sys.argv[1] == "--audit"
+R = sys.argv[2] if AUDIT_ONLY else sys.argv[1]
 
 
 def load(name):
@@ -19,22 +24,91 @@ def load(name):
         return json.load(f)
 
 
-env, host, binary = load("env.json"), load("host.json"), load("binary.json")
-plans = {n: load(f"plan-{n}.json") for n in (10, 100, 1000)}
-packets, fleet = load("packets.json"), load("fleet.json")
-p1, p2 = host["part1"], {r["n"]: r for r in host["part2"]}
+def audit_section(audit, env):
+    """Part 6, the fleet audit's report, as lines."""
+    r, p = audit["render_ms"], audit.get("playbook")
+    out = []
+    w = out.append
+    w("## 6. The fleet audit's report")
+    w("")
+    w(f"Run: {env['date']}, {env['cpus']} CPUs (load average at the start: {env['load']}), "
+      f"Python {audit['python']}" + (f", {p['ansible']}" if p else "") + ". "
+      f"The audit playbook (`ufw_docker.ufw_docker.audit`) builds its report once, on the "
+      f"controller, after every host answered. Synthetic results shaped as the module returns "
+      f"them: {audit['hosts']} hosts with {audit['ports_per_host']} published ports each "
+      f"({audit['rows']} rows: ten ports in both families, Compose names, restricted sources, "
+      f"every verdict), plus {audit['failed']} failed and {audit['unreachable']} unreachable hosts. "
+      f"The renderer (plugins/plugin_utils/audit_report.py) builds the report and writes "
+      f"report.json, report.html and report.md, {audit['reps']} runs; the report task is the "
+      f"playbook's own last task in ansible-playbook, after every host's result was registered as "
+      f"the audit registers it (bench/action_plugins/bench_audit_result.py stands in for the "
+      f"module), {p['reps'] if p else 0} runs, timed from the task's start to its result "
+      f"(bench/callback_plugins/bench_task_time.py).")
+    w("")
+    w("| figure | median ms | min ms | max ms |")
+    w("|---|---|---|---|")
+    w(f"| build the report from the results (statuses, totals) | {ms(r['build'])} |")
+    w(f"| render report.json | {ms(r['json'])} |")
+    w(f"| render report.html | {ms(r['html'])} |")
+    w(f"| render report.md | {ms(r['markdown'])} |")
+    w(f"| the renderer, all of it: build, render and write the three files | {ms(r['total'])} |")
+    if p:
+        w(f"| the report task in ansible-playbook: reading every host's result, the renderer | "
+          f"{ms(p['task_ms'])} |")
+        w(f"| of which Ansible's: a task that only reads every host's result through hostvars as "
+          f"the report task does | {ms(p['hostvars_ms'])} |")
+    w("")
+    b = audit["bytes"]
+    w(f"The files: report.json {b['json']} bytes, report.html {b['html']} bytes, report.md "
+      f"{b['markdown']} bytes.")
+    w("")
+    total = r["total"]["median"] / 1000
+    w("| figure | value | target | met? |")
+    w("|---|---|---|---|")
+    w(f"| render {audit['hosts']} hosts with {audit['ports_per_host']} published ports each | "
+      f"{total:.2f} s | under 2 s | {yes(total < 2, 'too slow')} |")
+    if p:
+        task = p["task_ms"]["median"] / 1000
+        w(f"| the whole report task in ansible-playbook | {task:.2f} s | (for comparison: most of "
+          f"the rest is Ansible computing each host's variables, "
+          f"{p['hostvars_ms']['median'] / (audit['hosts'] + audit['failed'] + audit['unreachable']):.1f} ms a host) | |")
+    w("")
+    return out
 
 
 def ms(s, digits=1):
     return f"{s['median']:.{digits}f} | {s['min']:.{digits}f} | {s['max']:.{digits}f}"
 
 
-def sec(s):
-    return f"{s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f}"
-
-
 def yes(ok, why=""):
     return "**met**" if ok else f"**missed**: {why}"
+
+
+if AUDIT_ONLY:
+    # Part 6 replaces its own section in the BENCHMARKS.md given (from its heading to the next
+    # section, or the end), or is added at the end; the other sections stay as they are.
+    target = sys.argv[3]
+    with open(target) as f:
+        text = f.read()
+    section = "\n".join(audit_section(load("audit.json"), load("env.json"))).rstrip("\n") + "\n"
+    m = re.search(r"^## 6\. The fleet audit's report\n.*?(?=^## |\Z)", text, re.M | re.S)
+    if m:
+        rest = text[m.end():]
+        text = text[:m.start()] + section + ("\n" + rest if rest else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(target, "w") as f:
+        f.write(text)
+    sys.exit(0)
+
+env, host, binary = load("env.json"), load("host.json"), load("binary.json")
+plans = {n: load(f"plan-{n}.json") for n in (10, 100, 1000)}
+packets, fleet = load("packets.json"), load("fleet.json")
+p1, p2 = host["part1"], {r["n"]: r for r in host["part2"]}
+
+
+def sec(s):
+    return f"{s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f}"
 
 
 out = []
@@ -206,5 +280,8 @@ soak = os.path.join(R, "soak.md")
 if os.path.exists(soak) and os.path.getsize(soak) > 0:
     with open(soak) as f:
         w(f.read().rstrip("\n"))
-
+    w("")
+# Part 6: the fleet audit's report.
+if os.path.exists(os.path.join(R, "audit.json")):
+    out += audit_section(load("audit.json"), env)
 print("\n".join(out))

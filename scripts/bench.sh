@@ -14,7 +14,10 @@
 #      (evaluator::evaluate) and counted by the kernel with real packets (bench/packets.py);
 #   3. the role over SSH on 10 and 25 namespace hosts (tests/fleet/hosts.sh) against a baseline
 #      role of builtin modules (bench/baseline_role), same hosts, same forks (bench/fleet.py);
-#   4. the release binary's size and static linking, and the module's peak memory.
+#   4. the release binary's size and static linking, and the module's peak memory;
+#   6. the fleet audit's report for 1000 hosts with 20 published ports each: the renderer alone,
+#      and the playbook's report task inside ansible-playbook (bench/audit.py).
+# (Section 5, the soak, is `make soak`'s: carried over as it is.)
 #
 # Everything runs in namespaces this script makes, on documentation addresses, and is torn down
 # on exit. iptables is pinned per namespace (BENCH_IPTABLES), whatever the machine's
@@ -22,7 +25,11 @@
 #
 # usage (as root): scripts/bench.sh            env: BENCH_REPS (part 1, default 21),
 #   BENCH_SCALE_REPS (part 2, default 5), BENCH_FLEET_REPS (part 3, default 3), BENCH_FORKS
-#   (default 10), BENCH_IPTABLES (nft or legacy, default nft), BENCH_OUT (default BENCHMARKS.md)
+#   (default 10), BENCH_IPTABLES (nft or legacy, default nft), BENCH_OUT (default BENCHMARKS.md),
+#   BENCH_AUDIT_REPS (part 6's renderer, default 11), BENCH_AUDIT_PLAYBOOK_REPS (part 6's
+#   playbook, default 3)
+#                  scripts/bench.sh audit      part 6 alone (no namespaces, a few minutes):
+#   replaces the section "## 6." of BENCH_OUT, keeping the other sections of their own runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -33,7 +40,36 @@ FLEET_REPS=${BENCH_FLEET_REPS:-3}
 FORKS=${BENCH_FORKS:-10}
 BACKEND=${BENCH_IPTABLES:-nft}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
+AUDIT_REPS=${BENCH_AUDIT_REPS:-11}
+AUDIT_PLAYBOOK_REPS=${BENCH_AUDIT_PLAYBOOK_REPS:-3}
 say() { echo "bench: $*" >&2; }
+
+bench_env() { # the run's environment, as bench/report.py reads it (env.json)
+    echo "{\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"kernel\": \"$(uname -r)\","
+    echo " \"cpus\": $(nproc), \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
+    echo " \"backend\": \"$BACKEND\", \"iptables\": \"$(/usr/sbin/iptables-$BACKEND --version)\","
+    echo " \"ansible\": \"$("$VENV/bin/ansible-playbook" --version | head -1)\","
+    echo " \"reps\": $REPS, \"scale_reps\": $SCALE_REPS, \"fleet_reps\": $FLEET_REPS, \"forks\": $FORKS}"
+}
+audit_part() { # RESULTS: part 6 into RESULTS/audit.json
+    say "part 6: the fleet audit's report, 1000 hosts x 20 ports ($AUDIT_REPS renders, $AUDIT_PLAYBOOK_REPS playbook runs)"
+    PATH=$VENV/bin:$PATH BENCH_WORK=$1 "$VENV/bin/python" bench/audit.py "$REPO" "$AUDIT_REPS" "$AUDIT_PLAYBOOK_REPS" >"$1/audit.json"
+}
+
+case ${1:-} in
+"") ;;
+audit)
+    VENV=$(scripts/ansible-venv.sh -p)
+    RESULTS=$(mktemp -d /tmp/ufwd-bench.XXXXXX)
+    trap 'rm -rf "$RESULTS"' EXIT
+    bench_env >"$RESULTS/env.json"
+    audit_part "$RESULTS"
+    python3 bench/report.py --audit "$RESULTS" "$OUT"
+    say "replaced part 6 of $OUT"
+    exit 0
+    ;;
+*) echo "usage: scripts/bench.sh [audit]" >&2; exit 2 ;;
+esac
 
 [[ $(id -u) == 0 ]] || { echo "bench.sh: run as root (network namespaces, iptables, sshd)" >&2; exit 1; }
 
@@ -62,13 +98,7 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP
 
-{
-    echo "{\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"kernel\": \"$(uname -r)\","
-    echo " \"cpus\": $(nproc), \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
-    echo " \"backend\": \"$BACKEND\", \"iptables\": \"$(/usr/sbin/iptables-$BACKEND --version)\","
-    echo " \"ansible\": \"$("$VENV/bin/ansible-playbook" --version | head -1)\","
-    echo " \"reps\": $REPS, \"scale_reps\": $SCALE_REPS, \"fleet_reps\": $FLEET_REPS, \"forks\": $FORKS}"
-} >"$RESULTS/env.json"
+bench_env >"$RESULTS/env.json"
 
 say "part 4: the release binary"
 {
@@ -99,7 +129,10 @@ FLEET_NET=$net FLEET_IPTABLES=$BACKEND FLEET_NAME=ufb$(printf %04x $(($$ & 0xfff
 PATH=$VENV/bin:$PATH python3 bench/fleet.py "$REPO" "$FLEET" "$FLEET_REPS" "$FORKS" >"$RESULTS/fleet.json"
 tests/fleet/hosts.sh destroy "$FLEET" >&2
 
-# The soak's section (`make soak`, not rerun here) is carried over as it is.
-awk '/^## 5\. The soak/ {p = 1} p' "$OUT" >"$RESULTS/soak.md" 2>/dev/null || true
+audit_part "$RESULTS"
+
+# The soak's section (`make soak`, not rerun here) is carried over as it is, up to the next
+# section.
+awk '/^## 5\. The soak/ {p = 1; print; next} p && /^## / {p = 0} p' "$OUT" >"$RESULTS/soak.md" 2>/dev/null || true
 python3 bench/report.py "$RESULTS" >"$OUT"
 say "wrote $OUT"

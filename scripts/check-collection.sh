@@ -9,7 +9,9 @@
 #      a misspelt option (alow) and a wrong type (backup: maybe), and passes the corrected one;
 #   4. Galaxy's own import check (galaxy-importer, from PyPI, in the venv) ends without an
 #      ERROR;
-#   5. `ansible-test sanity` on the installed collection (scripts/sanity.sh).
+#   5. `ansible-test sanity` on the installed collection (scripts/sanity.sh);
+#   6. `ansible-test units` on the installed collection (scripts/units.sh): the fleet audit's
+#      report renderer.
 # Why it exists: each of these failed once on a tarball that every other test passed.
 #
 #   scripts/check-collection.sh dist/ufw_docker-ufw_docker-0.1.0.tar.gz
@@ -33,7 +35,10 @@ for f in MANIFEST.json FILES.json LICENSE README.md CHANGELOG.md THIRD-PARTY-LIC
     changelogs/changelog.yaml changelogs/config.yaml meta/runtime.yml \
     plugins/modules/ufw_docker.py plugins/action/ufw_docker.py plugins/module_utils/argument_spec.py \
     roles/ufw_docker/README.md roles/ufw_docker/meta/argument_specs.yml roles/ufw_docker/meta/main.yml \
-    playbooks/site.yml playbooks/rollout.yml binaries/ufw_docker-x86_64 binaries/ufw_docker-aarch64; do
+    playbooks/site.yml playbooks/rollout.yml playbooks/audit.yml binaries/ufw_docker-x86_64 binaries/ufw_docker-aarch64 \
+    plugins/modules/audit_report.py plugins/action/audit_report.py plugins/module_utils/audit_report_spec.py \
+    plugins/plugin_utils/audit_report.py roles/ufw_docker/tasks/audit.yml \
+    tests/unit/plugins/plugin_utils/test_audit_report.py tests/unit/plugins/action/test_audit_report.py; do
     grep -qxF "$f" "$scratch/files" || fail "the tarball lacks $f"
 done
 # Every path must be one the collection is made of: its top-level files, and the files of its
@@ -41,9 +46,10 @@ done
 allowed='^(MANIFEST\.json|FILES\.json|LICENSE|README\.md|CHANGELOG\.md|THIRD-PARTY-LICENSES\.md'
 allowed+='|meta|meta/runtime\.yml|binaries|binaries/ufw_docker-(x86_64|aarch64)'
 allowed+='|changelogs|changelogs/(changelog|config)\.yaml|changelogs/fragments|changelogs/fragments/[a-z0-9_.-]+\.ya?ml'
-allowed+='|plugins|plugins/(modules|action|module_utils)|plugins/(modules|action|module_utils)/[a-z_]+\.py'
+allowed+='|plugins|plugins/(modules|action|module_utils|plugin_utils)|plugins/(modules|action|module_utils|plugin_utils)/[a-z_]+\.py'
 allowed+='|playbooks|playbooks/[a-z_]+\.yml'
 allowed+='|tests|tests/config\.yml|tests/sanity|tests/sanity/ignore-2\.[0-9]+\.txt'
+allowed+='|tests/unit|tests/unit/plugins|tests/unit/plugins/(plugin_utils|action)|tests/unit/plugins/(plugin_utils|action)/test_[a-z_]+\.py'
 allowed+='|roles|roles/ufw_docker|roles/ufw_docker/README\.md'
 allowed+='|roles/ufw_docker/(defaults|meta|tasks|templates|vars)|roles/ufw_docker/(defaults|meta|tasks|vars)/[A-Za-z_-]+\.yml'
 allowed+='|roles/ufw_docker/templates/[a-z_.-]+\.j2)$'
@@ -79,11 +85,22 @@ for key in ("changed", "diff", "commands", "published", "check_mode"):
     assert key in doc["return"], key
 assert doc["examples"].strip(), "no EXAMPLES"
 EOF
-say "ansible-doc shows the installed module's options, attributes and returns"
+ansible-doc --json ufw_docker.ufw_docker.audit_report >"$scratch/doc.json"
+"$venv/bin/python" - "$scratch/doc.json" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))["ufw_docker.ufw_docker.audit_report"]
+assert doc["doc"]["has_action"] is True, "ansible-doc does not see audit_report's action plugin"
+assert set(doc["doc"]["options"]) == {"dest", "hosts", "result_var", "results"}, sorted(doc["doc"]["options"])
+assert set(doc["return"]) == {"files", "totals"}, sorted(doc["return"])
+assert doc["examples"].strip(), "no EXAMPLES"
+EOF
+say "ansible-doc shows the installed modules' options, attributes and returns (ufw_docker, audit_report)"
 ansible-doc -l ufw_docker.ufw_docker >"$scratch/list" 2>"$scratch/list.err"
 [ ! -s "$scratch/list.err" ] || fail "ansible-doc -l printed on stderr: $(cat "$scratch/list.err")"
 grep -q '^ufw_docker\.ufw_docker\.ufw_docker ' "$scratch/list" ||
     fail "ansible-doc -l does not list the module: $(cat "$scratch/list")"
+grep -q '^ufw_docker\.ufw_docker\.audit_report ' "$scratch/list" ||
+    fail "ansible-doc -l does not list audit_report: $(cat "$scratch/list")"
 say "ansible-doc -l ufw_docker.ufw_docker, with an empty stderr:"
 sed 's/^/  /' "$scratch/list"
 
@@ -129,6 +146,7 @@ options = {o["name"] for o in module["doc"]["options"]}
 for option in ("state", "allow", "trusted_networks", "backend", "apply"):
     assert option in options, (option, sorted(options))
 assert ("role", "ufw_docker") in by_type and ("action", "ufw_docker") in by_type, sorted(by_type)
+assert ("module", "audit_report") in by_type and ("action", "audit_report") in by_type, sorted(by_type)
 assert result["requires_ansible"], result["requires_ansible"]
 EOF
 say "galaxy-importer accepts the tarball; Galaxy's content list shows the module with its docs:"
@@ -136,3 +154,6 @@ sed -n '/^Importing with/,/^Importer processing/p' "$scratch/importer.log" | sed
 
 # 5. ansible-test sanity, on the collection installed from the tarball.
 scripts/sanity.sh "$tarball"
+
+# 6. ansible-test units, on the collection installed from the tarball.
+scripts/units.sh "$tarball"

@@ -23,7 +23,10 @@ to the table by the Rust test ``params::tests::options_json_is_the_table`` (``ca
      elements, choices, default and sub-options in meta/argument_specs.yml and its default in
      defaults/main.yml (an option passed from a fixed ``__ufw_docker_*`` variable has no role
      variable to compare). The role's own homes agree with each other by
-     scripts/check-role-vars.py, whose loaders this reuses.
+     scripts/check-role-vars.py, whose loaders this reuses. Every task of the role that calls
+     the module (tasks/docker-user.yml, and tasks/audit.yml for the fleet audit) passes each of
+     those arguments as ``OPTION: "{{ __ufw_docker_module_args.OPTION }}"``, and nothing else,
+     so that the audit's "after" is what the role applies.
 
 Compared, recursively through sub-options: the names, then ``type`` (Ansible's default: str),
 ``elements``, ``choices`` (in order), ``default`` (``true`` is not ``1``) and ``required``; an
@@ -285,6 +288,41 @@ def from_role(module: dict, problems: list) -> tuple:
     return got, values, fixed
 
 
+MODULE_FQCN = "ufw_docker.ufw_docker.ufw_docker"
+
+
+def from_role_tasks(problems: list) -> int:
+    """Checks every task of the role's tasks/*.yml that calls the module: its arguments must be
+    exactly __ufw_docker_module_args, each passed through. Returns the number of such tasks."""
+    args = (yaml.safe_load(ROLE_VARS.read_text()) or {}).get("__ufw_docker_module_args") or {}
+    want = {name: "{{ __ufw_docker_module_args.%s }}" % name for name in args}
+    found = 0
+
+    def tasks(items):
+        for task in items or []:
+            if not isinstance(task, dict):
+                continue
+            yield task
+            for key in ("block", "rescue", "always"):
+                yield from tasks(task.get(key))
+
+    for path in sorted((ROLE / "tasks").glob("*.yml")):
+        for task in tasks(yaml.safe_load(path.read_text())):
+            if MODULE_FQCN not in task:
+                continue
+            found += 1
+            got = task[MODULE_FQCN] or {}
+            where = f"{rel(path)} '{task.get('name', MODULE_FQCN)}'"
+            for name in sorted(set(want) | set(got)):
+                if got.get(name) != want.get(name):
+                    problems.append(f"{where}: passes {name}: {got.get(name)!r}, not "
+                                    f"{want.get(name)!r} (every module task of the role passes "
+                                    "__ufw_docker_module_args, each option through)")
+    if not found:
+        problems.append(f"{rel(ROLE / 'tasks')}: no task calls {MODULE_FQCN}")
+    return found
+
+
 def main() -> int:
     problems = []
     module = from_table(problems)
@@ -306,6 +344,8 @@ def main() -> int:
                             f"{show(value)}, the module's default "
                             f"{show(want) if 'default' in module[name] else 'not set'}")
 
+    module_tasks = from_role_tasks(problems)
+
     for problem in problems:
         print(f"check-options: {problem}", file=sys.stderr)
     if problems:
@@ -317,7 +357,7 @@ def main() -> int:
     print(f"check-options: {len(module)} options and {subs} sub-options agree in src/params.rs "
           f"(src/options.json), argument_spec.py, DOCUMENTATION, README.md and the role "
           f"({len(role)} passed from role variables, {', '.join(fixed) or 'none'} fixed by the "
-          "role)")
+          f"role; {module_tasks} module tasks of the role pass them all)")
     return 0
 
 

@@ -6,7 +6,7 @@ set -uo pipefail
 
 problems=()
 # The names the tests give their namespaces (and so their /etc/netns copies).
-names='^(ufwd-|ufwl|ufwf|bed|mol|ufmol|uf[0-9a-f]{4}h)'
+names='^(ufwd-|ufwl|ufwf|bed|mol|ufmol|ufaud|uf[0-9a-f]{4}h)'
 ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "$names" || true)
 [ -z "$ns" ] || problems+=("namespaces: $(echo $ns)")
 etc=$(ls /etc/netns 2>/dev/null | grep -E "$names" || true)
@@ -33,7 +33,7 @@ for p in /proc/[0-9]*; do
     exe=$(readlink "$p/exe" 2>/dev/null) || continue
     case ${exe##*/} in dockerd|containerd|containerd-shim*|docker-proxy|testsrv|sshd|systemd) ;; *) continue ;; esac
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-    case $cmd in *ufwd-lab*|*ufwd-bed*|*testsrv*|*ufwd-fleet*|*ufwd-unit*|*ufwd-host.target*|*molecule*) procs+=" ${p#/proc/}:${cmd:0:60}" ;; esac
+    case $cmd in *ufwd-lab*|*ufwd-bed*|*testsrv*|*ufwd-fleet*|*ufwd-audit*|*ufwd-unit*|*ufwd-host.target*|*molecule*) procs+=" ${p#/proc/}:${cmd:0:60}" ;; esac
 done
 [ -z "$procs" ] || problems+=("processes:$procs")
 

@@ -7,7 +7,8 @@
 # after.rules lost.
 #
 # Writes target/soak.md (the figures and every event behind a miss) and puts its figures in
-# BENCHMARKS.md's last section ("5. The soak"), which `make bench` keeps.
+# BENCHMARKS.md's section 5 ("5. The soak"), which `make bench` keeps; the sections after it
+# stay as they are.
 #
 # usage (as root): scripts/soak.sh    env: SOAK_SECONDS (per Docker version, default 90),
 #   SOAK_DOCKER (default 28,20), SOAK_SEED (the policies' sequence; default from the clock)
@@ -26,10 +27,13 @@ cargo test --test soak -- --ignored --nocapture --test-threads=1 || rc=$?
 # The figures go into BENCHMARKS.md whatever the verdict: a miss is a figure too.
 if [[ -s target/soak-benchmarks.md ]]; then
     {
-        # Everything before the section, without its trailing blank lines; then the section.
+        # Everything before the section, without its trailing blank lines; then the section;
+        # then the sections after it (make bench's section 6), as they were.
         awk '/^## 5\. The soak/ {exit} {print}' BENCHMARKS.md | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
         echo
         cat target/soak-benchmarks.md
+        after=$(awk '/^## 5\. The soak/ {s = 1; next} s && /^## / {p = 1} p' BENCHMARKS.md)
+        if [[ -n $after ]]; then printf '\n%s\n' "$after"; fi
     } >BENCHMARKS.md.tmp
     mv BENCHMARKS.md.tmp BENCHMARKS.md
     echo "soak.sh: wrote target/soak.md and BENCHMARKS.md's section 5" >&2
