@@ -1,11 +1,14 @@
-//! Carrying out a plan through the `Host`: validate, back up, write atomically, apply live,
-//! check the result, and put everything back if any step fails.
+//! Carrying out a plan through the `Host`: validate, back up, apply live, write atomically (or,
+//! for a reload, write then reload), check the result, and put everything back if any step
+//! fails.
 //!
-//! The order is chosen so that a failure never leaves the host half-changed: the rules are
-//! test-loaded before any write; files are replaced atomically; the live chains are replaced in
-//! one `iptables-restore --noflush` transaction per family; and after applying, the chains are
-//! read back and compared with the plan. On failure the previous files and chains are restored
-//! and the error says what failed and what was put back.
+//! The order is chosen so that a failure never leaves the host half-changed: rules that no live
+//! restore loads first are test-loaded before any write (`validate`); with `apply: live` the
+//! live chains are replaced first, in one `iptables-restore --noflush` transaction per family
+//! and table, so that rules the kernel refuses stop the run before a file changes; files are
+//! replaced atomically; and after applying, the chains are read back and compared with the
+//! plan. On failure the previous chains and files are restored and the error says what failed
+//! and what was put back.
 
 use std::path::PathBuf;
 
@@ -58,13 +61,30 @@ fn save(host: &dyn Host, family: Family, args: &[&str]) -> Result<String, String
     Ok(out.stdout)
 }
 
-/// Test-loads the rules of every family that changes with `iptables-restore --test`. Runs in
-/// check mode too: it changes nothing, and it catches a rule the kernel would refuse.
-pub fn validate(host: &dyn Host, plan: &Plan) -> Result<(), String> {
+/// Test-loads the rules of every family that changes with `iptables-restore --test`, before
+/// anything is written. Runs in check mode too: it changes nothing, and it catches a rule the
+/// kernel would refuse.
+///
+/// Outside check mode, with `apply: live`, a family whose DOCKER-USER chains are restored is not
+/// test-loaded: `apply` restores the live chains before it writes a file, each restore is one
+/// transaction of the very rules the file's block holds (less the hook of the guard, which the
+/// file never holds), and one the kernel refuses commits nothing and stops the run before any
+/// file is written. The test-load would only load the same rules twice. A family whose file
+/// changes with no live restore (the file alone differs) is still test-loaded: nothing else
+/// proves its block loads at the next `ufw reload` or boot.
+pub fn validate(
+    host: &dyn Host,
+    params: &Params,
+    plan: &Plan,
+    check_mode: bool,
+) -> Result<(), String> {
     for f in &plan.families {
         let Some(payload) = &f.validate_payload else {
             continue;
         };
+        if !check_mode && restores_first(params) && f.live_payload.is_some() {
+            continue;
+        }
         let cmd = f.family.restore_cmd();
         let out = host
             .run(
@@ -171,6 +191,13 @@ pub fn apply(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Applied, S
     }
 }
 
+/// Whether the live chains are restored before the files are written: with `apply: live`, so
+/// that a restore the kernel refuses stops the run before any file changes (and stands in for
+/// the test-load, see `validate`). A reload loads the files, so they come first there.
+fn restores_first(params: &Params) -> bool {
+    params.apply == ApplyMode::Live
+}
+
 fn run_steps(
     host: &dyn Host,
     params: &Params,
@@ -186,6 +213,21 @@ fn run_steps(
             applied.backup_files.push(copy);
         }
     }
+    if restores_first(params) {
+        run_commands(host, params, plan, undo)?;
+        write_files(host, plan, undo)?;
+    } else {
+        write_files(host, plan, undo)?;
+        run_commands(host, params, plan, undo)?;
+    }
+    if params.apply != ApplyMode::None && !plan.commands.is_empty() {
+        applied.warnings = verify(host, params, plan)?;
+    }
+    Ok(())
+}
+
+/// Writes every family's file that changes, atomically, noting each for the rollback.
+fn write_files(host: &dyn Host, plan: &Plan, undo: &mut Undo) -> Result<(), String> {
     for f in &plan.families {
         if let (Some(after), Some(before)) = (&f.file_after, &f.file_before) {
             host.write_atomic(&f.path, after)
@@ -193,6 +235,16 @@ fn run_steps(
             undo.files.push((f.path.clone(), before.clone()));
         }
     }
+    Ok(())
+}
+
+/// Runs the plan's restores and reloads in order, noting what each changed for the rollback.
+fn run_commands(
+    host: &dyn Host,
+    params: &Params,
+    plan: &Plan,
+    undo: &mut Undo,
+) -> Result<(), String> {
     for cmd in &plan.commands {
         let families: Vec<Family> = match cmd {
             // A reload touches every family, even when it fails half-way.
@@ -236,9 +288,6 @@ fn run_steps(
             }
         }
         outcome?;
-    }
-    if params.apply != ApplyMode::None && !plan.commands.is_empty() {
-        applied.warnings = verify(host, params, plan)?;
     }
     Ok(())
 }
@@ -433,12 +482,12 @@ mod tests {
         assert_eq!(
             host.transcript(),
             lines(&[
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
-                "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "iptables-save",
                 "ip6tables-save",
             ])
@@ -470,21 +519,33 @@ mod tests {
             err,
             "cannot write /etc/ufw/after6.rules: /etc/ufw/after6.rules was left as it was: \
              cannot create a temporary file in /etc/ufw: No space left on device (os error 28). \
-             Rolled back: /etc/ufw/after.rules."
+             Rolled back: /etc/ufw/after.rules, live ufw-docker-guard (ipv4), live DOCKER-USER \
+             (ipv4), live ufw-docker-guard (ipv6), live DOCKER-USER (ipv6)."
         );
+        // With `apply: live` the chains are restored first: they go back too.
         assert_eq!(
             host.transcript(),
             lines(&[
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules (failed)",
                 "write /etc/ufw/after.rules",
+                "iptables-save",
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
             ])
         );
         assert_eq!(host.snapshot(), before, "files and chains as they were");
     }
 
     #[test]
-    fn a_live_restore_failing_after_the_files_were_written_undoes_files_and_the_applied_family() {
+    fn a_live_restore_failing_writes_no_file_and_undoes_the_applied_family() {
         let host = FakeHost::new();
         let (params, plan) = planned(&host, POLICY);
         let before = host.snapshot();
@@ -493,22 +554,18 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
-                 live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4)."
+                "{V6_RESTORE_FAILED}. Rolled back: live ufw-docker-guard (ipv4), live DOCKER-USER \
+                 (ipv4)."
             )
         );
-        // A failed iptables-restore commits nothing: only IPv4's chains (its guard's, then
-        // DOCKER-USER's) are put back.
+        // The chains go first, so no file was written; a failed iptables-restore commits
+        // nothing: only IPv4's chains (its guard's, then DOCKER-USER's) are put back.
         assert_eq!(
             host.transcript(),
             lines(&[
-                "write /etc/ufw/after.rules",
-                "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
-                "write /etc/ufw/after6.rules",
-                "write /etc/ufw/after.rules",
                 "iptables-save",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
@@ -540,8 +597,8 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{V6_RESTORE_FAILED}. Rolled back: /etc/ufw/after6.rules, /etc/ufw/after.rules, \
-                 live ufw-docker-guard (ipv4), live DOCKER-USER and FORWARD's jumps to it (ipv4)."
+                "{V6_RESTORE_FAILED}. Rolled back: live ufw-docker-guard (ipv4), live DOCKER-USER \
+                 and FORWARD's jumps to it (ipv4)."
             )
         );
         let rollback = host.calls().pop().unwrap().stdin.unwrap();
@@ -609,12 +666,12 @@ mod tests {
         assert_eq!(
             host.transcript(),
             lines(&[
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
-                "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "iptables-save",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
@@ -703,20 +760,16 @@ mod tests {
         assert_eq!(
             host.transcript(),
             lines(&[
-                "write /etc/ufw/after.rules",
-                "write /etc/ufw/after6.rules",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
-                "write /etc/ufw/after6.rules",
-                "write /etc/ufw/after.rules",
                 "iptables-save",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush (exit 1)",
             ])
         );
-        // The files are back, and IPv4's guard; IPv4's DOCKER-USER stays as applied, IPv6's
-        // chains were never changed.
+        // No file was written; IPv4's guard is back; IPv4's DOCKER-USER stays as applied,
+        // IPv6's chains were never changed.
         assert_eq!(host.snapshot().files, before.files);
         assert_eq!(host.filter(Family::V4).owned(), plan.families[0].file_rules);
         assert_eq!(host.filter(Family::V4).guard(), ChainSet::default());
@@ -725,10 +778,17 @@ mod tests {
 
     #[test]
     fn a_failing_file_rollback_does_not_stop_the_live_rollback() {
+        // The chains are applied, after.rules is written, after6.rules is not (disk full), and
+        // putting after.rules back fails too: the live chains are put back all the same.
         let host = FakeHost::new();
         let (params, plan) = planned(&host, POLICY);
         let before = host.snapshot();
-        host.reply("ip6tables-restore", &RESTORE, [Reply::exit(4, V6_FAILS)]);
+        host.fail(
+            FileOp::Write,
+            AFTER6_RULES,
+            1,
+            "cannot create a temporary file in /etc/ufw: No space left on device (os error 28)",
+        );
         host.fail(
             FileOp::Write,
             AFTER_RULES,
@@ -739,24 +799,29 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{V6_RESTORE_FAILED}. Rolling back ALSO FAILED: /etc/ufw/after.rules was left as \
-                 it was: cannot create a temporary file in /etc/ufw: Read-only file system (os \
-                 error 30). {BY_HAND}"
+                "cannot write /etc/ufw/after6.rules: /etc/ufw/after6.rules was left as it was: \
+                 cannot create a temporary file in /etc/ufw: No space left on device (os error \
+                 28). Rolling back ALSO FAILED: /etc/ufw/after.rules was left as it was: cannot \
+                 create a temporary file in /etc/ufw: Read-only file system (os error 30). \
+                 {BY_HAND}"
             )
         );
         assert_eq!(
             host.transcript(),
             lines(&[
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
-                "write /etc/ufw/after6.rules",
-                "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush (exit 4)",
-                "write /etc/ufw/after6.rules",
+                "write /etc/ufw/after6.rules (failed)",
                 "write /etc/ufw/after.rules (failed)",
                 "iptables-save",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
             ])
         );
         assert_eq!(host.file(AFTER_RULES), plan.families[0].file_after);

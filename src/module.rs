@@ -72,7 +72,7 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
         mut plan,
         unit_present,
         firewall,
-    } = match observe_and_plan(host, params, &families) {
+    } = match observe_and_plan(host, params, &families, check_mode) {
         Ok(planned) => planned,
         Err((msg, firewall)) => {
             let mut out = Outcome::failure(msg);
@@ -304,6 +304,7 @@ fn observe_and_plan(
     host: &dyn Host,
     params: &Params,
     families: &[Family],
+    check_mode: bool,
 ) -> Result<Planned, Refused> {
     let observed = observe(host, params, families).map_err(|e| (e, None))?;
     let firewall = (params.apply != ApplyMode::None).then(|| docker_firewall(host, &observed));
@@ -317,7 +318,7 @@ fn observe_and_plan(
     }
     let plan = plan::plan(params, &observed).map_err(fail)?;
     if params.validate && params.state == State::Present {
-        apply::validate(host, &plan).map_err(fail)?;
+        apply::validate(host, params, &plan, check_mode).map_err(fail)?;
     }
     Ok(Planned {
         plan,
@@ -523,15 +524,13 @@ mod tests {
                 "remove stale temps /etc/ufw/after6.rules",
                 "iptables-save",
                 "ip6tables-save",
-                "iptables-restore -w 30 --test --noflush",
-                "ip6tables-restore -w 30 --test --noflush",
                 "docker GET /containers/json (/var/run/docker.sock)",
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
-                "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "iptables-save",
                 "ip6tables-save",
             ])
@@ -608,29 +607,28 @@ mod tests {
                 "changed": false,
                 "msg": "`iptables-restore -w 30 --noflush < ipv4 DOCKER-USER and \
                         ufw-docker-logging-deny` failed: iptables-restore: line 5 failed (exit \
-                        2). Rolled back: /etc/ufw/after.rules.",
+                        2)",
                 "warnings": ["ipv6 is true but this host has no IPv6 (no /proc/net/if_inet6): \
                               after6.rules and ip6tables are left alone"],
             })
         );
         assert_eq!(
             host.transcript(),
+            // No test-load: the live restore is the test, and it runs before any file is
+            // written, so its failure leaves nothing to put back.
             lines(&[
                 "lock",
                 "remove stale temps /etc/ufw/after.rules",
                 "iptables-save",
-                "iptables-restore -w 30 --test --noflush",
                 "docker GET /containers/json (/var/run/docker.sock)",
-                "write /etc/ufw/after.rules",
                 "iptables-restore -w 30 --noflush (exit 2)",
-                "write /etc/ufw/after.rules",
             ])
         );
         assert_eq!(host.snapshot(), before);
     }
 
     #[test]
-    fn rules_the_kernel_rejects_are_shown_and_nothing_is_written() {
+    fn rules_the_kernel_rejects_are_shown_by_a_dry_run_or_a_reload_and_nothing_is_written() {
         let host = FakeHost::new();
         let before = host.snapshot();
         let reason = "ip6tables-restore v1.8.9 (nf_tables): line 7: RULE_APPEND failed (No such \
@@ -640,7 +638,9 @@ mod tests {
             &["-w", "30", "--test", "--noflush"],
             [Reply::exit(2, reason)],
         );
-        let out = run(POLICY, &host);
+        // With `apply: reload` nothing restores the chains before the files are written: the
+        // test-load runs (as it does in check mode).
+        let out = run(&POLICY.replacen('{', r#"{"apply": "reload", "#, 1), &host);
         let payload = host.calls().pop().unwrap().stdin.unwrap();
         assert!(payload.contains("-A DOCKER-USER"), "{payload}");
         assert_eq!(
@@ -668,6 +668,22 @@ mod tests {
             ])
         );
         assert_eq!(host.snapshot(), before);
+
+        host.clear_transcript();
+        host.reply(
+            "ip6tables-restore",
+            &["-w", "30", "--test", "--noflush"],
+            [Reply::exit(2, reason)],
+        );
+        let dry = run(
+            &POLICY.replacen('{', r#"{"_ansible_check_mode": true, "#, 1),
+            &host,
+        );
+        assert!(dry.failed);
+        assert!(dry.json["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("ip6tables-restore --test rejected the rules"));
     }
 
     #[test]

@@ -270,11 +270,12 @@ fn a_failing_live_apply_restores_files_and_chains() {
         ns.dockerish();
         let (v4, v6) = ns.rule_files();
         let before = ns.save_all();
-        // IPv4 is already applied when IPv6 fails: both must be put back.
+        // IPv4's chains are already applied when IPv6's restore fails: they go back, and no
+        // file was written (with `apply: live` the chains come first).
         fail_ip6tables_restore(&ns);
         let run = ns.module(policy(&ns));
         run.fails_with("injected failure");
-        run.fails_with("Rolled back");
+        run.fails_with("Rolled back: live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4).");
         assert_eq!(
             fs::read(&v4).unwrap(),
             fs::read(data("after.rules")).unwrap()

@@ -154,6 +154,9 @@ options:
   validate:
     description:
       - Test-load the rules with C(iptables-restore --test) before anything is written.
+      - With O(apply=live), outside check mode, a family whose chains are restored is not
+        test-loaded; its restore, one transaction of the same rules, runs before any file is
+        written and stands in for the test.
     type: bool
     default: true
   backend:
