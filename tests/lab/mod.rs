@@ -362,10 +362,27 @@ impl Lab {
         ))
     }
 
+    /// Starts a container of the test image serving `serve`, and waits until it answers.
+    ///
+    /// Under load, runc sometimes loses the race with a container's first process and `docker
+    /// run` fails with "cannot start a stopped process" (seen once in a CI run, while the lab was
+    /// being built); nothing of the firewall is involved. That one error is retried, twice at
+    /// most, after removing the half-made container; any other failure fails at once.
     pub fn run_container(&self, name: &str, opts: &str, serve: &str) {
-        self.docker(&format!(
-            "run -d --restart always --name {name} {opts} ufwd-test /bin/testsrv serve {serve} --name {name} >/dev/null"
-        ));
+        let run = format!(
+            "{}/docker run -d --restart always --name {name} {opts} ufwd-test /bin/testsrv serve {serve} --name {name} >/dev/null",
+            self.dir.display()
+        );
+        for attempt in 1.. {
+            match try_sh(&run) {
+                Ok(_) => break,
+                Err(e) if attempt < 3 && e.contains("cannot start a stopped process") => {
+                    eprintln!("lab: docker run {name} failed (attempt {attempt}), retried: {e}");
+                    self.docker(&format!("rm -f {name} >/dev/null"));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
         self.wait_ready(name);
     }
 
