@@ -263,11 +263,43 @@ impl Lab {
         self.background(&self.inet_a(), "--tcp 7000 --udp 7001 --name internet");
     }
 
+    /// Starts `testsrv serve ARGS` in namespace `ns`, detached, and waits until each of its TCP
+    /// ports answers on the namespace's loopback: a server that failed to start (seen once in
+    /// CI: the host's 22 and 23 closed "before the module" on a host without UFW) fails here,
+    /// with its log, rather than as wrong rows later.
     fn background(&self, ns: &str, args: &str) {
+        let log = self.dir_for_logs().join(format!("testsrv-{ns}.log"));
         sh(&format!(
-            "ip netns exec {ns} setsid {} serve {args} >/dev/null 2>&1 < /dev/null &",
-            self.testsrv.display()
+            "ip netns exec {ns} setsid {} serve {args} >{} 2>&1 < /dev/null &",
+            self.testsrv.display(),
+            log.display()
         ));
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for port in words.windows(2).filter(|w| w[0] == "--tcp").map(|w| w[1]) {
+            let ok = (0..50).any(|_| {
+                let hit = try_sh(&format!(
+                    "ip netns exec {ns} {} probe tcp 127.0.0.1 {port} --timeout-ms 300",
+                    self.testsrv.display()
+                ))
+                .is_ok();
+                if !hit {
+                    thread::sleep(Duration::from_millis(100));
+                }
+                hit
+            });
+            assert!(
+                ok,
+                "testsrv serve {args} in {ns} never answered on 127.0.0.1:{port}; its log:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+    }
+
+    /// A directory for the lab's own logs that exists before dockerd's state directory does.
+    fn dir_for_logs(&self) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ufwd-lab-logs-{}", self.id));
+        fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     fn dockerd(&mut self) {
@@ -1065,6 +1097,7 @@ impl Drop for Lab {
             let _ = try_sh(&format!("ip netns del {ns}"));
         }
         let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_dir_all(std::env::temp_dir().join(format!("ufwd-lab-logs-{}", self.id)));
         // `etc` (/etc/netns/HOST) goes last, with the fields.
     }
 }
