@@ -66,16 +66,8 @@ impl MachineAlternatives {
 /// copy, mounts, daemons, containers, test servers and cgroups) and the machine's alternatives
 /// are still as they were.
 fn tear_down(lab: Lab, tag: &str, machine: &MachineAlternatives) {
-    lab.check_backend();
     machine.assert_unchanged(tag, "at the end of the run");
-    let traces = lab.traces();
-    drop(lab);
-    let left = traces.left();
-    assert!(
-        left.is_empty(),
-        "{tag}: the lab's teardown left:\n{}",
-        left.join("\n")
-    );
+    lab.tear_down_checked(tag);
     machine.assert_unchanged(tag, "after the lab was torn down");
 }
 

@@ -1002,15 +1002,7 @@ fn soak(docker: Docker, cfg: &Config) -> Figures {
 
     control.soak_from = soak_from.load(Ordering::SeqCst);
     let figures = judge(&version, &streams, &log, &control, t_end);
-    lab.check_backend();
-    let traces = lab.traces();
-    drop(lab);
-    let left = traces.left();
-    assert!(
-        left.is_empty(),
-        "{tag}: the lab's teardown left:\n{}",
-        left.join("\n")
-    );
+    lab.tear_down_checked(&tag);
     figures
 }
 

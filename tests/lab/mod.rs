@@ -970,6 +970,21 @@ pub struct Traces {
 }
 
 impl Lab {
+    /// Tears the lab down after checking it is still on its own backend, and fails (naming
+    /// `tag`) if anything of it is left: namespaces, the /etc/netns copy, mounts, daemons,
+    /// containers, test servers, cgroups.
+    pub fn tear_down_checked(self, tag: &str) {
+        self.check_backend();
+        let traces = self.traces();
+        drop(self);
+        let left = traces.left();
+        assert!(
+            left.is_empty(),
+            "{tag}: the lab's teardown left:\n{}",
+            left.join("\n")
+        );
+    }
+
     /// This lab's `Traces`, while it runs.
     pub fn traces(&self) -> Traces {
         use std::os::unix::fs::MetadataExt;
