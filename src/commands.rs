@@ -92,6 +92,8 @@ impl Run {
 /// bytes, and where it came from in words.
 struct Loaded {
     policy: Policy,
+    /// The policy's parameters, as the module's parser reads them.
+    typed: params::Params,
     bytes: Option<Vec<u8>>,
     words: String,
 }
@@ -111,9 +113,10 @@ fn load(host: &dyn Host, path: &str) -> Result<Loaded, String> {
             format!("none at {path}: the module's defaults"),
         ),
     };
-    validate(path, &policy)?;
+    let typed = validate(path, &policy)?;
     Ok(Loaded {
         policy,
+        typed,
         bytes,
         words,
     })
@@ -292,8 +295,7 @@ fn edit_and_apply(
 ) -> Result<Report, String> {
     let guard = host.lock().map_err(|e| format!("{e:#}"))?;
     let loaded = load(host, path)?;
-    let typed = validate(path, &loaded.policy)?;
-    let edited = policy_file::edit(&loaded.policy, &typed, change)
+    let edited = policy_file::edit(&loaded.policy, &loaded.typed, change)
         .map_err(|e| format!("{e}; nothing was saved"))?;
     validate(path, &edited.policy)
         .map_err(|e| format!("{e}; nothing was saved, the policy is as it was"))?;

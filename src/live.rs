@@ -221,6 +221,17 @@ fn guard_jumps(live: &FilterTable) -> bool {
         .any(|r| r.args == guard_hook_args())
 }
 
+/// Deletes every jump to the guard that `live`'s security FORWARD holds, one `-D` each.
+fn unhook_guard(out: &mut String, live: &FilterTable) {
+    for _ in live
+        .security_rules("FORWARD")
+        .iter()
+        .filter(|r| r.args == guard_hook_args())
+    {
+        out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
+    }
+}
+
 /// Sub-chains that exist live but that `want` does not hold: left by a longer policy, they
 /// are flushed and deleted.
 pub fn stale_sub_chains<'a>(live: &'a FilterTable, want: &ChainSet) -> Vec<&'a str> {
@@ -323,13 +334,7 @@ fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook
         out = security_section(&guard);
         let mut tail = String::new();
         if !before.guard_hooked_first() {
-            for _ in before
-                .security_rules("FORWARD")
-                .iter()
-                .filter(|r| r.args == guard_hook_args())
-            {
-                tail.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
-            }
+            unhook_guard(&mut tail, before);
             tail.push_str(&format!("-I FORWARD 1 -j {GUARD_CHAIN}\n"));
         }
         let stale: Vec<&str> = before
@@ -346,13 +351,7 @@ fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook
         return String::new();
     }
     out = String::from("*security\n");
-    for _ in before
-        .security_rules("FORWARD")
-        .iter()
-        .filter(|r| r.args == guard_hook_args())
-    {
-        out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
-    }
+    unhook_guard(&mut out, before);
     delete_chains(&mut out, &chains);
     out.push_str("COMMIT\n");
     out
@@ -416,13 +415,7 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
         }
     }
     let mut out = String::from("*security\n");
-    for _ in now
-        .security_rules("FORWARD")
-        .iter()
-        .filter(|r| r.args == guard_hook_args())
-    {
-        out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
-    }
+    unhook_guard(&mut out, now);
     for chain in &chains {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
