@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::host::Host;
+use crate::host::{Host, Output};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
 use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
@@ -31,30 +31,39 @@ pub struct Applied {
 /// applying, to check them). Not `-t filter -t security`: iptables-save takes one table, and
 /// asking for a security table a host never loaded fails on some backends.
 pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
-    Ok(FilterTable::parse(&save(host, family, &[])?))
+    Ok(FilterTable::parse(&save(host, family)?))
 }
 
-/// Reads every table of one family with one `iptables-save`: the filter table (the chains) and
-/// the nat table (Docker's published ports) come from the same snapshot, for one process
-/// spawn and one kernel dump instead of two.
-pub fn read_tables(host: &dyn Host, family: Family) -> Result<(FilterTable, String), String> {
-    let text = save(host, family, &[])?;
-    Ok((FilterTable::parse(&text), text))
+/// Reads every table of each family with one `iptables-save` per family, the families at the
+/// same time (`Host::run_all`): the filter table (the chains) and the nat table (Docker's
+/// published ports) come from the same snapshot, for one process spawn and one kernel dump
+/// instead of two. Returned in the order of `families`, each with the whole text.
+pub fn read_tables(
+    host: &dyn Host,
+    families: &[Family],
+) -> Result<Vec<(FilterTable, String)>, String> {
+    let cmds: Vec<(&str, &[&str])> = families.iter().map(|f| (f.save_cmd(), &[][..])).collect();
+    families
+        .iter()
+        .zip(host.run_all(&cmds))
+        .map(|(&family, out)| {
+            let text = saved(family, out)?;
+            Ok((FilterTable::parse(&text), text))
+        })
+        .collect()
 }
 
-fn save(host: &dyn Host, family: Family, args: &[&str]) -> Result<String, String> {
-    let out = host
-        .run(family.save_cmd(), args, None)
-        .map_err(|e| format!("cannot read the live firewall: {e:#}"))?;
+fn save(host: &dyn Host, family: Family) -> Result<String, String> {
+    saved(family, host.run(family.save_cmd(), &[], None))
+}
+
+/// The text of one `iptables-save` that ran, or why it failed.
+fn saved(family: Family, out: anyhow::Result<Output>) -> Result<String, String> {
+    let out = out.map_err(|e| format!("cannot read the live firewall: {e:#}"))?;
     if !out.success() {
         return Err(format!(
             "{} failed: {}; is iptables installed and are we root?",
-            [family.save_cmd()]
-                .iter()
-                .chain(args)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
+            family.save_cmd(),
             out.reason()
         ));
     }
@@ -312,19 +321,21 @@ fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the chains back and checks they are what the plan wanted: DOCKER-USER's chains, and
-/// the guard's with its jump first where the plan set it. The jump to DOCKER-USER may have moved
+/// Reads the chains back (the families at the same time) and checks they are what the plan
+/// wanted: DOCKER-USER's chains, and the guard's with its jump first where the plan set it. The jump to DOCKER-USER may have moved
 /// meanwhile: Docker 20.10 puts the rules of a network it creates, or of every network when it
 /// starts, ahead of it at any moment. That is a warning, not a failure (the guard holds the
 /// policy until the next run puts the jump first again).
 fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, String> {
     let present = params.state == State::Present;
     let mut warnings = Vec::new();
-    for f in &plan.families {
-        if f.live_rules.is_none() {
-            continue;
-        }
-        let now = read_live(host, f.family)?;
+    let read: Vec<&FamilyPlan> = plan
+        .families
+        .iter()
+        .filter(|f| f.live_rules.is_some())
+        .collect();
+    let families: Vec<Family> = read.iter().map(|f| f.family).collect();
+    for (f, (now, _)) in read.into_iter().zip(read_tables(host, &families)?) {
         let Some(want) = f.live_after(now.has_chain(f.family.ufw_route_chain())) else {
             continue;
         };
@@ -442,11 +453,12 @@ mod tests {
 
     /// What `module::run` observes on `host`: both files, both families' tables.
     fn observe(host: &FakeHost) -> Vec<Observed> {
+        let tables = read_tables(host, &[Family::V4, Family::V6]).unwrap();
         [(Family::V4, AFTER_RULES), (Family::V6, AFTER6_RULES)]
             .into_iter()
-            .map(|(family, path)| {
+            .zip(tables)
+            .map(|((family, path), (live, nat))| {
                 let path = PathBuf::from(path);
-                let (live, nat) = read_tables(host, family).unwrap();
                 Observed {
                     family,
                     file: host.read(&path).unwrap(),
@@ -672,7 +684,9 @@ mod tests {
                 "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
+                // The check reads both families at once, then finds IPv4 wrong.
                 "iptables-save",
+                "ip6tables-save",
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
                 "iptables-save",

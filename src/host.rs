@@ -67,6 +67,15 @@ pub trait Host {
     /// optional stdin. One that does not finish in time is killed, and that is an error
     /// naming it; any exit status is an `Output`.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output>;
+    /// Runs the commands (program and arguments, no stdin) at the same time, each as `run` does,
+    /// and returns their outcomes in the same order: reading both families' tables costs the
+    /// slower of two `iptables-save` instead of their sum. The default runs them one after the
+    /// other (a fake host's order stays the test's).
+    fn run_all(&self, cmds: &[(&str, &[&str])]) -> Vec<Result<Output>> {
+        cmds.iter()
+            .map(|(program, args)| self.run(program, args, None))
+            .collect()
+    }
     /// Whether the kernel has IPv6 in this network namespace.
     fn has_ipv6(&self) -> bool;
     /// Serialises runs of the module on this host; released when the guard drops.
@@ -228,51 +237,18 @@ impl Host for RealHost {
     }
 
     fn run(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
-        let exe = find_program(program).ok_or_else(|| {
-            anyhow!(
-                "{program} was not found in {} (PATH is not searched: ufw_docker runs as \
-                 root); install it (iptables and ufw come from the Debian packages of those \
-                 names)",
-                PROGRAM_DIRS.join(", ")
-            )
-        })?;
-        let line = std::iter::once(program)
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut child = Command::new(&exe)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that a timeout kills what it started too (`ufw reload`
-            // runs iptables-restore).
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let (tx, events) = mpsc::channel();
-        if let Some(input) = stdin {
-            feed(child.stdin.take().expect("stdin was piped"), input.to_vec());
-        }
-        drain(
-            child.stdout.take().expect("stdout was piped"),
-            tx.clone(),
-            Event::Stdout,
-        );
-        drain(
-            child.stderr.take().expect("stderr was piped"),
-            tx.clone(),
-            Event::Stderr,
-        );
-        let group = child.id();
-        std::thread::spawn(move || {
-            let _ = tx.send(Event::Exited(child.wait()));
-        });
-        collect(&events, group, self.command_timeout, &line)
+        start(program, args, stdin)?.finish(self.command_timeout)
+    }
+
+    fn run_all(&self, cmds: &[(&str, &[&str])]) -> Vec<Result<Output>> {
+        let started: Vec<Result<Started>> = cmds
+            .iter()
+            .map(|(program, args)| start(program, args, None))
+            .collect();
+        started
+            .into_iter()
+            .map(|s| s.and_then(|s| s.finish(self.command_timeout)))
+            .collect()
     }
 
     fn has_ipv6(&self) -> bool {
@@ -384,6 +360,82 @@ fn copy_with_owner(
     result
 }
 
+/// A command started by `start`: its threads report on `events`.
+struct Started {
+    events: Receiver<Event>,
+    group: u32,
+    line: String,
+    at: Instant,
+}
+
+impl Started {
+    /// Waits for the command, for at most `timeout` from its start (see `collect`).
+    fn finish(self, timeout: Duration) -> Result<Output> {
+        collect(
+            &self.events,
+            self.group,
+            self.at + timeout,
+            &self.line,
+            timeout,
+        )
+    }
+}
+
+/// Starts a program found in `PROGRAM_DIRS` with its own process group (so that a timeout kills
+/// what it started too: `ufw reload` runs iptables-restore), feeding it `stdin` and reading its
+/// outputs on threads of their own.
+fn start(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Started> {
+    let exe = find_program(program).ok_or_else(|| {
+        anyhow!(
+            "{program} was not found in {} (PATH is not searched: ufw_docker runs as \
+             root); install it (iptables and ufw come from the Debian packages of those \
+             names)",
+            PROGRAM_DIRS.join(", ")
+        )
+    })?;
+    let line = std::iter::once(program)
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let at = Instant::now();
+    let mut child = Command::new(&exe)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let (tx, events) = mpsc::channel();
+    if let Some(input) = stdin {
+        feed(child.stdin.take().expect("stdin was piped"), input.to_vec());
+    }
+    drain(
+        child.stdout.take().expect("stdout was piped"),
+        tx.clone(),
+        Event::Stdout,
+    );
+    drain(
+        child.stderr.take().expect("stderr was piped"),
+        tx.clone(),
+        Event::Stderr,
+    );
+    let group = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(Event::Exited(child.wait()));
+    });
+    Ok(Started {
+        events,
+        group,
+        line,
+        at,
+    })
+}
+
 /// What the threads watching a child report.
 enum Event {
     Stdout(Vec<u8>),
@@ -411,11 +463,17 @@ fn drain(mut pipe: impl Read + Send + 'static, tx: Sender<Event>, wrap: fn(Vec<u
     });
 }
 
-/// Waits for a child's exit and both its outputs, for at most `timeout`. At the deadline the
+/// Waits for a child's exit and both its outputs, until `deadline` (`timeout` after its start,
+/// which the error names). At the deadline the
 /// child's process group is killed and the child reaped, and the error names the command
 /// (`line`). The threads still reading are left to end with the pipes.
-fn collect(events: &Receiver<Event>, group: u32, timeout: Duration, line: &str) -> Result<Output> {
-    let deadline = Instant::now() + timeout;
+fn collect(
+    events: &Receiver<Event>,
+    group: u32,
+    deadline: Instant,
+    line: &str,
+    timeout: Duration,
+) -> Result<Output> {
     let (mut stdout, mut stderr, mut status) = (None, None, None);
     while stdout.is_none() || stderr.is_none() || status.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -689,6 +747,38 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn run_all_runs_the_commands_at_once_and_answers_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("flag");
+        // The first waits for a file only the second creates: run one after the other, the
+        // first would be killed at its timeout.
+        let wait = format!(
+            "while [ ! -e {} ]; do sleep 0.01; done; echo first",
+            flag.display()
+        );
+        let touch = format!("touch {}; echo second >&2; exit 3", flag.display());
+        let host = RealHost {
+            command_timeout: Duration::from_secs(20),
+            ..RealHost::default()
+        };
+        let out = host.run_all(&[
+            ("sh", &["-c", wait.as_str()][..]),
+            ("sh", &["-c", touch.as_str()][..]),
+            ("no-such-program-ufw-docker", &[][..]),
+        ]);
+        assert_eq!(out.len(), 3);
+        let first = out[0].as_ref().unwrap();
+        assert_eq!((first.code, first.stdout.as_str()), (Some(0), "first\n"));
+        let second = out[1].as_ref().unwrap();
+        assert_eq!((second.code, second.stderr.as_str()), (Some(3), "second\n"));
+        let err = format!("{:#}", out[2].as_ref().unwrap_err());
+        assert!(
+            err.contains("no-such-program-ufw-docker was not found"),
+            "{err}"
+        );
     }
 
     /// A socket in `dir` that answers one connection with `answer` (after reading the

@@ -337,9 +337,10 @@ struct Planned {
 /// Why `observe_and_plan` stopped, and Docker's firewall backend when it was read by then.
 type Refused = (String, Option<DockerFirewall>);
 
-/// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables.
+/// Reads the files (UFW backend) and, unless `apply: none`, the live filter and nat tables (the
+/// families' at the same time).
 fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<Observed>, String> {
-    families
+    let files = families
         .iter()
         .map(|&family| {
             let path = family_path(params, family).to_path_buf();
@@ -349,22 +350,27 @@ fn observe(host: &dyn Host, params: &Params, families: &[Family]) -> Result<Vec<
                     format!("{e:#}; check the path and its permissions (the module runs as root)")
                 })?,
             };
-            let (live, nat) = match params.apply {
-                ApplyMode::None => (None, None),
-                ApplyMode::Live | ApplyMode::Reload => {
-                    let (live, all) = apply::read_tables(host, family)?;
-                    (Some(live), Some(all))
-                }
-            };
-            Ok(Observed {
+            Ok((family, path, file))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut tables = match params.apply {
+        ApplyMode::None => Vec::new(),
+        ApplyMode::Live | ApplyMode::Reload => apply::read_tables(host, families)?,
+    }
+    .into_iter();
+    Ok(files
+        .into_iter()
+        .map(|(family, path, file)| {
+            let (live, nat) = tables.next().unzip();
+            Observed {
                 family,
                 path,
                 file,
                 live,
                 nat,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// Docker's firewall backend on this host, as the result reports it
@@ -817,7 +823,9 @@ mod tests {
                 "lock",
                 "remove stale temps /etc/ufw/after.rules",
                 "remove stale temps /etc/ufw/after6.rules",
+                // Both families' tables are read at once (Host::run_all).
                 "iptables-save (not started)",
+                "ip6tables-save",
             ])
         );
         assert_eq!(host.snapshot(), before);
