@@ -7,8 +7,10 @@ measured the way Ansible runs it (the release binary with an args file), next to
 tool must do for the same job (the floor: one iptables-save per family, plus one
 iptables-restore --noflush per family when something changes) and next to `ufw reload`, all
 interleaved in the same loop so that load from elsewhere on the machine hits every figure
-alike. The floor's payloads are the module's own: what it piped into iptables-restore for the
-same change, recorded once before the timed loop (`applied_payloads`), never rebuilt here.
+alike. The floor's payloads are the module's own: everything it piped into iptables-restore for
+the same change (DOCKER-USER's chains in the filter table and the guard's in the security
+table: one restore per family carries both), recorded once before the timed loop
+(`applied_payloads`), never rebuilt here.
 Prints one JSON object.
 
 usage: ip netns exec NS bench/host.py BIN REPS [SCALE_REPS]
@@ -54,7 +56,9 @@ def module(args, expect_changed):
 
 def applied_payloads(args):
     """Applies `args` (a change) with the module and returns the `--noflush` payloads it loaded,
-    IPv4 and IPv6, byte for byte as it piped them into iptables-restore and ip6tables-restore.
+    IPv4 and IPv6, byte for byte as it piped them into iptables-restore and ip6tables-restore:
+    per family, every load of the run one after the other (the filter table's, then the
+    security table's), which one iptables-restore takes as one input.
 
     The module runs /usr/sbin/iptables-restore, a link through /etc/alternatives, which in the
     bench namespace is its own (/etc/netns/NS/alternatives, the pinned backend). For this one
@@ -72,7 +76,7 @@ def applied_payloads(args):
             with open(script, "w") as f:
                 f.write("#!/bin/sh\n"
                         f'case " $* " in *" --test "*) exec {real} "$@" ;; esac\n'
-                        f'/usr/bin/tee {payload} | {real} "$@"\n')
+                        f'/usr/bin/tee -a {payload} | {real} "$@"\n')
             os.chmod(script, 0o755)
             os.remove(link)
             os.symlink(script, link)
@@ -98,6 +102,12 @@ def restore(payloads):
     for tool, p in zip(("iptables", "ip6tables"), payloads):
         t += run([f"{tool}-restore", "-w", "30", "--noflush"], stdin=p)[0]
     return t
+
+
+def filter_only(payload):
+    """The filter table's part of a recorded payload (without the guard's security table)."""
+    tables = payload.split("COMMIT\n")
+    return "".join(t + "COMMIT\n" for t in tables if t.lstrip().startswith("*filter"))
 
 
 def floor(payloads=None):
@@ -133,8 +143,11 @@ def part1():
     module(b, False)
     payloads[0] = applied_payloads(a)
     module(a, False)
+    for k in (0, 1):
+        if not all("*security" in p and "*filter" in p for p in payloads[k]):
+            raise SystemExit("bench: a change did not load both the filter and security tables")
     m = {"noop": [], "floor_noop": [], "change": [], "change_unvalidated": [],
-         "floor_change": [], "ufw_reload": []}
+         "floor_change": [], "floor_change_filter": [], "ufw_reload": []}
     cur = 0  # policy 'a' is applied
     for _ in range(REPS):
         m["noop"].append(module((a, b)[cur], False)[0])
@@ -149,6 +162,9 @@ def part1():
         cur = nxt
         # The floor changes the policy too (to the other one), then, untimed, back.
         m["floor_change"].append(floor(payloads[1 - cur]))
+        restore(payloads[cur])
+        # The same floor without the guard's security table: what the guard's transactions cost.
+        m["floor_change_filter"].append(floor([filter_only(p) for p in payloads[1 - cur]]))
         restore(payloads[cur])
         m["ufw_reload"].append(run(["ufw", "reload"])[0])
     return {k: stats(v) for k, v in m.items()}
