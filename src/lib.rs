@@ -12,7 +12,8 @@
 //! `cli` (the verbs), which `commands` carries out on the policy file (`policy_file`) by running
 //! the module, printing through `status`. `rules` is the vocabulary the others build on:
 //! `policy` assembles its rules into chains, `fold` into trees, `evaluator` walks them for a
-//! packet (for `exposure` and the folding measurements); it imports none of them.
+//! packet (for `exposure` and the folding measurements); it imports none of them. `pool` is the
+//! binary's memory allocator.
 
 pub mod after_rules;
 pub mod apply;
@@ -34,5 +35,6 @@ pub mod params;
 pub mod plan;
 pub mod policy;
 pub mod policy_file;
+pub mod pool;
 pub mod rules;
 pub mod status;

@@ -10,6 +10,11 @@ use std::process::ExitCode;
 use ufw_docker::cli;
 use ufw_docker::host::RealHost;
 use ufw_docker::module;
+use ufw_docker::pool::Pool;
+
+/// Small blocks are kept for reuse (src/pool.rs says why).
+#[global_allocator]
+static ALLOCATOR: Pool = Pool::new();
 
 fn main() -> ExitCode {
     let first = std::env::args_os().nth(1);
