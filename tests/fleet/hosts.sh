@@ -12,7 +12,7 @@
 # bridge. Nothing here touches the root namespace's firewall, /etc or /usr/local.
 #
 # usage:
-#   tests/fleet/hosts.sh create N DIR    # N hosts (1..50); DIR: absolute, new or empty, and
+#   tests/fleet/hosts.sh create N DIR    # N hosts (1..200); DIR: absolute, new or empty, and
 #                                        # reachable by others (o+x up to /: the user `fleet`)
 #   tests/fleet/hosts.sh destroy DIR     # kills the sshds, deletes namespaces, bridge, /etc/netns
 #                                        # dirs, and DIR (KEEP_DIR=1 keeps DIR for its logs)
@@ -96,7 +96,7 @@ fleet_user() { # NS HOME
 
 create() {
     local n=$1 dir=$2
-    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 50)) || die "N must be 1..50, not '$n'"
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "N must be 1..200, not '$n'"
     [[ $dir == /* ]] || die "DIR must be absolute"
     dir=${dir%/}
     mkdir -p "$dir"
