@@ -13,7 +13,8 @@
 #      bench_plan.rs), apply time, and the rules a new connection crosses in DOCKER-USER, modelled
 #      (evaluator::evaluate) and counted by the kernel with real packets (bench/packets.py);
 #   3. the role over SSH on 10 and 25 namespace hosts (tests/fleet/hosts.sh) against a baseline
-#      role of builtin modules (bench/baseline_role), same hosts, same forks (bench/fleet.py);
+#      role of builtin modules (bench/baseline_role), same hosts, same forks, and the role and the
+#      module alone on 100 hosts, with the controller's CPU time (bench/fleet.py);
 #   4. the release binary's size and static linking, and the module's peak memory;
 #   6. the fleet audit's report for 1000 hosts with 20 published ports each: the renderer alone,
 #      and the playbook's report task inside ansible-playbook (bench/audit.py).
@@ -118,14 +119,14 @@ done
 say "part 2: the path counted by the kernel"
 python3 bench/packets.py "$BIN" "$PLAN" "$REPO/bench/netns.sh" "$BACKEND" >"$RESULTS/packets.json"
 
-say "part 3: the role on 10 and 25 SSH hosts ($FLEET_REPS runs each, forks $FORKS)"
+say "part 3: the role on 10, 25 and 100 SSH hosts ($FLEET_REPS runs each, forks $FORKS)"
 net=
 for candidate in 203.0.113 198.51.100; do
     if [[ -z $(ip -4 -o addr show to "$candidate.0/24") ]]; then net=$candidate; break; fi
 done
 [[ -n $net ]] || { echo "bench.sh: 203.0.113.0/24 and 198.51.100.0/24 are both in use (other fleets?)" >&2; exit 1; }
 FLEET_NET=$net FLEET_IPTABLES=$BACKEND FLEET_NAME=ufb$(printf %04x $(($$ & 0xffff))) \
-    tests/fleet/hosts.sh create 25 "$FLEET" >&2
+    tests/fleet/hosts.sh create 100 "$FLEET" >&2
 PATH=$VENV/bin:$PATH python3 bench/fleet.py "$REPO" "$FLEET" "$FLEET_REPS" "$FORKS" >"$RESULTS/fleet.json"
 tests/fleet/hosts.sh destroy "$FLEET" >&2
 
