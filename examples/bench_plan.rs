@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use ufw_docker::evaluator::{evaluate, Fate, Packet, RouteDecision, Source};
+use ufw_docker::exposure::Dnat;
 use ufw_docker::fold::Fold;
 use ufw_docker::live::FilterTable;
 use ufw_docker::params::{parse_args, Params, Proto};
@@ -71,7 +72,7 @@ fn observed(params: &Params, applied: bool) -> Vec<Observed> {
                 path: PathBuf::from(format!("/etc/ufw/{}", family.key())),
                 file: Some(stock.to_vec()),
                 live: Some(FilterTable::parse(&save)),
-                nat: Some(String::new()),
+                nat: Some(Dnat::default()),
             }
         })
         .collect()

@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+use crate::exposure::{self, Dnat};
 use crate::host::{Host, Output};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
@@ -37,18 +38,23 @@ pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String>
 /// Reads every table of each family with one `iptables-save` per family, the families at the
 /// same time (`Host::run_all`): the filter table (the chains) and the nat table (Docker's
 /// published ports) come from the same snapshot, for one process spawn and one kernel dump
-/// instead of two. Returned in the order of `families`, each with the whole text.
+/// instead of two. Returned in the order of `families`, both parsed: each text is dropped once
+/// parsed (at a thousand entries it is a megabyte a family, which the run would otherwise hold
+/// to its end).
 pub fn read_tables(
     host: &dyn Host,
     families: &[Family],
-) -> Result<Vec<(FilterTable, String)>, String> {
+) -> Result<Vec<(FilterTable, Dnat)>, String> {
     let cmds: Vec<(&str, &[&str])> = families.iter().map(|f| (f.save_cmd(), &[][..])).collect();
     families
         .iter()
         .zip(host.run_all(&cmds))
         .map(|(&family, out)| {
             let text = saved(family, out)?;
-            Ok((FilterTable::parse(&text), text))
+            Ok((
+                FilterTable::parse(&text),
+                exposure::parse_published(family, &text),
+            ))
         })
         .collect()
 }

@@ -73,10 +73,19 @@ pub struct Verdict {
     pub trusted: Vec<String>,
 }
 
+/// The DNAT rules of one family's nat table, as `parse_published` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dnat {
+    /// Docker's published ports.
+    pub published: Vec<Published>,
+    /// The other DNAT rules, verbatim: ports published by something else.
+    pub other: Vec<String>,
+}
+
 /// Parses Docker's published ports from `iptables-save -t nat` output: the DNAT rules of its
 /// `DOCKER` chain (host mode) and of `DOCKER-INGRESS` (Swarm's routing mesh). Returns them, and
 /// the other DNAT rules (published by something else), verbatim.
-pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<String>) {
+pub fn parse_published(family: Family, nat_save: &str) -> Dnat {
     let mut published = Vec::new();
     let mut other = Vec::new();
     let mut in_nat = false;
@@ -102,7 +111,7 @@ pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<S
             None => other.push(line.to_string()),
         }
     }
-    (published, other)
+    Dnat { published, other }
 }
 
 fn parse_docker_dnat(family: Family, tokens: &[String], mode: Mode) -> Option<Published> {
@@ -231,7 +240,10 @@ mod tests {
 
     #[test]
     fn parses_dockers_dnat_rules_and_sets_others_aside() {
-        let (p, other) = parse_published(Family::V4, NAT4);
+        let Dnat {
+            published: p,
+            other,
+        } = parse_published(Family::V4, NAT4);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].host_port, "8080");
         assert_eq!(p[0].container_address, "172.17.0.2");
@@ -244,7 +256,7 @@ mod tests {
             other,
             ["-A PREROUTING -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.5:22"]
         );
-        let (p6, _) = parse_published(Family::V6, NAT6);
+        let p6 = parse_published(Family::V6, NAT6).published;
         assert_eq!(p6[0].container_address, "fd00:dead:beef::2");
         assert_eq!(p6[0].container_port, "80");
         assert_eq!(p6[0].family, "ipv6");
@@ -253,7 +265,10 @@ mod tests {
 
     #[test]
     fn swarms_ingress_ports_are_published_in_ingress_mode() {
-        let (p, other) = parse_published(Family::V4, NAT4_INGRESS);
+        let Dnat {
+            published: p,
+            other,
+        } = parse_published(Family::V4, NAT4_INGRESS);
         assert!(other.is_empty(), "{other:?}");
         assert_eq!(p.len(), 2);
         assert_eq!(

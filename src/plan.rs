@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::after_rules;
-use crate::exposure::{self, Published, Reach};
+use crate::exposure::{self, Dnat, Published, Reach};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Backend, Params, State};
 use crate::policy;
@@ -27,9 +27,9 @@ pub struct Observed {
     pub file: Option<Vec<u8>>,
     /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
     pub live: Option<FilterTable>,
-    /// `iptables-save` output holding the nat table, for the ports Docker publishes; `None` with
+    /// The nat table's DNAT rules (the ports Docker publishes, and others); `None` with
     /// `apply: none`.
-    pub nat: Option<String>,
+    pub nat: Option<Dnat>,
 }
 
 /// The plan for one family.
@@ -301,14 +301,13 @@ fn plan_live(
     let payload =
         (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
     if let Some(nat) = &obs.nat {
-        let (ports, other) = exposure::parse_published(obs.family, nat);
         let live_set = live.owned();
         plan.published.extend(
-            ports
-                .into_iter()
-                .map(|port| report(live, &live_set, &want, obs.family, present, port)),
+            nat.published
+                .iter()
+                .map(|port| report(live, &live_set, &want, obs.family, present, port.clone())),
         );
-        plan.unrecognised.extend(other);
+        plan.unrecognised.extend(nat.other.iter().cloned());
     }
     let want_guard = if present {
         rules::guard_set(&want)
@@ -567,7 +566,7 @@ mod tests {
             path: PathBuf::from("/etc/ufw/after.rules"),
             file: file.map(<[u8]>::to_vec),
             live: save.map(FilterTable::parse),
-            nat: save.map(str::to_string),
+            nat: save.map(|s| exposure::parse_published(Family::V4, s)),
         }]
     }
 
