@@ -480,7 +480,7 @@ mod tests {
     /// transcript starts after planning.
     fn planned(host: &FakeHost, args: &str) -> (Params, Plan) {
         let params = parse_args(args).unwrap().params;
-        let plan = plan::plan(&params, &observe(host)).unwrap();
+        let plan = plan::plan(&params, observe(host)).unwrap();
         assert!(plan.changed());
         host.clear_transcript();
         (params, plan)
@@ -517,7 +517,7 @@ mod tests {
             assert_eq!(live.guard(), rules::guard_set(&f.file_rules));
             assert!(live.guard_hooked_first());
         }
-        let again = plan::plan(&params, &observe(&host)).unwrap();
+        let again = plan::plan(&params, observe(&host)).unwrap();
         assert!(!again.changed(), "{:?}", again.summary());
     }
 

@@ -316,7 +316,7 @@ fn observe_and_plan(
     if let (State::Present, Some(DockerFirewall::Nftables(reason))) = (params.state, &firewall) {
         return Err(fail(docker::nftables_message(reason)));
     }
-    let plan = plan::plan(params, &observed).map_err(fail)?;
+    let plan = plan::plan(params, observed).map_err(fail)?;
     if params.validate && params.state == State::Present {
         apply::validate(host, params, &plan, check_mode).map_err(fail)?;
     }
@@ -484,7 +484,7 @@ fn result(
         "unit_present": unit_present,
     });
     if want_diff {
-        out["diff"] = json!(plan.diff);
+        out["diff"] = json!(plan.diff(params));
     }
     out
 }

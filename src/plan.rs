@@ -81,6 +81,45 @@ impl FamilyPlan {
     }
 }
 
+impl FamilyPlan {
+    /// The diff entry of the family's file: as it is, and as the plan writes it.
+    fn file_diff(&self) -> DiffEntry {
+        let path = self.path.display();
+        let before = self
+            .file_before
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        DiffEntry {
+            before_header: format!("{path} (before)"),
+            after_header: format!("{path} (after)"),
+            before: before.to_string(),
+            after: self.file_after.as_deref().map_or_else(
+                || before.to_string(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            ),
+        }
+    }
+
+    /// The diff entry of the family's live chains (DOCKER-USER's, then the guard's), as they
+    /// are and as the plan sets them; `None` when the running firewall is not consulted.
+    fn live_diff(&self, present: bool) -> Option<DiffEntry> {
+        let (live, want) = (self.live_before.as_ref()?, self.live_rules.as_ref()?);
+        let want_guard = if present {
+            rules::guard_set(want)
+        } else {
+            ChainSet::default()
+        };
+        let key = self.family.key();
+        Some(DiffEntry {
+            before_header: format!("{DOCKER_USER} {key} (live, before)"),
+            after_header: format!("{DOCKER_USER} {key} (live, after)"),
+            before: live::live_text(live),
+            after: live::chain_text(want) + &live::guard_text(&want_guard),
+        })
+    }
+}
+
 /// One entry of Ansible's `diff` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DiffEntry {
@@ -178,7 +217,6 @@ pub struct Plan {
     /// DNAT rules that are not Docker's: ports published by something else.
     pub unrecognised: Vec<String>,
     pub commands: Vec<Command>,
-    pub diff: Vec<DiffEntry>,
     pub warnings: Vec<String>,
 }
 
@@ -202,17 +240,35 @@ impl Plan {
         }
         items
     }
+
+    /// Ansible's `diff` list: for each family, its file as it is and as the plan writes it (UFW
+    /// backend), then its live chains before and after (where the running firewall is
+    /// consulted). Built when a run asks for it (`--diff`), from what the plan holds anyway: the
+    /// texts double each file and the chains, which a run without a diff never needs.
+    pub fn diff(&self, params: &Params) -> Vec<DiffEntry> {
+        let mut entries = Vec::new();
+        for f in &self.families {
+            if params.backend == Backend::Ufw {
+                entries.push(f.file_diff());
+            }
+            if let Some(entry) = f.live_diff(params.state == State::Present) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
 }
 
 /// Computes the plan. Fails, before anything is written, when a file is missing (unless the
-/// block is to be absent anyway) or its markers cannot be trusted.
-pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
+/// block is to be absent anyway) or its markers cannot be trusted. What was observed moves into
+/// the plan (each family's file and live table as they were, for the rollback and the diff):
+/// at a thousand entries they weigh megabytes, which a copy would double.
+pub fn plan(params: &Params, observed: Vec<Observed>) -> Result<Plan, String> {
     let mut plan = Plan {
         families: Vec::new(),
         published: Vec::new(),
         unrecognised: Vec::new(),
         commands: Vec::new(),
-        diff: Vec::new(),
         warnings: Vec::new(),
     };
     for obs in observed {
@@ -223,20 +279,19 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
     Ok(plan)
 }
 
-/// The plan for one family. Its diff entries, warnings and published ports are added to `plan`.
-fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<FamilyPlan, String> {
+/// The plan for one family. Its warnings and published ports are added to `plan`.
+fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<FamilyPlan, String> {
     let present = params.state == State::Present;
     let file_rules = policy::desired(params, obs.family, params.ufw_route_rules);
     let file_after = if params.backend == Backend::Ufw {
-        let after = plan_file(params, obs, &file_rules, &mut plan.warnings)?;
-        plan.diff.push(file_diff(obs, after.as_deref()));
-        after
+        plan_file(params, &obs, &file_rules, &mut plan.warnings)?
     } else {
         None
     };
+    let nat = obs.nat.take();
     let (live_rules, live_payload, guard_payload) = match &obs.live {
         Some(live) => {
-            let (rules, payload) = plan_live(params, obs, live, &file_rules, plan);
+            let (rules, payload) = plan_live(params, &obs, live, nat, &file_rules, plan);
             let hook = live::guard_hook_needed(live, payload.is_some());
             let guard = live::guard_payload(live, &rules, present, hook);
             (Some(rules), payload, guard)
@@ -254,11 +309,11 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
         });
     Ok(FamilyPlan {
         family: obs.family,
-        path: obs.path.clone(),
-        file_before: obs.file.clone(),
+        path: obs.path,
+        file_before: obs.file,
         file_after,
         file_rules,
-        live_before: obs.live.clone(),
+        live_before: obs.live,
         live_rules,
         live_payload,
         guard_payload,
@@ -266,32 +321,14 @@ fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<Famil
     })
 }
 
-/// The diff entry of the family's file: as it is, and as the plan writes it.
-fn file_diff(obs: &Observed, after: Option<&[u8]>) -> DiffEntry {
-    let path = obs.path.display();
-    let before = obs
-        .file
-        .as_deref()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
-    DiffEntry {
-        before_header: format!("{path} (before)"),
-        after_header: format!("{path} (after)"),
-        before: before.to_string(),
-        after: after.map_or_else(
-            || before.to_string(),
-            |t| String::from_utf8_lossy(t).into_owned(),
-        ),
-    }
-}
-
 /// The rules the family's live chains get, and the payload that sets them where they differ.
-/// The warnings about the live firewall, the exposure report and the live diff entry are added
-/// to `plan`.
+/// The warnings about the live firewall and the exposure report (of the ports in `nat`) are
+/// added to `plan`.
 fn plan_live(
     params: &Params,
     obs: &Observed,
     live: &FilterTable,
+    nat: Option<Dnat>,
     file_rules: &ChainSet,
     plan: &mut Plan,
 ) -> (ChainSet, Option<String>) {
@@ -300,26 +337,15 @@ fn plan_live(
     live_warnings(params, obs, live, &want, &mut plan.warnings);
     let payload =
         (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
-    if let Some(nat) = &obs.nat {
+    if let Some(nat) = nat {
         let live_set = live.owned();
         plan.published.extend(
             nat.published
-                .iter()
-                .map(|port| report(live, &live_set, &want, obs.family, present, port.clone())),
+                .into_iter()
+                .map(|port| report(live, &live_set, &want, obs.family, present, port)),
         );
-        plan.unrecognised.extend(nat.other.iter().cloned());
+        plan.unrecognised.extend(nat.other);
     }
-    let want_guard = if present {
-        rules::guard_set(&want)
-    } else {
-        ChainSet::default()
-    };
-    plan.diff.push(DiffEntry {
-        before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
-        after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
-        before: live::live_text(live),
-        after: live::chain_text(&want) + &live::guard_text(&want_guard),
-    });
     (want, payload)
 }
 
@@ -596,7 +622,7 @@ mod tests {
     #[test]
     fn first_run_changes_file_and_chain_then_second_run_is_a_no_op() {
         let p = params(r#"{"allow": [{"port": 8080}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         assert!(first.changed());
         assert_eq!(first.commands.len(), 2);
         assert_eq!(
@@ -609,7 +635,7 @@ mod tests {
         );
         assert!(first.families[0].validate_payload.is_some());
         let new_file = first.families[0].file_after.clone().unwrap();
-        let second = plan(&p, &observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
+        let second = plan(&p, observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
         assert!(!second.changed(), "{:?}", second.summary());
         assert!(second.commands.is_empty());
         assert!(second.families[0].validate_payload.is_none());
@@ -618,21 +644,21 @@ mod tests {
     #[test]
     fn diff_lists_each_file_and_each_live_chain() {
         let p = params("{}");
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
-        assert_eq!(first.diff.len(), 2);
-        assert_eq!(first.diff[0].before_header, "/etc/ufw/after.rules (before)");
-        assert_eq!(first.diff[0].before.as_bytes(), UFW_AFTER);
-        assert!(first.diff[0].after.contains(after_rules::BEGIN));
-        assert_eq!(first.diff[1].before, "-A DOCKER-USER -j RETURN\n");
-        assert!(first.diff[1]
-            .after
-            .contains("ufw-docker: block published ports"));
+        let diff = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE)))
+            .unwrap()
+            .diff(&p);
+        assert_eq!(diff.len(), 2);
+        assert_eq!(diff[0].before_header, "/etc/ufw/after.rules (before)");
+        assert_eq!(diff[0].before.as_bytes(), UFW_AFTER);
+        assert!(diff[0].after.contains(after_rules::BEGIN));
+        assert_eq!(diff[1].before, "-A DOCKER-USER -j RETURN\n");
+        assert!(diff[1].after.contains("ufw-docker: block published ports"));
     }
 
     #[test]
     fn the_exposure_report_says_what_is_open_now_and_after() {
         let p = params(r#"{"allow": [{"port": 8443, "from": ["198.51.100.0/24"]}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         assert_eq!(first.published.len(), 1);
         let port = &first.published[0];
         assert_eq!(
@@ -654,14 +680,14 @@ mod tests {
             "-A ufw-user-forward -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j ACCEPT\n",
             "",
         );
-        let blocked = plan(&p, &observed(Some(UFW_AFTER), Some(&no_route))).unwrap();
+        let blocked = plan(&p, observed(Some(UFW_AFTER), Some(&no_route))).unwrap();
         assert_eq!(blocked.published[0].after, Reach::Blocked);
         let json = serde_json::to_value(&blocked.published[0]).unwrap();
         assert_eq!(json["host_port"], "8080");
         assert_eq!(json["after"], "blocked");
         let absent = plan(
             &params(r#"{"state": "absent"}"#),
-            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+            observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
         )
         .unwrap();
         assert_eq!(absent.published[0].after, Reach::Open);
@@ -670,10 +696,10 @@ mod tests {
     #[test]
     fn backend_iptables_leaves_files_alone() {
         let p = params(r#"{"backend": "iptables"}"#);
-        let first = plan(&p, &observed(None, Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(None, Some(DOCKER_SAVE))).unwrap();
         assert!(first.families[0].file_after.is_none());
         assert!(first.families[0].live_payload.is_some());
-        assert_eq!(first.diff.len(), 1, "only the live chain");
+        assert_eq!(first.diff(&p).len(), 1, "only the live chain");
         let v = first.families[0].validate_payload.as_deref().unwrap();
         assert!(
             !v.contains("ufw-user-forward"),
@@ -683,16 +709,16 @@ mod tests {
 
     #[test]
     fn a_missing_file_fails_unless_absent() {
-        let err = plan(&params("{}"), &observed(None, None)).unwrap_err();
+        let err = plan(&params("{}"), observed(None, None)).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
-        let ok = plan(&params(r#"{"state": "absent"}"#), &observed(None, None)).unwrap();
+        let ok = plan(&params(r#"{"state": "absent"}"#), observed(None, None)).unwrap();
         assert!(!ok.changed());
     }
 
     #[test]
     fn broken_markers_fail_the_plan() {
         let text = [UFW_AFTER, after_rules::BEGIN.as_bytes(), b"\n"].concat();
-        let err = plan(&params("{}"), &observed(Some(&text), None)).unwrap_err();
+        let err = plan(&params("{}"), observed(Some(&text), None)).unwrap_err();
         assert!(
             err.contains("never closed") && err.contains("Nothing was written"),
             "{err}"
@@ -702,7 +728,7 @@ mod tests {
     #[test]
     fn warnings_cover_foreign_rules_missing_hook_and_missing_ufw() {
         let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j ACCEPT\nCOMMIT\n";
-        let p = plan(&params("{}"), &observed(Some(UFW_AFTER), Some(save))).unwrap();
+        let p = plan(&params("{}"), observed(Some(UFW_AFTER), Some(save))).unwrap();
         let all = p.warnings.join("\n");
         assert!(
             all.contains("does not manage; they are replaced: -A DOCKER-USER -j ACCEPT"),
@@ -729,16 +755,13 @@ mod tests {
 
     #[test]
     fn apply_none_plans_files_only_and_reload_plans_one_reload() {
-        let none = plan(
-            &params(r#"{"apply": "none"}"#),
-            &observed(Some(UFW_AFTER), None),
-        )
-        .unwrap();
+        let apply_none = params(r#"{"apply": "none"}"#);
+        let none = plan(&apply_none, observed(Some(UFW_AFTER), None)).unwrap();
         assert!(none.changed() && none.commands.is_empty());
-        assert_eq!(none.diff.len(), 1);
+        assert_eq!(none.diff(&apply_none).len(), 1);
         let reload = plan(
             &params(r#"{"apply": "reload"}"#),
-            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+            observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
         )
         .unwrap();
         assert_eq!(reload.commands.len(), 2);
@@ -753,12 +776,12 @@ mod tests {
     #[test]
     fn absent_removes_the_block_and_empties_the_chains() {
         let p = params(r#"{"allow": [{"port": 8080}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         let with_block = first.families[0].file_after.clone().unwrap();
         let live = after_apply(&first);
         let gone = plan(
             &params(r#"{"state": "absent"}"#),
-            &observed(Some(&with_block), Some(&live)),
+            observed(Some(&with_block), Some(&live)),
         )
         .unwrap();
         assert_eq!(gone.families[0].file_after.as_deref(), Some(UFW_AFTER));
@@ -778,7 +801,7 @@ mod tests {
         assert!(gone.families[0].validate_payload.is_none());
         let reload = plan(
             &params(r#"{"state": "absent", "apply": "reload"}"#),
-            &observed(Some(&with_block), Some(&live)),
+            observed(Some(&with_block), Some(&live)),
         )
         .unwrap();
         assert_eq!(reload.commands.len(), 3);
