@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::evaluator::{self, Fate, Packet, Source};
-use crate::rules::{ChainSet, Family, Rule};
+use crate::rules::{Chains, Family, Rule};
 
 /// One port Docker publishes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,7 +166,7 @@ fn parse_docker_dnat(family: Family, tokens: &[String], mode: Mode) -> Option<Pu
 /// the internet to the published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER
 /// first; if not, Docker's own rules accept the connection and the port is open. `route` holds
 /// UFW's `ufw route` rules, consulted where the chain jumps to them.
-pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
+pub fn evaluate(set: &dyn Chains, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
     let Ok(port) = to.host_port.parse::<u16>() else {
         return Verdict {
             reach: Reach::Unknown,
@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::params::parse_args;
     use crate::policy::desired;
-    use crate::rules::DOCKER_USER;
+    use crate::rules::{ChainSet, DOCKER_USER};
 
     const NAT4: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
         -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\

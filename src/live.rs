@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::rules::{
     guard_hook_args, guard_set, is_sub_chain, restore_section, security_section, tokenize,
-    ChainSet, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
+    ChainSet, Chains, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
 };
 
 /// The filter table of one family, and its security table (where the module keeps its guard).
@@ -148,6 +148,22 @@ impl FilterTable {
         }
     }
 
+    /// The module's chains as they are now, read in place (what `owned` copies out).
+    pub fn held(&self) -> Held<'_> {
+        Held {
+            table: &self.chains,
+            entry: DOCKER_USER,
+        }
+    }
+
+    /// The guard's chains as they are now, read in place (what `guard` copies out).
+    pub fn held_guard(&self) -> Held<'_> {
+        Held {
+            table: &self.security,
+            entry: GUARD_CHAIN,
+        }
+    }
+
     /// The names of the module's folding sub-chains that exist now.
     pub fn sub_chains(&self) -> Vec<&str> {
         self.chains
@@ -155,6 +171,26 @@ impl FilterTable {
             .map(String::as_str)
             .filter(|name| is_sub_chain(name))
             .collect()
+    }
+}
+
+/// The module's chains of one table of a `FilterTable`, read in place: the chain a walk starts
+/// in (`entry`: DOCKER-USER in filter, the guard in security), the logging chain and the
+/// sub-chains, as `FilterTable::owned` and `FilterTable::guard` would copy them.
+pub struct Held<'a> {
+    table: &'a BTreeMap<String, Vec<Rule>>,
+    entry: &'static str,
+}
+
+impl Chains for Held<'_> {
+    fn chain(&self, name: &str) -> &[Rule] {
+        let name = match name {
+            DOCKER_USER => self.entry,
+            LOG_CHAIN => LOG_CHAIN,
+            sub if is_sub_chain(sub) => sub,
+            _ => return &[],
+        };
+        self.table.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -725,6 +761,39 @@ mod tests {
             .chains
             .insert(LOG_CHAIN.to_string(), want.log_chain.clone());
         table
+    }
+
+    #[test]
+    fn held_chains_read_what_owned_and_guard_copy() {
+        let allow: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"port": {}}}"#, 20000 + 2 * i))
+            .collect();
+        let want = want(&format!(r#"{{"allow": [{}]}}"#, allow.join(", ")));
+        assert!(!want.subs.is_empty(), "folded into sub-chains");
+        let live = with_guard(&want, &["-j ufw-docker-guard"]);
+        let (owned, guard) = (live.owned(), live.guard());
+        let names = [
+            DOCKER_USER,
+            LOG_CHAIN,
+            GUARD_CHAIN,
+            "FORWARD",
+            "ufw-user-forward",
+        ];
+        for name in names
+            .into_iter()
+            .chain(want.subs.keys().map(String::as_str))
+        {
+            assert_eq!(
+                Chains::chain(&live.held(), name),
+                owned.chain(name),
+                "{name}"
+            );
+            assert_eq!(
+                Chains::chain(&live.held_guard(), name),
+                guard.chain(name),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -338,11 +338,10 @@ fn plan_live(
     let payload =
         (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
     if let Some(nat) = nat {
-        let live_set = live.owned();
         plan.published.extend(
             nat.published
                 .into_iter()
-                .map(|port| report(live, &live_set, &want, obs.family, present, port)),
+                .map(|port| report(live, &want, obs.family, present, port)),
         );
         plan.unrecognised.extend(nat.other);
     }
@@ -416,7 +415,6 @@ fn live_warnings(
 /// sets; the module hooks it first where Docker runs).
 fn report(
     live: &FilterTable,
-    live_set: &ChainSet,
     want: &ChainSet,
     family: Family,
     present: bool,
@@ -426,9 +424,9 @@ fn report(
     // Where Docker's own rules come before DOCKER-USER, the guard (if it is in place) decides,
     // without the `ufw route` rules.
     let now = if !live.docker_user_hooked_first() && live.guard_hooked_first() {
-        exposure::evaluate(&live.guard(), true, &[], &port)
+        exposure::evaluate(&live.held_guard(), true, &[], &port)
     } else {
-        exposure::evaluate(live_set, live.docker_user_hooked_first(), route, &port)
+        exposure::evaluate(&live.held(), live.docker_user_hooked_first(), route, &port)
     };
     let hooked_after = live.docker_user_hooked_first() || live.docker_present();
     let after = if present {

@@ -715,6 +715,21 @@ impl ChainSet {
     }
 }
 
+/// The module's chains wherever they are held: a `ChainSet` the module built, or the chains of
+/// a live table read in place (`live::FilterTable::held`), which the exposure report walks
+/// without copying them out.
+pub trait Chains {
+    /// The rules of one of the module's chains (none for a chain it does not hold), DOCKER-USER
+    /// standing for the chain a walk starts in.
+    fn chain(&self, name: &str) -> &[Rule];
+}
+
+impl Chains for ChainSet {
+    fn chain(&self, name: &str) -> &[Rule] {
+        ChainSet::chain(self, name)
+    }
+}
+
 /// The `*filter` section declaring the module's chains and holding its rules. Declaring a chain
 /// in `--noflush` mode flushes it, which is how the module replaces its chains atomically.
 /// `extra_declarations` is for the after.rules block only (UFW's route chain, which must exist
