@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::rules::{
-    guard_hook_args, guard_set, is_sub_chain, restore_section, security_section, tokenize,
-    ChainSet, Chains, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
+    guard_hook_args, guard_rules, guard_section, is_sub_chain, restore_section, tokenize, ChainSet,
+    Chains, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
 };
 
 /// The filter table of one family, and its security table (where the module keeps its guard).
@@ -250,6 +250,28 @@ pub fn guard_hook_needed(live: &FilterTable, filter_changes: bool) -> bool {
     filter_changes || !live.docker_user_hooked_first()
 }
 
+/// Whether the security table holds exactly the guard's chains of `want`
+/// (`before.guard() == guard_set(want)`), read in place rather than copied out on both sides.
+fn holds_guard(before: &FilterTable, want: &ChainSet) -> bool {
+    let mut subs = before
+        .security
+        .iter()
+        .filter(|(name, _)| is_sub_chain(name));
+    if want.docker_user.is_empty() {
+        return before.security_rules(GUARD_CHAIN).is_empty()
+            && before.security_rules(LOG_CHAIN).is_empty()
+            && subs.next().is_none();
+    }
+    before.security_rules(GUARD_CHAIN) == guard_rules(want).as_slice()
+        && before.security_rules(LOG_CHAIN) == want.log_chain.as_slice()
+        && subs.eq(want.subs.iter())
+}
+
+/// Whether the guard's chains of `want` (`guard_set(want)`) hold the sub-chain `chain`.
+fn guard_holds(want: &ChainSet, chain: &str) -> bool {
+    !want.docker_user.is_empty() && want.subs.contains_key(chain)
+}
+
 /// Whether the security table's FORWARD jumps to the guard anywhere.
 fn guard_jumps(live: &FilterTable) -> bool {
     live.security_rules("FORWARD")
@@ -363,11 +385,10 @@ pub fn guard_payload(
 fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> String {
     let mut out;
     if present {
-        let guard = guard_set(want);
-        if before.guard() == guard && (before.guard_hooked_first() || !hook) {
+        if holds_guard(before, want) && (before.guard_hooked_first() || !hook) {
             return String::new();
         }
-        out = security_section(&guard);
+        out = guard_section(want);
         let mut tail = String::new();
         if !before.guard_hooked_first() {
             unhook_guard(&mut tail, before);
@@ -376,7 +397,7 @@ fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook
         let stale: Vec<&str> = before
             .guard_chains()
             .into_iter()
-            .filter(|c| is_sub_chain(c) && !guard.subs.contains_key(*c))
+            .filter(|c| is_sub_chain(c) && !guard_holds(want, c))
             .collect();
         delete_chains(&mut tail, &stale);
         out.insert_str(out.len() - "COMMIT\n".len(), &tail);
@@ -517,7 +538,7 @@ mod tests {
     use super::*;
     use crate::params::parse_args;
     use crate::policy::desired;
-    use crate::rules::Family;
+    use crate::rules::{guard_set, security_section, Family};
 
     const DOCKER_SAVE: &str = include_str!("../tests/data/iptables-save.docker");
 
@@ -794,6 +815,32 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_guard_held_is_compared_in_place_as_its_copies_were() {
+        let small = want(r#"{"allow": [{"port": 8080}]}"#);
+        let allow: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"port": {}}}"#, 20000 + 2 * i))
+            .collect();
+        let folded = want(&format!(r#"{{"allow": [{}]}}"#, allow.join(", ")));
+        let tables = [
+            FilterTable::parse(DOCKER_SAVE),
+            with_guard(&small, &["-j ufw-docker-guard"]),
+            with_guard(&folded, &["-j ufw-docker-guard"]),
+        ];
+        for live in &tables {
+            for want in [&small, &folded, &ChainSet::default()] {
+                assert_eq!(
+                    holds_guard(live, want),
+                    live.guard() == guard_set(want),
+                    "{:?} against {:?}",
+                    live.guard().lines(),
+                    want.lines()
+                );
+            }
+        }
+        assert!(holds_guard(&tables[2], &folded));
     }
 
     #[test]

@@ -499,8 +499,7 @@ fn file_section(params: &Params, family: Family, file_rules: &ChainSet) -> Strin
     // The guard's chains too (`rules::security_section`), so that `ufw reload` and a boot load
     // them; only the live payload hooks the guard in FORWARD (a hook in the file would be added
     // again by every reload).
-    rules::restore_section(file_rules, route)
-        + &rules::security_section(&rules::guard_set(file_rules))
+    rules::restore_section(file_rules, route) + &rules::guard_section(file_rules)
 }
 
 /// The mutating commands the plan needs, in the order the apply step runs them.

@@ -362,6 +362,17 @@ pub fn guard_set(set: &ChainSet) -> ChainSet {
     if set.docker_user.is_empty() {
         return ChainSet::default();
     }
+    ChainSet {
+        docker_user: guard_rules(set),
+        log_chain: set.log_chain.clone(),
+        subs: set.subs.clone(),
+    }
+}
+
+/// The rules of the guard's own chain (`guard_set`'s `docker_user`): the rest of the guard's
+/// chains are `set`'s, which a caller reads in place rather than copy (at a thousand entries the
+/// sub-chains are megabytes).
+pub fn guard_rules(set: &ChainSet) -> Vec<Rule> {
     let mut guard = Vec::with_capacity(set.docker_user.len() + 1);
     for rule in &set.docker_user {
         let routes = rule
@@ -379,11 +390,7 @@ pub fn guard_set(set: &ChainSet) -> ChainSet {
             guard.push(seen_return());
         }
     }
-    ChainSet {
-        docker_user: guard,
-        log_chain: set.log_chain.clone(),
-        subs: set.subs.clone(),
-    }
+    guard
 }
 
 /// The jump to UFW's `ufw route` rules of `family`.
@@ -741,29 +748,49 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
-    push_chains(&mut out, set);
+    push_chains(&mut out, &set.docker_user, set);
     out
 }
 
 /// The `*security` section declaring the guard's chains and holding its rules (`guard_set`),
 /// without the hook, which only the live payload puts first in FORWARD. Empty for an empty set.
 pub fn security_section(guard: &ChainSet) -> String {
-    if guard.docker_user.is_empty() {
+    security_of(&guard.docker_user, guard)
+}
+
+/// `security_section(&guard_set(set))`, reading `set`'s sub-chains and logging chain in place
+/// instead of copying them into the guard's set.
+pub fn guard_section(set: &ChainSet) -> String {
+    if set.docker_user.is_empty() {
+        return String::new();
+    }
+    security_of(&guard_rules(set), set)
+}
+
+/// The `*security` section of the guard's chain `guard` and `set`'s other chains; empty when
+/// `guard` is.
+fn security_of(guard: &[Rule], set: &ChainSet) -> String {
+    if guard.is_empty() {
         return String::new();
     }
     let mut out = String::from("*security\n");
     out.push_str(&format!(":{GUARD_CHAIN} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
-    push_chains(&mut out, guard);
+    push_chains(&mut out, guard, set);
     out
 }
 
-/// The sub-chains' declarations, every rule, and COMMIT.
-fn push_chains(out: &mut String, set: &ChainSet) {
+/// The sub-chains' declarations, every rule (`first`'s, which stand for DOCKER-USER's, then
+/// the sub-chains' and the logging chain's, as `ChainSet::lines` orders them), and COMMIT.
+fn push_chains(out: &mut String, first: &[Rule], set: &ChainSet) {
     for chain in set.subs.keys() {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
-    for line in set.lines() {
-        out.push_str(&line);
+    for rule in first
+        .iter()
+        .chain(set.subs.values().flatten())
+        .chain(&set.log_chain)
+    {
+        out.push_str(&rule.render());
         out.push('\n');
     }
     out.push_str("COMMIT\n");
