@@ -338,7 +338,7 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, 
     let read: Vec<&FamilyPlan> = plan
         .families
         .iter()
-        .filter(|f| f.live_rules.is_some())
+        .filter(|f| f.live_rules().is_some())
         .collect();
     let families: Vec<Family> = read.iter().map(|f| f.family).collect();
     for (f, (now, _)) in read.into_iter().zip(read_tables(host, &families)?) {
@@ -908,12 +908,8 @@ mod tests {
         let host = FakeHost::new().with_tables(Family::V4, &save);
         let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"apply": "reload", "#, 1));
         let v4 = &plan.families[0];
-        assert_ne!(
-            v4.live_rules.as_ref(),
-            Some(&v4.file_rules),
-            "no route jump live"
-        );
-        assert_eq!(v4.live_after(false), v4.live_rules.as_ref());
+        assert_ne!(v4.live_rules(), Some(&v4.file_rules), "no route jump live");
+        assert_eq!(v4.live_after(false), v4.live_rules());
         assert_eq!(v4.live_after(true), Some(&v4.file_rules));
         apply(&host, &params, &plan).unwrap();
         assert!(host.filter(Family::V4).has_chain("ufw-user-forward"));

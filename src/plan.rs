@@ -42,11 +42,13 @@ pub struct FamilyPlan {
     pub file_after: Option<Vec<u8>>,
     /// The rules written into the file's block.
     pub file_rules: ChainSet,
+    /// The live filter and security tables as they were; `None` when the running firewall is
+    /// not consulted.
     pub live_before: Option<FilterTable>,
-    /// The rules the live chains are set to (`None` when the running firewall is not
-    /// consulted): `file_rules`, or the same without the `ufw route` jump while UFW's route
-    /// chain is not loaded.
-    pub live_rules: Option<ChainSet>,
+    /// The rules the live chains are set to where they are not `file_rules`: the same without
+    /// the `ufw route` jump, while UFW's route chain is not loaded. Read through `live_rules`
+    /// (`file_rules` is not copied here for the common case).
+    pub live_without_route: Option<ChainSet>,
     /// The `--noflush` payload that brings the live chains to the desired state, when they
     /// differ from it.
     pub live_payload: Option<String>,
@@ -67,12 +69,19 @@ impl FamilyPlan {
         self.live_payload.is_some() || self.guard_payload.is_some()
     }
 
+    /// The rules the live chains are set to (`None` when the running firewall is not
+    /// consulted): `file_rules`, or `live_without_route`.
+    pub fn live_rules(&self) -> Option<&ChainSet> {
+        self.live_before.as_ref()?;
+        Some(self.live_without_route.as_ref().unwrap_or(&self.file_rules))
+    }
+
     /// What the live chains hold once the plan's commands ran (`None` when the running
     /// firewall is not consulted), given whether UFW's route chain is loaded then: the planned
     /// `live_rules`, or the file's rules where a `ufw reload` has loaded the route chain with
     /// the file's block.
     pub fn live_after(&self, route_chain_loaded: bool) -> Option<&ChainSet> {
-        let live = self.live_rules.as_ref()?;
+        let live = self.live_rules()?;
         Some(if route_chain_loaded {
             &self.file_rules
         } else {
@@ -104,7 +113,7 @@ impl FamilyPlan {
     /// The diff entry of the family's live chains (DOCKER-USER's, then the guard's), as they
     /// are and as the plan sets them; `None` when the running firewall is not consulted.
     fn live_diff(&self, present: bool) -> Option<DiffEntry> {
-        let (live, want) = (self.live_before.as_ref()?, self.live_rules.as_ref()?);
+        let (live, want) = (self.live_before.as_ref()?, self.live_rules()?);
         let want_guard = if present {
             rules::guard_set(want)
         } else {
@@ -289,12 +298,14 @@ fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<Fa
         None
     };
     let nat = obs.nat.take();
-    let (live_rules, live_payload, guard_payload) = match &obs.live {
+    let (live_without_route, live_payload, guard_payload) = match &obs.live {
         Some(live) => {
-            let (rules, payload) = plan_live(params, &obs, live, nat, &file_rules, plan);
+            let without_route = live_without_route(params, obs.family, live);
+            let rules = without_route.as_ref().unwrap_or(&file_rules);
+            let payload = plan_live(params, &obs, live, nat, rules, plan);
             let hook = live::guard_hook_needed(live, payload.is_some());
-            let guard = live::guard_payload(live, &rules, present, hook);
-            (Some(rules), payload, guard)
+            let guard = live::guard_payload(live, rules, present, hook);
+            (without_route, payload, guard)
         }
         None => (None, None, None),
     };
@@ -314,53 +325,43 @@ fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<Fa
         file_after,
         file_rules,
         live_before: obs.live,
-        live_rules,
+        live_without_route,
         live_payload,
         guard_payload,
         validate_payload,
     })
 }
 
-/// The rules the family's live chains get, and the payload that sets them where they differ.
-/// The warnings about the live firewall and the exposure report (of the ports in `nat`) are
-/// added to `plan`.
+/// The payload that sets the family's live chains to `want` where they differ. The warnings
+/// about the live firewall and the exposure report (of the ports in `nat`) are added to `plan`.
 fn plan_live(
     params: &Params,
     obs: &Observed,
     live: &FilterTable,
     nat: Option<Dnat>,
-    file_rules: &ChainSet,
+    want: &ChainSet,
     plan: &mut Plan,
-) -> (ChainSet, Option<String>) {
+) -> Option<String> {
     let present = params.state == State::Present;
-    let want = live_rules(params, obs.family, live, file_rules);
-    live_warnings(params, obs, live, &want, &mut plan.warnings);
+    live_warnings(params, obs, live, want, &mut plan.warnings);
     let payload =
-        (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
+        (!live::matches(live, want, present)).then(|| live::set_payload(live, want, present));
     if let Some(nat) = nat {
         plan.published.extend(
             nat.published
                 .into_iter()
-                .map(|port| report(live, &want, obs.family, present, port)),
+                .map(|port| report(live, want, obs.family, present, port)),
         );
         plan.unrecognised.extend(nat.other);
     }
-    (want, payload)
+    payload
 }
 
-/// The rules the live chains get: the file's, unless UFW's route chain is missing live, where
-/// the jump to it could not load.
-fn live_rules(
-    params: &Params,
-    family: Family,
-    live: &FilterTable,
-    file_rules: &ChainSet,
-) -> ChainSet {
-    if live.has_chain(family.ufw_route_chain()) || !params.ufw_route_rules {
-        file_rules.clone()
-    } else {
-        policy::desired(params, family, false)
-    }
+/// The rules the live chains get when they are not the file's: without the jump to UFW's route
+/// chain where that chain is missing live (the jump could not load); `None` for the file's.
+fn live_without_route(params: &Params, family: Family, live: &FilterTable) -> Option<ChainSet> {
+    (params.ufw_route_rules && !live.has_chain(family.ufw_route_chain()))
+        .then(|| policy::desired(params, family, false))
 }
 
 /// What the live firewall of the family calls for saying: UFW's route chain missing, rules the
