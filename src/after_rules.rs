@@ -216,19 +216,30 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The full managed block (markers included) holding `section`, an iptables-restore section.
-pub fn render_block(section: &str, newline_added: bool) -> Vec<u8> {
-    let body = format!("{NOTICE}\n{section}");
-    let flag = if newline_added {
-        format!(" {NEWLINE_FLAG}")
-    } else {
-        String::new()
-    };
-    format!(
-        "{BEGIN} sha256={}{flag}\n{body}{END}\n",
-        sha256_hex(body.as_bytes())
-    )
-    .into_bytes()
+/// Appends the full managed block (markers included) holding `section`, an iptables-restore
+/// section, to `out`. Written in place: at a thousand entries the section is most of a
+/// megabyte, which a body, a block and then the file text would each have copied.
+pub fn push_block(out: &mut Vec<u8>, section: &str, newline_added: bool) {
+    let digest = Sha256::new()
+        .chain_update(NOTICE)
+        .chain_update("\n")
+        .chain_update(section)
+        .finalize();
+    out.extend_from_slice(BEGIN.as_bytes());
+    out.extend_from_slice(b" sha256=");
+    for b in digest {
+        out.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    if newline_added {
+        out.push(b' ');
+        out.extend_from_slice(NEWLINE_FLAG.as_bytes());
+    }
+    out.push(b'\n');
+    out.extend_from_slice(NOTICE.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(section.as_bytes());
+    out.extend_from_slice(END.as_bytes());
+    out.push(b'\n');
 }
 
 /// What splicing did to the text, for the result's warnings.
@@ -257,7 +268,7 @@ pub fn splice(text: &[u8], found: &Found, section: Option<&str>) -> Spliced {
             if needs_newline {
                 out.push(b'\n');
             }
-            out.extend(render_block(section, needs_newline));
+            push_block(&mut out, section, needs_newline);
         }
         (
             Found::Managed {
@@ -274,7 +285,7 @@ pub fn splice(text: &[u8], found: &Found, section: Option<&str>) -> Spliced {
             }
             out.extend_from_slice(&text[..start]);
             if let Some(section) = section {
-                out.extend(render_block(section, *newline_added));
+                push_block(&mut out, section, *newline_added);
             }
             out.extend_from_slice(&text[span.end..]);
         }
@@ -282,7 +293,7 @@ pub fn splice(text: &[u8], found: &Found, section: Option<&str>) -> Spliced {
             spliced.adopted_legacy = true;
             out.extend_from_slice(&text[..span.start]);
             if let Some(section) = section {
-                out.extend(render_block(section, false));
+                push_block(&mut out, section, false);
             }
             out.extend_from_slice(&text[span.end..]);
         }
