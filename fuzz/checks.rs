@@ -20,8 +20,8 @@ pub fn params(data: &[u8]) {
         let section = restore_section(&set, &[family.ufw_route_chain()]);
         let rules = set.docker_user.iter().chain(&set.log_chain);
         for (line, rule) in section.lines().filter(|l| l.starts_with("-A ")).zip(rules) {
-            let mut want = vec!["-A".to_string(), rule.chain.clone()];
-            want.extend(rule.args.iter().cloned());
+            let mut want = vec!["-A".to_string(), rule.chain().to_string()];
+            want.extend(rule.args().map(String::from));
             assert_eq!(
                 tokenize(line),
                 want,

@@ -500,10 +500,7 @@ mod tests {
             "! -p tcp -g ufw-docker-allow-tcp-0",
             "-g DOCKER",
         ] {
-            flat.docker_user[0] = Rule {
-                chain: DOCKER_USER.into(),
-                args: args.split(' ').map(String::from).collect(),
-            };
+            flat.docker_user[0] = Rule::of(DOCKER_USER, args.split(' '));
             assert_eq!(
                 evaluate(&flat, &from("192.0.2.9", 1), &RouteDecision::NoMatch).fate,
                 Fate::Unknown,
@@ -514,10 +511,7 @@ mod tests {
 
     #[test]
     fn the_route_decision_follows_ufws_rules_for_the_container() {
-        let rule = |args: &str| Rule {
-            chain: "ufw-user-forward".into(),
-            args: args.split(' ').map(String::from).collect(),
-        };
+        let rule = |args: &str| Rule::of("ufw-user-forward", args.split(' '));
         let decide = |rules: &[Rule]| route_decision(rules, "tcp", "172.17.0.3", "80");
         assert_eq!(decide(&[]), RouteDecision::NoMatch);
         assert_eq!(

@@ -307,10 +307,7 @@ mod tests {
     }
 
     fn rule(chain: &str, args: &str) -> Rule {
-        Rule {
-            chain: chain.into(),
-            args: args.split(' ').map(String::from).collect(),
-        }
+        Rule::of(chain, args.split(' '))
     }
 
     #[test]
@@ -380,10 +377,7 @@ mod tests {
     #[test]
     fn without_the_module_everything_published_is_open() {
         assert_eq!(evaluate(&[], true, "tcp", 80).reach, Reach::Open);
-        let docker_default = [Rule {
-            chain: DOCKER_USER.into(),
-            args: vec!["-j".into(), "RETURN".into()],
-        }];
+        let docker_default = [Rule::new(DOCKER_USER, &["-j", "RETURN"])];
         assert_eq!(
             evaluate(&docker_default, true, "tcp", 80).reach,
             Reach::Open
@@ -397,12 +391,10 @@ mod tests {
 
     #[test]
     fn an_unrecognised_rule_gives_unknown() {
-        let foreign = [Rule {
-            chain: DOCKER_USER.into(),
-            args: ["-p", "tcp", "--dport", "80", "-j", "ACCEPT"]
-                .map(String::from)
-                .to_vec(),
-        }];
+        let foreign = [Rule::new(
+            DOCKER_USER,
+            &["-p", "tcp", "--dport", "80", "-j", "ACCEPT"],
+        )];
         assert_eq!(evaluate(&foreign, true, "tcp", 80).reach, Reach::Unknown);
     }
 

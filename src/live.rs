@@ -51,12 +51,13 @@ impl FilterTable {
                 // Counters from `iptables-save -c` come first as `[p:b]`; drop them.
                 tokens.retain(|t| !(t.starts_with('[') && t.ends_with(']') && t.contains(':')));
                 if tokens.len() >= 2 {
-                    let chain = tokens[1].clone();
-                    let args = tokens.split_off(2);
-                    chains
-                        .entry(chain.clone())
-                        .or_default()
-                        .push(Rule { chain, args });
+                    let rule = Rule::of(&tokens[1], &tokens[2..]);
+                    match chains.get_mut(tokens[1].as_str()) {
+                        Some(rules) => rules.push(rule),
+                        None => {
+                            chains.insert(tokens.swap_remove(1), vec![rule]);
+                        }
+                    }
                 }
             }
         }
@@ -72,7 +73,7 @@ impl FilterTable {
     pub fn guard_hooked_first(&self) -> bool {
         self.security_rules("FORWARD")
             .first()
-            .is_some_and(|r| r.args == guard_hook_args())
+            .is_some_and(|r| r.args_are(&guard_hook_args()))
     }
 
     /// The guard's chains as they are now (in the shape of `rules::guard_set`).
@@ -118,7 +119,7 @@ impl FilterTable {
     pub fn docker_user_hooked_first(&self) -> bool {
         self.rules("FORWARD")
             .first()
-            .is_some_and(|r| r.args == ["-j", DOCKER_USER])
+            .is_some_and(|r| r.args_are(&["-j", DOCKER_USER]))
     }
 
     /// Whether Docker's own filter chains are loaded in this family (Docker runs here, with
@@ -276,7 +277,7 @@ fn guard_holds(want: &ChainSet, chain: &str) -> bool {
 fn guard_jumps(live: &FilterTable) -> bool {
     live.security_rules("FORWARD")
         .iter()
-        .any(|r| r.args == guard_hook_args())
+        .any(|r| r.args_are(&guard_hook_args()))
 }
 
 /// Deletes every jump to the guard that `live`'s security FORWARD holds, one `-D` each.
@@ -284,7 +285,7 @@ fn unhook_guard(out: &mut String, live: &FilterTable) {
     for _ in live
         .security_rules("FORWARD")
         .iter()
-        .filter(|r| r.args == guard_hook_args())
+        .filter(|r| r.args_are(&guard_hook_args()))
     {
         out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
     }
@@ -340,7 +341,7 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
             // one goes first. Nothing else in FORWARD is touched.
             let mut hook = String::new();
             for rule in before.rules("FORWARD") {
-                if rule.args == ["-j", DOCKER_USER] {
+                if rule.args_are(&["-j", DOCKER_USER]) {
                     hook.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
                 }
             }
@@ -483,7 +484,7 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
         }
     }
     for (i, rule) in before.security_rules("FORWARD").iter().enumerate() {
-        if rule.args == guard_hook_args() {
+        if rule.args_are(&guard_hook_args()) {
             out.push_str(&format!("-I FORWARD {} -j {GUARD_CHAIN}\n", i + 1));
         }
     }
@@ -501,7 +502,7 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
 fn unhook(out: &mut String, before: &FilterTable) {
     out.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
     for (i, rule) in before.rules("FORWARD").iter().enumerate() {
-        if rule.args == ["-j", DOCKER_USER] {
+        if rule.args_are(&["-j", DOCKER_USER]) {
             out.push_str(&format!("-I FORWARD {} -j {DOCKER_USER}\n", i + 1));
         }
     }
@@ -605,10 +606,7 @@ mod tests {
     #[test]
     fn a_bare_return_before_the_rules_is_not_ignored() {
         let want = want("{}");
-        let mut rules = vec![Rule {
-            chain: DOCKER_USER.into(),
-            args: vec!["-j".into(), "RETURN".into()],
-        }];
+        let mut rules = vec![Rule::new(DOCKER_USER, &["-j", "RETURN"])];
         rules.extend(want.docker_user.clone());
         let mut live = FilterTable::default();
         live.chains.insert(DOCKER_USER.into(), rules);
@@ -720,10 +718,7 @@ mod tests {
         let mut want = want("{}");
         want.subs.insert(
             "ufw-docker-allow-tcp-0".into(),
-            vec![Rule {
-                chain: "ufw-docker-allow-tcp-0".into(),
-                args: vec!["-j".into(), "RETURN".into()],
-            }],
+            vec![Rule::new("ufw-docker-allow-tcp-0", &["-j", "RETURN"])],
         );
         assert!(
             !matches(&live, &want, true),
