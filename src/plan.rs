@@ -467,13 +467,12 @@ fn plan_file(
     let found =
         after_rules::find(text).map_err(|e| format!("{path}: {e}. Nothing was written."))?;
     let section = present.then(|| file_section(params, obs.family, file_rules));
-    let spliced = after_rules::splice(text, &found, section.as_deref());
-    if spliced.hand_edited {
+    if found.hand_edited() {
         warnings.push(format!(
             "{path}: the managed block was edited by hand; the edit is replaced"
         ));
     }
-    if spliced.adopted_legacy {
+    if found.is_legacy() {
         let verb = if present {
             "replaced by"
         } else {
@@ -484,7 +483,9 @@ fn plan_file(
              is {verb} the module's block"
         ));
     }
-    Ok((spliced.text != *text).then_some(spliced.text))
+    let section = section.as_deref();
+    Ok(after_rules::changes(text, &found, section)
+        .then(|| after_rules::splice(text, &found, section).text))
 }
 
 /// The iptables-restore section written into the file's block. UFW loads after.rules before
