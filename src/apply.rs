@@ -270,7 +270,7 @@ fn run_commands(
             // A failed iptables-restore commits nothing, so only a success needs undoing.
             Command::Restore { family, .. } => vec![*family],
         };
-        let outcome = run(host, cmd);
+        let outcome = run(host, cmd, plan.payload(cmd));
         let present = params.state == State::Present;
         // A failed iptables-restore commits nothing, so only a success needs undoing; a reload
         // may have loaded some files before it failed.
@@ -307,11 +307,9 @@ fn run_commands(
     Ok(())
 }
 
-fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
-    let stdin = match cmd {
-        Command::Restore { payload, .. } => Some(payload.as_bytes()),
-        Command::UfwReload => None,
-    };
+/// Runs `cmd`, piping `payload` into it (a restore's, from `Plan::payload`).
+fn run(host: &dyn Host, cmd: &Command, payload: Option<&str>) -> Result<(), String> {
+    let stdin = payload.map(str::as_bytes);
     let out = host
         .run(cmd.program(), &cmd.args(), stdin)
         .map_err(|e| format!("{e:#}"))?;
@@ -387,7 +385,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         }
     }
     if undo.reloaded {
-        if let Err(e) = run(host, &Command::UfwReload) {
+        if let Err(e) = run(host, &Command::UfwReload, None) {
             errors.push(e);
         }
     }

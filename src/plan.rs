@@ -160,12 +160,9 @@ pub struct PublishedPort {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `iptables-restore --noflush` (or ip6tables-) of the module's chains: in filter, or (with
-    /// `guard`) the guard's in security.
-    Restore {
-        family: Family,
-        payload: String,
-        guard: bool,
-    },
+    /// `guard`) the guard's in security. Its input is the family's payload, which the plan holds
+    /// once (`Plan::payload`).
+    Restore { family: Family, guard: bool },
     /// `ufw reload`.
     UfwReload,
 }
@@ -248,6 +245,20 @@ impl Plan {
             }
         }
         items
+    }
+
+    /// What a command pipes into the program it runs: a restore's payload (the family's
+    /// `live_payload`, or its `guard_payload`); `None` for a reload.
+    pub fn payload(&self, cmd: &Command) -> Option<&str> {
+        let Command::Restore { family, guard } = cmd else {
+            return None;
+        };
+        let f = self.families.iter().find(|f| f.family == *family)?;
+        if *guard {
+            f.guard_payload.as_deref()
+        } else {
+            f.live_payload.as_deref()
+        }
     }
 
     /// Ansible's `diff` list: for each family, its file as it is and as the plan writes it (UFW
@@ -508,14 +519,12 @@ fn file_section(params: &Params, family: Family, file_rules: &ChainSet) -> Strin
 fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
     // A family's restores: DOCKER-USER's chains, then the guard's.
     let restore = |f: &FamilyPlan| {
-        let filter = f.live_payload.clone().map(|payload| Command::Restore {
+        let filter = f.live_payload.as_ref().map(|_| Command::Restore {
             family: f.family,
-            payload,
             guard: false,
         });
-        let guard = f.guard_payload.clone().map(|payload| Command::Restore {
+        let guard = f.guard_payload.as_ref().map(|_| Command::Restore {
             family: f.family,
-            payload,
             guard: true,
         });
         filter.into_iter().chain(guard)
@@ -531,10 +540,9 @@ fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
                 // Only the guard differs (its jump, after a boot): no reload for that.
                 return families
                     .iter()
-                    .filter_map(|f| f.guard_payload.clone().map(|p| (f.family, p)))
-                    .map(|(family, payload)| Command::Restore {
-                        family,
-                        payload,
+                    .filter(|f| f.guard_payload.is_some())
+                    .map(|f| Command::Restore {
+                        family: f.family,
                         guard: true,
                     })
                     .collect();
