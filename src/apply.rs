@@ -94,12 +94,12 @@ pub fn validate(
     check_mode: bool,
 ) -> Result<(), String> {
     for f in &plan.families {
-        let Some(payload) = &f.validate_payload else {
-            continue;
-        };
         if !check_mode && restores_first(params) && f.live_payload.is_some() {
             continue;
         }
+        let Some(payload) = f.validate_payload(params) else {
+            continue;
+        };
         let cmd = f.family.restore_cmd();
         let out = host
             .run(

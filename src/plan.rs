@@ -55,8 +55,6 @@ pub struct FamilyPlan {
     /// The same for the guard in the security table (`live::guard_payload`), restored by a
     /// command of its own.
     pub guard_payload: Option<String>,
-    /// What `iptables-restore --test` checks before anything is written.
-    pub validate_payload: Option<String>,
 }
 
 impl FamilyPlan {
@@ -67,6 +65,20 @@ impl FamilyPlan {
     /// Whether the module's live chains change: DOCKER-USER's, or the guard's.
     pub fn live_changes(&self) -> bool {
         self.live_payload.is_some() || self.guard_payload.is_some()
+    }
+
+    /// What `iptables-restore --test` checks before anything is written, where the block is
+    /// present and something changes: the file's section (UFW backend: what `ufw reload` and a
+    /// boot load), or the live payloads (iptables backend). Rendered only for the family that is
+    /// test-loaded (`apply::validate`): at a thousand entries it is megabytes.
+    pub fn validate_payload(&self, params: &Params) -> Option<String> {
+        (params.state == State::Present && self.changes()).then(|| match params.backend {
+            Backend::Ufw => file_section(params, self.family, &self.file_rules),
+            Backend::Iptables => {
+                self.live_payload.clone().unwrap_or_default()
+                    + self.guard_payload.as_deref().unwrap_or_default()
+            }
+        })
     }
 
     /// The rules the live chains are set to (`None` when the running firewall is not
@@ -320,15 +332,6 @@ fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<Fa
         }
         None => (None, None, None),
     };
-    let live_changes = live_payload.is_some() || guard_payload.is_some();
-    let validate_payload =
-        (present && (file_after.is_some() || live_changes)).then(|| match params.backend {
-            Backend::Ufw => file_section(params, obs.family, &file_rules),
-            Backend::Iptables => {
-                live_payload.clone().unwrap_or_default()
-                    + guard_payload.as_deref().unwrap_or_default()
-            }
-        });
     Ok(FamilyPlan {
         family: obs.family,
         path: obs.path,
@@ -339,7 +342,6 @@ fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<Fa
         live_without_route,
         live_payload,
         guard_payload,
-        validate_payload,
     })
 }
 
@@ -640,12 +642,12 @@ mod tests {
             first.commands[1].display(),
             "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)"
         );
-        assert!(first.families[0].validate_payload.is_some());
+        assert!(first.families[0].validate_payload(&p).is_some());
         let new_file = first.families[0].file_after.clone().unwrap();
         let second = plan(&p, observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
         assert!(!second.changed(), "{:?}", second.summary());
         assert!(second.commands.is_empty());
-        assert!(second.families[0].validate_payload.is_none());
+        assert!(second.families[0].validate_payload(&p).is_none());
     }
 
     #[test]
@@ -707,7 +709,7 @@ mod tests {
         assert!(first.families[0].file_after.is_none());
         assert!(first.families[0].live_payload.is_some());
         assert_eq!(first.diff(&p).len(), 1, "only the live chain");
-        let v = first.families[0].validate_payload.as_deref().unwrap();
+        let v = first.families[0].validate_payload(&p).unwrap();
         assert!(
             !v.contains("ufw-user-forward"),
             "no UFW, no route chain: {v}"
@@ -735,7 +737,8 @@ mod tests {
     #[test]
     fn warnings_cover_foreign_rules_missing_hook_and_missing_ufw() {
         let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j ACCEPT\nCOMMIT\n";
-        let p = plan(&params("{}"), observed(Some(UFW_AFTER), Some(save))).unwrap();
+        let defaults = params("{}");
+        let p = plan(&defaults, observed(Some(UFW_AFTER), Some(save))).unwrap();
         let all = p.warnings.join("\n");
         assert!(
             all.contains("does not manage; they are replaced: -A DOCKER-USER -j ACCEPT"),
@@ -754,8 +757,7 @@ mod tests {
                 .contains("-j ufw-user-forward")
         );
         assert!(p.families[0]
-            .validate_payload
-            .as_deref()
+            .validate_payload(&defaults)
             .unwrap()
             .contains(":ufw-user-forward - [0:0]"));
     }
@@ -786,11 +788,8 @@ mod tests {
         let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         let with_block = first.families[0].file_after.clone().unwrap();
         let live = after_apply(&first);
-        let gone = plan(
-            &params(r#"{"state": "absent"}"#),
-            observed(Some(&with_block), Some(&live)),
-        )
-        .unwrap();
+        let absent = params(r#"{"state": "absent"}"#);
+        let gone = plan(&absent, observed(Some(&with_block), Some(&live))).unwrap();
         assert_eq!(gone.families[0].file_after.as_deref(), Some(UFW_AFTER));
         assert_eq!(
             gone.families[0].live_payload.as_deref(),
@@ -805,7 +804,7 @@ mod tests {
             ),
             "the guard's jump, then its chains"
         );
-        assert!(gone.families[0].validate_payload.is_none());
+        assert!(gone.families[0].validate_payload(&absent).is_none());
         let reload = plan(
             &params(r#"{"state": "absent", "apply": "reload"}"#),
             observed(Some(&with_block), Some(&live)),
