@@ -10,7 +10,7 @@
 //! plan. On failure the previous chains and files are restored and the error says what failed
 //! and what was put back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::exposure::{self, Dnat};
 use crate::host::{Host, Output};
@@ -120,19 +120,21 @@ pub fn validate(
     Ok(())
 }
 
-/// Everything changed so far, to be undone on failure.
+/// Everything changed so far, to be undone on failure: what was there before is read from the
+/// plan, which holds it anyway (a copy would double a file and a table of a thousand entries).
 #[derive(Default)]
-struct Undo {
-    files: Vec<(PathBuf, Vec<u8>)>,
-    live: Vec<LiveUndo>,
+struct Undo<'p> {
+    /// Each file written, and its text before.
+    files: Vec<(&'p Path, &'p [u8])>,
+    live: Vec<LiveUndo<'p>>,
     reloaded: bool,
 }
 
 /// One family's live chains, to be put back.
-struct LiveUndo {
+struct LiveUndo<'p> {
     family: Family,
     /// The filter and security tables before the run.
-    before: FilterTable,
+    before: &'p FilterTable,
     /// The sub-chains the plan may create.
     created: Vec<String>,
     /// Whether DOCKER-USER's chains changed (a restore of them, or a reload).
@@ -152,15 +154,15 @@ enum LiveChange {
     Guard,
 }
 
-impl Undo {
+impl<'p> Undo<'p> {
     /// Notes that `f`'s live chains changed (the first time, from `before`).
-    fn changed_live(&mut self, f: &FamilyPlan, before: &FilterTable, change: LiveChange) {
+    fn changed_live(&mut self, f: &FamilyPlan, before: &'p FilterTable, change: LiveChange) {
         let u = match self.live.iter().position(|u| u.family == f.family) {
             Some(i) => &mut self.live[i],
             None => {
                 self.live.push(LiveUndo {
                     family: f.family,
-                    before: before.clone(),
+                    before,
                     created: f.file_rules.subs.keys().cloned().collect(),
                     filter: false,
                     rehooked: false,
@@ -213,12 +215,12 @@ fn restores_first(params: &Params) -> bool {
     params.apply == ApplyMode::Live
 }
 
-fn run_steps(
+fn run_steps<'p>(
     host: &dyn Host,
     params: &Params,
-    plan: &Plan,
+    plan: &'p Plan,
     applied: &mut Applied,
-    undo: &mut Undo,
+    undo: &mut Undo<'p>,
 ) -> Result<(), String> {
     for f in &plan.families {
         if f.file_after.is_some() && params.backup {
@@ -242,23 +244,23 @@ fn run_steps(
 }
 
 /// Writes every family's file that changes, atomically, noting each for the rollback.
-fn write_files(host: &dyn Host, plan: &Plan, undo: &mut Undo) -> Result<(), String> {
+fn write_files<'p>(host: &dyn Host, plan: &'p Plan, undo: &mut Undo<'p>) -> Result<(), String> {
     for f in &plan.families {
         if let (Some(after), Some(before)) = (&f.file_after, &f.file_before) {
             host.write_atomic(&f.path, after)
                 .map_err(|e| format!("cannot write {}: {e:#}", f.path.display()))?;
-            undo.files.push((f.path.clone(), before.clone()));
+            undo.files.push((&f.path, before));
         }
     }
     Ok(())
 }
 
 /// Runs the plan's restores and reloads in order, noting what each changed for the rollback.
-fn run_commands(
+fn run_commands<'p>(
     host: &dyn Host,
     params: &Params,
-    plan: &Plan,
-    undo: &mut Undo,
+    plan: &'p Plan,
+    undo: &mut Undo<'p>,
 ) -> Result<(), String> {
     for cmd in &plan.commands {
         let families: Vec<Family> = match cmd {
@@ -396,7 +398,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
             // Read again: whatever part of the guard's payload took effect is undone.
             match read_live(host, u.family) {
                 Ok(now) => payloads.push((
-                    live::guard_rollback(&u.before, &now, &u.created),
+                    live::guard_rollback(u.before, &now, &u.created),
                     format!("live {} ({})", rules::GUARD_CHAIN, u.family.key()),
                 )),
                 Err(e) => errors.push(e),
@@ -404,7 +406,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         }
         if u.filter {
             payloads.push((
-                live::rollback_payload(&u.before, &u.created, u.rehooked),
+                live::rollback_payload(u.before, &u.created, u.rehooked),
                 format!(
                     "live {}{} ({})",
                     rules::DOCKER_USER,
