@@ -527,8 +527,8 @@ pub fn guard_text(guard: &ChainSet) -> String {
 /// The chains as text for a diff: one rendered rule per line.
 pub fn chain_text(set: &ChainSet) -> String {
     let mut out = String::new();
-    for line in set.lines() {
-        out.push_str(&line);
+    for rule in set.rules() {
+        out.push_str(&rule.render());
         out.push('\n');
     }
     out

@@ -461,13 +461,20 @@ fn result(
     };
     let mut rules_by_family = Map::new();
     for family in Family::ALL {
+        // Each line rendered straight into the result (at a thousand entries, half a megabyte
+        // that a list of lines and its JSON copy would hold twice).
         let lines = plan
             .families
             .iter()
             .find(|f| f.family == family)
-            .map(|f| f.file_rules.lines())
+            .map(|f| {
+                f.file_rules
+                    .rules()
+                    .map(|r| Value::String(r.render()))
+                    .collect()
+            })
             .unwrap_or_default();
-        rules_by_family.insert(family.key().into(), json!(lines));
+        rules_by_family.insert(family.key().into(), Value::Array(lines));
     }
     let mut out = json!({
         "changed": changed,

@@ -729,12 +729,15 @@ impl ChainSet {
     /// All rules, DOCKER-USER first, then the sub-chains, then the logging chain, rendered as
     /// restore lines.
     pub fn lines(&self) -> Vec<String> {
+        self.rules().map(Rule::render).collect()
+    }
+
+    /// All rules, in the order of `lines`.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.docker_user
             .iter()
             .chain(self.subs.values().flatten())
             .chain(&self.log_chain)
-            .map(Rule::render)
-            .collect()
     }
 
     /// The rules of one of the module's chains (none for a chain it does not hold).
