@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use ufw_docker::evaluator::{evaluate, Fate, Packet, RouteDecision, Source};
+use ufw_docker::exposure::Dnat;
 use ufw_docker::fold::Fold;
 use ufw_docker::live::FilterTable;
 use ufw_docker::params::{parse_args, Params, Proto};
@@ -71,7 +72,7 @@ fn observed(params: &Params, applied: bool) -> Vec<Observed> {
                 path: PathBuf::from(format!("/etc/ufw/{}", family.key())),
                 file: Some(stock.to_vec()),
                 live: Some(FilterTable::parse(&save)),
-                nat: Some(String::new()),
+                nat: Some(Dnat::default()),
             }
         })
         .collect()
@@ -82,10 +83,12 @@ fn stats(mut ms: Vec<f64>) -> serde_json::Value {
     json!({"median": ms[ms.len() / 2], "min": ms[0], "max": ms[ms.len() - 1], "n": ms.len()})
 }
 
-/// Times `plan` against `obs`, in milliseconds, `reps` times.
+/// Times `plan` against `obs`, in milliseconds, `reps` times. `plan` takes what was observed
+/// by value, as a run hands it over: each repetition gets its copy before the clock starts.
 fn time_plan(params: &Params, obs: &[Observed], reps: usize) -> Vec<f64> {
     (0..reps)
         .map(|_| {
+            let obs = obs.to_vec();
             let t = Instant::now();
             let p = plan(params, obs).expect("plans");
             std::hint::black_box(&p);
@@ -156,12 +159,12 @@ fn main() {
 
     let first_obs = observed(&params, false);
     let first = time_plan(&params, &first_obs, reps);
-    let first_plan = plan(&params, &first_obs).expect("plans");
+    let first_plan = plan(&params, first_obs.clone()).expect("plans");
     let mut rerun_obs = observed(&params, true);
     for (obs, f) in rerun_obs.iter_mut().zip(&first_plan.families) {
         obs.file = f.file_after.clone();
     }
-    let probe = plan(&params, &rerun_obs).unwrap();
+    let probe = plan(&params, rerun_obs.clone()).unwrap();
     assert!(
         !probe.changed(),
         "the applied table must plan as a no-op: {:?}",

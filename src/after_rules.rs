@@ -216,19 +216,24 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The full managed block (markers included) holding `section`, an iptables-restore section.
-pub fn render_block(section: &str, newline_added: bool) -> Vec<u8> {
-    let body = format!("{NOTICE}\n{section}");
-    let flag = if newline_added {
-        format!(" {NEWLINE_FLAG}")
-    } else {
-        String::new()
-    };
-    format!(
-        "{BEGIN} sha256={}{flag}\n{body}{END}\n",
-        sha256_hex(body.as_bytes())
-    )
-    .into_bytes()
+/// The BEGIN line of the block holding `section`: its body's sha256, and the flag saying the
+/// module added the newline before it.
+fn begin_line(section: &str, newline_added: bool) -> String {
+    let digest = Sha256::new()
+        .chain_update(NOTICE)
+        .chain_update("\n")
+        .chain_update(section)
+        .finalize();
+    let mut line = format!("{BEGIN} sha256=");
+    for b in digest {
+        line.push_str(&format!("{b:02x}"));
+    }
+    if newline_added {
+        line.push(' ');
+        line.push_str(NEWLINE_FLAG);
+    }
+    line.push('\n');
+    line
 }
 
 /// What splicing did to the text, for the result's warnings.
@@ -241,54 +246,112 @@ pub struct Spliced {
     pub hand_edited: bool,
 }
 
-/// The file text with the block holding `section` in place (`Some`) or removed (`None`).
-pub fn splice(text: &[u8], found: &Found, section: Option<&str>) -> Spliced {
-    let mut out = Vec::with_capacity(text.len() + 2048);
-    let mut spliced = Spliced {
-        text: Vec::new(),
-        adopted_legacy: false,
-        hand_edited: false,
-    };
-    match (found, section) {
-        (Found::None, None) => out.extend_from_slice(text),
-        (Found::None, Some(section)) => {
-            out.extend_from_slice(text);
-            let needs_newline = !text.is_empty() && !text.ends_with(b"\n");
-            if needs_newline {
-                out.push(b'\n');
+impl Found {
+    /// The module's block, edited by hand since it was written: splicing replaces the edit.
+    pub fn hand_edited(&self) -> bool {
+        matches!(self, Found::Managed { intact: false, .. })
+    }
+
+    /// The ufw-docker script's block: splicing adopts it (replaces or removes it).
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Found::Legacy { .. })
+    }
+}
+
+/// How the spliced text is made from the old one: the text before the block, a newline the
+/// module adds where the file did not end with one, the block (its section and whether the
+/// module added that newline), and the text after it.
+struct Layout<'a> {
+    before: &'a [u8],
+    newline: bool,
+    block: Option<(&'a str, bool)>,
+    after: &'a [u8],
+}
+
+fn layout<'a>(text: &'a [u8], found: &Found, section: Option<&'a str>) -> Layout<'a> {
+    match found {
+        Found::None => {
+            let newline = section.is_some() && !text.is_empty() && !text.ends_with(b"\n");
+            Layout {
+                before: text,
+                newline,
+                block: section.map(|s| (s, newline)),
+                after: &[],
             }
-            out.extend(render_block(section, needs_newline));
         }
-        (
-            Found::Managed {
-                span,
-                intact,
-                newline_added,
-            },
-            section,
-        ) => {
-            spliced.hand_edited = !intact;
+        Found::Managed {
+            span,
+            newline_added,
+            ..
+        } => {
             let mut start = span.start;
             if section.is_none() && *newline_added && start > 0 && text[start - 1] == b'\n' {
                 start -= 1;
             }
-            out.extend_from_slice(&text[..start]);
-            if let Some(section) = section {
-                out.extend(render_block(section, *newline_added));
+            Layout {
+                before: &text[..start],
+                newline: false,
+                block: section.map(|s| (s, *newline_added)),
+                after: &text[span.end..],
             }
-            out.extend_from_slice(&text[span.end..]);
         }
-        (Found::Legacy { span }, section) => {
-            spliced.adopted_legacy = true;
-            out.extend_from_slice(&text[..span.start]);
-            if let Some(section) = section {
-                out.extend(render_block(section, false));
-            }
-            out.extend_from_slice(&text[span.end..]);
-        }
+        Found::Legacy { span } => Layout {
+            before: &text[..span.start],
+            newline: false,
+            block: section.map(|s| (s, false)),
+            after: &text[span.end..],
+        },
     }
-    spliced.text = out;
-    spliced
+}
+
+impl Layout<'_> {
+    /// Hands each piece of the spliced text to `piece` in order, until it returns false;
+    /// returns whether every piece was taken.
+    fn pieces(&self, mut piece: impl FnMut(&[u8]) -> bool) -> bool {
+        let begin = self.block.map(|(s, added)| begin_line(s, added));
+        piece(self.before)
+            && (!self.newline || piece(b"\n"))
+            && self.block.is_none_or(|(section, _)| {
+                let notice = [NOTICE.as_bytes(), b"\n"];
+                let end = [END.as_bytes(), b"\n"];
+                [begin.as_deref().unwrap_or_default().as_bytes()]
+                    .into_iter()
+                    .chain(notice)
+                    .chain([section.as_bytes()])
+                    .chain(end)
+                    .all(&mut piece)
+            })
+            && piece(self.after)
+    }
+}
+
+/// The file text with the block holding `section` in place (`Some`) or removed (`None`).
+pub fn splice(text: &[u8], found: &Found, section: Option<&str>) -> Spliced {
+    let mut out = Vec::with_capacity(text.len() + section.map_or(0, str::len) + 256);
+    layout(text, found, section).pieces(|p| {
+        out.extend_from_slice(p);
+        true
+    });
+    Spliced {
+        text: out,
+        adopted_legacy: found.is_legacy(),
+        hand_edited: found.hand_edited(),
+    }
+}
+
+/// Whether splicing changes the text (`splice(text, found, section).text != text`), found by
+/// comparing its pieces with the text in place: a run that changes nothing never builds a
+/// second copy of a file that holds a thousand entries.
+pub fn changes(text: &[u8], found: &Found, section: Option<&str>) -> bool {
+    let mut rest = text;
+    let same = layout(text, found, section).pieces(|p| match rest.strip_prefix(p) {
+        Some(r) => {
+            rest = r;
+            true
+        }
+        None => false,
+    });
+    !(same && rest.is_empty())
 }
 
 #[cfg(test)]
@@ -342,6 +405,43 @@ mod tests {
             absent(&changed),
             [UFW_AFTER, b"# operator's line after the block\n"].concat()
         );
+    }
+
+    #[test]
+    fn changes_says_whether_the_spliced_text_differs_without_building_it() {
+        let once = present(UFW_AFTER, SECTION);
+        let crlf_end = String::from_utf8(once.clone())
+            .unwrap()
+            .replace(&format!("{END}\n"), &format!("{END}\r\n"));
+        let edited = String::from_utf8(once.clone())
+            .unwrap()
+            .replace("-j RETURN\nCOMMIT", "-j ACCEPT\nCOMMIT");
+        for text in [
+            UFW_AFTER,
+            b"" as &[u8],
+            b"no trailing newline",
+            &once,
+            crlf_end.as_bytes(),
+            edited.as_bytes(),
+            LEGACY,
+        ] {
+            let found = find(text).unwrap();
+            for section in [Some(SECTION), Some(OTHER), None] {
+                let spliced = splice(text, &found, section).text;
+                assert_eq!(
+                    changes(text, &found, section),
+                    spliced != text,
+                    "{section:?} into {:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+        assert!(!changes(&once, &find(&once).unwrap(), Some(SECTION)));
+        assert!(changes(
+            crlf_end.as_bytes(),
+            &find(crlf_end.as_bytes()).unwrap(),
+            Some(SECTION)
+        ));
     }
 
     #[test]
@@ -491,6 +591,18 @@ mod tests {
             fn present_then_absent_is_the_original(original in file()) {
                 let with = present(&original, SECTION);
                 prop_assert_eq!(absent(&with), original);
+            }
+
+            #[test]
+            fn changes_is_whether_splicing_changed_the_text(original in file()) {
+                let once = present(&original, SECTION);
+                for text in [&original, &once] {
+                    let found = find(text).unwrap();
+                    for section in [Some(SECTION), Some(OTHER), None] {
+                        let spliced = splice(text, &found, section).text;
+                        prop_assert_eq!(changes(text, &found, section), &spliced != text);
+                    }
+                }
             }
 
             #[test]

@@ -10,8 +10,9 @@
 //! plan. On failure the previous chains and files are restored and the error says what failed
 //! and what was put back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::exposure::{self, Dnat};
 use crate::host::{Host, Output};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
@@ -37,18 +38,23 @@ pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String>
 /// Reads every table of each family with one `iptables-save` per family, the families at the
 /// same time (`Host::run_all`): the filter table (the chains) and the nat table (Docker's
 /// published ports) come from the same snapshot, for one process spawn and one kernel dump
-/// instead of two. Returned in the order of `families`, each with the whole text.
+/// instead of two. Returned in the order of `families`, both parsed: each text is dropped once
+/// parsed (at a thousand entries it is a megabyte a family, which the run would otherwise hold
+/// to its end).
 pub fn read_tables(
     host: &dyn Host,
     families: &[Family],
-) -> Result<Vec<(FilterTable, String)>, String> {
+) -> Result<Vec<(FilterTable, Dnat)>, String> {
     let cmds: Vec<(&str, &[&str])> = families.iter().map(|f| (f.save_cmd(), &[][..])).collect();
     families
         .iter()
         .zip(host.run_all(&cmds))
         .map(|(&family, out)| {
             let text = saved(family, out)?;
-            Ok((FilterTable::parse(&text), text))
+            Ok((
+                FilterTable::parse(&text),
+                exposure::parse_published(family, &text),
+            ))
         })
         .collect()
 }
@@ -88,12 +94,12 @@ pub fn validate(
     check_mode: bool,
 ) -> Result<(), String> {
     for f in &plan.families {
-        let Some(payload) = &f.validate_payload else {
-            continue;
-        };
         if !check_mode && restores_first(params) && f.live_payload.is_some() {
             continue;
         }
+        let Some(payload) = f.validate_payload(params) else {
+            continue;
+        };
         let cmd = f.family.restore_cmd();
         let out = host
             .run(
@@ -114,19 +120,21 @@ pub fn validate(
     Ok(())
 }
 
-/// Everything changed so far, to be undone on failure.
+/// Everything changed so far, to be undone on failure: what was there before is read from the
+/// plan, which holds it anyway (a copy would double a file and a table of a thousand entries).
 #[derive(Default)]
-struct Undo {
-    files: Vec<(PathBuf, Vec<u8>)>,
-    live: Vec<LiveUndo>,
+struct Undo<'p> {
+    /// Each file written, and its text before.
+    files: Vec<(&'p Path, &'p [u8])>,
+    live: Vec<LiveUndo<'p>>,
     reloaded: bool,
 }
 
 /// One family's live chains, to be put back.
-struct LiveUndo {
+struct LiveUndo<'p> {
     family: Family,
     /// The filter and security tables before the run.
-    before: FilterTable,
+    before: &'p FilterTable,
     /// The sub-chains the plan may create.
     created: Vec<String>,
     /// Whether DOCKER-USER's chains changed (a restore of them, or a reload).
@@ -146,15 +154,15 @@ enum LiveChange {
     Guard,
 }
 
-impl Undo {
+impl<'p> Undo<'p> {
     /// Notes that `f`'s live chains changed (the first time, from `before`).
-    fn changed_live(&mut self, f: &FamilyPlan, before: &FilterTable, change: LiveChange) {
+    fn changed_live(&mut self, f: &FamilyPlan, before: &'p FilterTable, change: LiveChange) {
         let u = match self.live.iter().position(|u| u.family == f.family) {
             Some(i) => &mut self.live[i],
             None => {
                 self.live.push(LiveUndo {
                     family: f.family,
-                    before: before.clone(),
+                    before,
                     created: f.file_rules.subs.keys().cloned().collect(),
                     filter: false,
                     rehooked: false,
@@ -207,12 +215,12 @@ fn restores_first(params: &Params) -> bool {
     params.apply == ApplyMode::Live
 }
 
-fn run_steps(
+fn run_steps<'p>(
     host: &dyn Host,
     params: &Params,
-    plan: &Plan,
+    plan: &'p Plan,
     applied: &mut Applied,
-    undo: &mut Undo,
+    undo: &mut Undo<'p>,
 ) -> Result<(), String> {
     for f in &plan.families {
         if f.file_after.is_some() && params.backup {
@@ -236,23 +244,23 @@ fn run_steps(
 }
 
 /// Writes every family's file that changes, atomically, noting each for the rollback.
-fn write_files(host: &dyn Host, plan: &Plan, undo: &mut Undo) -> Result<(), String> {
+fn write_files<'p>(host: &dyn Host, plan: &'p Plan, undo: &mut Undo<'p>) -> Result<(), String> {
     for f in &plan.families {
         if let (Some(after), Some(before)) = (&f.file_after, &f.file_before) {
             host.write_atomic(&f.path, after)
                 .map_err(|e| format!("cannot write {}: {e:#}", f.path.display()))?;
-            undo.files.push((f.path.clone(), before.clone()));
+            undo.files.push((&f.path, before));
         }
     }
     Ok(())
 }
 
 /// Runs the plan's restores and reloads in order, noting what each changed for the rollback.
-fn run_commands(
+fn run_commands<'p>(
     host: &dyn Host,
     params: &Params,
-    plan: &Plan,
-    undo: &mut Undo,
+    plan: &'p Plan,
+    undo: &mut Undo<'p>,
 ) -> Result<(), String> {
     for cmd in &plan.commands {
         let families: Vec<Family> = match cmd {
@@ -264,7 +272,7 @@ fn run_commands(
             // A failed iptables-restore commits nothing, so only a success needs undoing.
             Command::Restore { family, .. } => vec![*family],
         };
-        let outcome = run(host, cmd);
+        let outcome = run(host, cmd, plan.payload(cmd));
         let present = params.state == State::Present;
         // A failed iptables-restore commits nothing, so only a success needs undoing; a reload
         // may have loaded some files before it failed.
@@ -301,11 +309,9 @@ fn run_commands(
     Ok(())
 }
 
-fn run(host: &dyn Host, cmd: &Command) -> Result<(), String> {
-    let stdin = match cmd {
-        Command::Restore { payload, .. } => Some(payload.as_bytes()),
-        Command::UfwReload => None,
-    };
+/// Runs `cmd`, piping `payload` into it (a restore's, from `Plan::payload`).
+fn run(host: &dyn Host, cmd: &Command, payload: Option<&str>) -> Result<(), String> {
+    let stdin = payload.map(str::as_bytes);
     let out = host
         .run(cmd.program(), &cmd.args(), stdin)
         .map_err(|e| format!("{e:#}"))?;
@@ -332,7 +338,7 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, 
     let read: Vec<&FamilyPlan> = plan
         .families
         .iter()
-        .filter(|f| f.live_rules.is_some())
+        .filter(|f| f.live_rules().is_some())
         .collect();
     let families: Vec<Family> = read.iter().map(|f| f.family).collect();
     for (f, (now, _)) in read.into_iter().zip(read_tables(host, &families)?) {
@@ -381,7 +387,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         }
     }
     if undo.reloaded {
-        if let Err(e) = run(host, &Command::UfwReload) {
+        if let Err(e) = run(host, &Command::UfwReload, None) {
             errors.push(e);
         }
     }
@@ -392,7 +398,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
             // Read again: whatever part of the guard's payload took effect is undone.
             match read_live(host, u.family) {
                 Ok(now) => payloads.push((
-                    live::guard_rollback(&u.before, &now, &u.created),
+                    live::guard_rollback(u.before, &now, &u.created),
                     format!("live {} ({})", rules::GUARD_CHAIN, u.family.key()),
                 )),
                 Err(e) => errors.push(e),
@@ -400,7 +406,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         }
         if u.filter {
             payloads.push((
-                live::rollback_payload(&u.before, &u.created, u.rehooked),
+                live::rollback_payload(u.before, &u.created, u.rehooked),
                 format!(
                     "live {}{} ({})",
                     rules::DOCKER_USER,
@@ -474,7 +480,7 @@ mod tests {
     /// transcript starts after planning.
     fn planned(host: &FakeHost, args: &str) -> (Params, Plan) {
         let params = parse_args(args).unwrap().params;
-        let plan = plan::plan(&params, &observe(host)).unwrap();
+        let plan = plan::plan(&params, observe(host)).unwrap();
         assert!(plan.changed());
         host.clear_transcript();
         (params, plan)
@@ -511,7 +517,7 @@ mod tests {
             assert_eq!(live.guard(), rules::guard_set(&f.file_rules));
             assert!(live.guard_hooked_first());
         }
-        let again = plan::plan(&params, &observe(&host)).unwrap();
+        let again = plan::plan(&params, observe(&host)).unwrap();
         assert!(!again.changed(), "{:?}", again.summary());
     }
 
@@ -902,12 +908,8 @@ mod tests {
         let host = FakeHost::new().with_tables(Family::V4, &save);
         let (params, plan) = planned(&host, &POLICY.replacen('{', r#"{"apply": "reload", "#, 1));
         let v4 = &plan.families[0];
-        assert_ne!(
-            v4.live_rules.as_ref(),
-            Some(&v4.file_rules),
-            "no route jump live"
-        );
-        assert_eq!(v4.live_after(false), v4.live_rules.as_ref());
+        assert_ne!(v4.live_rules(), Some(&v4.file_rules), "no route jump live");
+        assert_eq!(v4.live_after(false), v4.live_rules());
         assert_eq!(v4.live_after(true), Some(&v4.file_rules));
         apply(&host, &params, &plan).unwrap();
         assert!(host.filter(Family::V4).has_chain("ufw-user-forward"));

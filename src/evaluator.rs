@@ -20,8 +20,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::rules::{
-    is_sub_chain, is_ufw_route_chain, matches_seen_mark, ChainSet, Match, Rule, Target,
-    DOCKER_USER, LOG_CHAIN, UNTRUSTED,
+    is_sub_chain, is_ufw_route_chain, matches_seen_mark, Chains, Match, Rule, Target, DOCKER_USER,
+    LOG_CHAIN, UNTRUSTED,
 };
 
 /// Who opens the connection.
@@ -91,7 +91,7 @@ const MAX_HOPS: usize = 64;
 /// Walks DOCKER-USER in `set`, and the sub-chains it goes to, for `packet`, the way the kernel
 /// does. `route` is what UFW's route chain decides where DOCKER-USER jumps to it
 /// (`RouteDecision::NoMatch` takes the chain as empty).
-pub fn evaluate(set: &ChainSet, packet: &Packet, route: &RouteDecision) -> Outcome {
+pub fn evaluate(set: &dyn Chains, packet: &Packet, route: &RouteDecision) -> Outcome {
     let mut walk = Walk {
         set,
         packet,
@@ -129,7 +129,7 @@ pub fn evaluate(set: &ChainSet, packet: &Packet, route: &RouteDecision) -> Outco
 
 /// One walk in progress.
 struct Walk<'s> {
-    set: &'s ChainSet,
+    set: &'s dyn Chains,
     packet: &'s Packet<'s>,
     route: &'s RouteDecision,
     hops: usize,
@@ -290,7 +290,7 @@ impl Walk<'_> {
 
 /// Collects the trusted networks of a folded source tree rooted at `chain`. False when the
 /// tree holds a rule the module does not write there.
-fn collect_trusted(set: &ChainSet, chain: &str, trusted: &mut Vec<String>, depth: usize) -> bool {
+fn collect_trusted(set: &dyn Chains, chain: &str, trusted: &mut Vec<String>, depth: usize) -> bool {
     if depth > MAX_HOPS {
         return false;
     }
@@ -397,6 +397,7 @@ mod tests {
     use crate::fold::Fold;
     use crate::params::Proto;
     use crate::policy::fixtures::{allow_ports, set};
+    use crate::rules::ChainSet;
 
     fn from(src: &str, port: u16) -> Packet<'static> {
         Packet {
@@ -499,10 +500,7 @@ mod tests {
             "! -p tcp -g ufw-docker-allow-tcp-0",
             "-g DOCKER",
         ] {
-            flat.docker_user[0] = Rule {
-                chain: DOCKER_USER.into(),
-                args: args.split(' ').map(String::from).collect(),
-            };
+            flat.docker_user[0] = Rule::of(DOCKER_USER, args.split(' '));
             assert_eq!(
                 evaluate(&flat, &from("192.0.2.9", 1), &RouteDecision::NoMatch).fate,
                 Fate::Unknown,
@@ -513,10 +511,7 @@ mod tests {
 
     #[test]
     fn the_route_decision_follows_ufws_rules_for_the_container() {
-        let rule = |args: &str| Rule {
-            chain: "ufw-user-forward".into(),
-            args: args.split(' ').map(String::from).collect(),
-        };
+        let rule = |args: &str| Rule::of("ufw-user-forward", args.split(' '));
         let decide = |rules: &[Rule]| route_decision(rules, "tcp", "172.17.0.3", "80");
         assert_eq!(decide(&[]), RouteDecision::NoMatch);
         assert_eq!(

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::evaluator::{self, Fate, Packet, Source};
-use crate::rules::{ChainSet, Family, Rule};
+use crate::rules::{Chains, Family, Rule};
 
 /// One port Docker publishes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,10 +73,19 @@ pub struct Verdict {
     pub trusted: Vec<String>,
 }
 
+/// The DNAT rules of one family's nat table, as `parse_published` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dnat {
+    /// Docker's published ports.
+    pub published: Vec<Published>,
+    /// The other DNAT rules, verbatim: ports published by something else.
+    pub other: Vec<String>,
+}
+
 /// Parses Docker's published ports from `iptables-save -t nat` output: the DNAT rules of its
 /// `DOCKER` chain (host mode) and of `DOCKER-INGRESS` (Swarm's routing mesh). Returns them, and
 /// the other DNAT rules (published by something else), verbatim.
-pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<String>) {
+pub fn parse_published(family: Family, nat_save: &str) -> Dnat {
     let mut published = Vec::new();
     let mut other = Vec::new();
     let mut in_nat = false;
@@ -102,7 +111,7 @@ pub fn parse_published(family: Family, nat_save: &str) -> (Vec<Published>, Vec<S
             None => other.push(line.to_string()),
         }
     }
-    (published, other)
+    Dnat { published, other }
 }
 
 fn parse_docker_dnat(family: Family, tokens: &[String], mode: Mode) -> Option<Published> {
@@ -157,7 +166,7 @@ fn parse_docker_dnat(family: Family, tokens: &[String], mode: Mode) -> Option<Pu
 /// the internet to the published port `to`. `hooked` says whether FORWARD reaches DOCKER-USER
 /// first; if not, Docker's own rules accept the connection and the port is open. `route` holds
 /// UFW's `ufw route` rules, consulted where the chain jumps to them.
-pub fn evaluate(set: &ChainSet, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
+pub fn evaluate(set: &dyn Chains, hooked: bool, route: &[Rule], to: &Published) -> Verdict {
     let Ok(port) = to.host_port.parse::<u16>() else {
         return Verdict {
             reach: Reach::Unknown,
@@ -205,7 +214,7 @@ mod tests {
     use super::*;
     use crate::params::parse_args;
     use crate::policy::desired;
-    use crate::rules::DOCKER_USER;
+    use crate::rules::{ChainSet, DOCKER_USER};
 
     const NAT4: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
         -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
@@ -231,7 +240,10 @@ mod tests {
 
     #[test]
     fn parses_dockers_dnat_rules_and_sets_others_aside() {
-        let (p, other) = parse_published(Family::V4, NAT4);
+        let Dnat {
+            published: p,
+            other,
+        } = parse_published(Family::V4, NAT4);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].host_port, "8080");
         assert_eq!(p[0].container_address, "172.17.0.2");
@@ -244,7 +256,7 @@ mod tests {
             other,
             ["-A PREROUTING -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.5:22"]
         );
-        let (p6, _) = parse_published(Family::V6, NAT6);
+        let p6 = parse_published(Family::V6, NAT6).published;
         assert_eq!(p6[0].container_address, "fd00:dead:beef::2");
         assert_eq!(p6[0].container_port, "80");
         assert_eq!(p6[0].family, "ipv6");
@@ -253,7 +265,10 @@ mod tests {
 
     #[test]
     fn swarms_ingress_ports_are_published_in_ingress_mode() {
-        let (p, other) = parse_published(Family::V4, NAT4_INGRESS);
+        let Dnat {
+            published: p,
+            other,
+        } = parse_published(Family::V4, NAT4_INGRESS);
         assert!(other.is_empty(), "{other:?}");
         assert_eq!(p.len(), 2);
         assert_eq!(
@@ -292,10 +307,7 @@ mod tests {
     }
 
     fn rule(chain: &str, args: &str) -> Rule {
-        Rule {
-            chain: chain.into(),
-            args: args.split(' ').map(String::from).collect(),
-        }
+        Rule::of(chain, args.split(' '))
     }
 
     #[test]
@@ -365,10 +377,7 @@ mod tests {
     #[test]
     fn without_the_module_everything_published_is_open() {
         assert_eq!(evaluate(&[], true, "tcp", 80).reach, Reach::Open);
-        let docker_default = [Rule {
-            chain: DOCKER_USER.into(),
-            args: vec!["-j".into(), "RETURN".into()],
-        }];
+        let docker_default = [Rule::new(DOCKER_USER, &["-j", "RETURN"])];
         assert_eq!(
             evaluate(&docker_default, true, "tcp", 80).reach,
             Reach::Open
@@ -382,12 +391,10 @@ mod tests {
 
     #[test]
     fn an_unrecognised_rule_gives_unknown() {
-        let foreign = [Rule {
-            chain: DOCKER_USER.into(),
-            args: ["-p", "tcp", "--dport", "80", "-j", "ACCEPT"]
-                .map(String::from)
-                .to_vec(),
-        }];
+        let foreign = [Rule::new(
+            DOCKER_USER,
+            &["-p", "tcp", "--dport", "80", "-j", "ACCEPT"],
+        )];
         assert_eq!(evaluate(&foreign, true, "tcp", 80).reach, Reach::Unknown);
     }
 

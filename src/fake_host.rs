@@ -611,10 +611,14 @@ fn render_security(table: &FilterTable) -> String {
 }
 
 /// The chain a rule jumps or goes to, if any.
-fn target(args: &[String]) -> Option<&str> {
-    args.windows(2)
-        .find(|w| w[0] == "-j" || w[0] == "-g")
-        .map(|w| w[1].as_str())
+fn target<'a>(args: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut args = args.into_iter();
+    while let Some(token) = args.next() {
+        if token == "-j" || token == "-g" {
+            return args.next();
+        }
+    }
+    None
 }
 
 /// Applies an `iptables-restore --noflush` payload to `table` (its filter and security tables)
@@ -681,7 +685,7 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
                     (_, Some(Ok(pos))) if pos >= 1 => (pos - 1, &rest[1..]),
                     _ => (0, rest),
                 };
-                let missing = target(args)
+                let missing = target(args.iter().map(String::as_str))
                     .filter(|t| !BUILTIN_TARGETS.contains(t) && !chains.contains_key(*t))
                     .map(str::to_string);
                 if let Some(missing) = missing {
@@ -691,15 +695,13 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
                 if at > rules.len() {
                     return fail("index of insertion too big");
                 }
-                let rule = Rule {
-                    chain: chain.clone(),
-                    args: args.to_vec(),
-                };
+                let rule = Rule::of(chain, args);
                 rules.insert(at, rule);
             }
             "-D" => {
                 let rules = chains.get_mut(chain.as_str()).expect("checked");
-                let Some(at) = rules.iter().position(|r| r.args == rest) else {
+                let same = |r: &Rule| r.args().eq(rest.iter().map(String::as_str));
+                let Some(at) = rules.iter().position(same) else {
                     return fail("Bad rule (does a matching rule exist in that chain?)");
                 };
                 rules.remove(at);
@@ -715,7 +717,7 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
                 if chains
                     .values()
                     .flatten()
-                    .any(|r| target(&r.args) == Some(chain.as_str()))
+                    .any(|r| target(r.args()) == Some(chain.as_str()))
                 {
                     return fail(&format!("chain '{chain}' is still referenced"));
                 }

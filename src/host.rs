@@ -501,9 +501,15 @@ fn collect(
     let status = status.expect("loop ends with a status");
     Ok(Output {
         code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout.unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned(),
+        stdout: text(stdout.unwrap_or_default()),
+        stderr: text(stderr.unwrap_or_default()),
     })
+}
+
+/// A child's output as text: the bytes themselves when they are UTF-8 (iptables-save's output
+/// at scale is a megabyte, not copied), else a lossy copy.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Sends SIGKILL to every process of the group `group` (a child started with

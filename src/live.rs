@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::rules::{
-    guard_hook_args, guard_set, is_sub_chain, restore_section, security_section, tokenize,
-    ChainSet, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
+    guard_hook_args, guard_rules, guard_section, is_sub_chain, restore_section, tokenize, ChainSet,
+    Chains, Rule, DOCKER_USER, GUARD_CHAIN, LOG_CHAIN,
 };
 
 /// The filter table of one family, and its security table (where the module keeps its guard).
@@ -51,12 +51,13 @@ impl FilterTable {
                 // Counters from `iptables-save -c` come first as `[p:b]`; drop them.
                 tokens.retain(|t| !(t.starts_with('[') && t.ends_with(']') && t.contains(':')));
                 if tokens.len() >= 2 {
-                    let chain = tokens[1].clone();
-                    let args = tokens.split_off(2);
-                    chains
-                        .entry(chain.clone())
-                        .or_default()
-                        .push(Rule { chain, args });
+                    let rule = Rule::of(&tokens[1], &tokens[2..]);
+                    match chains.get_mut(tokens[1].as_str()) {
+                        Some(rules) => rules.push(rule),
+                        None => {
+                            chains.insert(tokens.swap_remove(1), vec![rule]);
+                        }
+                    }
                 }
             }
         }
@@ -72,7 +73,7 @@ impl FilterTable {
     pub fn guard_hooked_first(&self) -> bool {
         self.security_rules("FORWARD")
             .first()
-            .is_some_and(|r| r.args == guard_hook_args())
+            .is_some_and(|r| r.args_are(&guard_hook_args()))
     }
 
     /// The guard's chains as they are now (in the shape of `rules::guard_set`).
@@ -118,7 +119,7 @@ impl FilterTable {
     pub fn docker_user_hooked_first(&self) -> bool {
         self.rules("FORWARD")
             .first()
-            .is_some_and(|r| r.args == ["-j", DOCKER_USER])
+            .is_some_and(|r| r.args_are(&["-j", DOCKER_USER]))
     }
 
     /// Whether Docker's own filter chains are loaded in this family (Docker runs here, with
@@ -148,6 +149,22 @@ impl FilterTable {
         }
     }
 
+    /// The module's chains as they are now, read in place (what `owned` copies out).
+    pub fn held(&self) -> Held<'_> {
+        Held {
+            table: &self.chains,
+            entry: DOCKER_USER,
+        }
+    }
+
+    /// The guard's chains as they are now, read in place (what `guard` copies out).
+    pub fn held_guard(&self) -> Held<'_> {
+        Held {
+            table: &self.security,
+            entry: GUARD_CHAIN,
+        }
+    }
+
     /// The names of the module's folding sub-chains that exist now.
     pub fn sub_chains(&self) -> Vec<&str> {
         self.chains
@@ -155,6 +172,26 @@ impl FilterTable {
             .map(String::as_str)
             .filter(|name| is_sub_chain(name))
             .collect()
+    }
+}
+
+/// The module's chains of one table of a `FilterTable`, read in place: the chain a walk starts
+/// in (`entry`: DOCKER-USER in filter, the guard in security), the logging chain and the
+/// sub-chains, as `FilterTable::owned` and `FilterTable::guard` would copy them.
+pub struct Held<'a> {
+    table: &'a BTreeMap<String, Vec<Rule>>,
+    entry: &'static str,
+}
+
+impl Chains for Held<'_> {
+    fn chain(&self, name: &str) -> &[Rule] {
+        let name = match name {
+            DOCKER_USER => self.entry,
+            LOG_CHAIN => LOG_CHAIN,
+            sub if is_sub_chain(sub) => sub,
+            _ => return &[],
+        };
+        self.table.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -214,11 +251,33 @@ pub fn guard_hook_needed(live: &FilterTable, filter_changes: bool) -> bool {
     filter_changes || !live.docker_user_hooked_first()
 }
 
+/// Whether the security table holds exactly the guard's chains of `want`
+/// (`before.guard() == guard_set(want)`), read in place rather than copied out on both sides.
+fn holds_guard(before: &FilterTable, want: &ChainSet) -> bool {
+    let mut subs = before
+        .security
+        .iter()
+        .filter(|(name, _)| is_sub_chain(name));
+    if want.docker_user.is_empty() {
+        return before.security_rules(GUARD_CHAIN).is_empty()
+            && before.security_rules(LOG_CHAIN).is_empty()
+            && subs.next().is_none();
+    }
+    before.security_rules(GUARD_CHAIN) == guard_rules(want).as_slice()
+        && before.security_rules(LOG_CHAIN) == want.log_chain.as_slice()
+        && subs.eq(want.subs.iter())
+}
+
+/// Whether the guard's chains of `want` (`guard_set(want)`) hold the sub-chain `chain`.
+fn guard_holds(want: &ChainSet, chain: &str) -> bool {
+    !want.docker_user.is_empty() && want.subs.contains_key(chain)
+}
+
 /// Whether the security table's FORWARD jumps to the guard anywhere.
 fn guard_jumps(live: &FilterTable) -> bool {
     live.security_rules("FORWARD")
         .iter()
-        .any(|r| r.args == guard_hook_args())
+        .any(|r| r.args_are(&guard_hook_args()))
 }
 
 /// Deletes every jump to the guard that `live`'s security FORWARD holds, one `-D` each.
@@ -226,7 +285,7 @@ fn unhook_guard(out: &mut String, live: &FilterTable) {
     for _ in live
         .security_rules("FORWARD")
         .iter()
-        .filter(|r| r.args == guard_hook_args())
+        .filter(|r| r.args_are(&guard_hook_args()))
     {
         out.push_str(&format!("-D FORWARD -j {GUARD_CHAIN}\n"));
     }
@@ -282,7 +341,7 @@ pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> Stri
             // one goes first. Nothing else in FORWARD is touched.
             let mut hook = String::new();
             for rule in before.rules("FORWARD") {
-                if rule.args == ["-j", DOCKER_USER] {
+                if rule.args_are(&["-j", DOCKER_USER]) {
                     hook.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
                 }
             }
@@ -327,11 +386,10 @@ pub fn guard_payload(
 fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook: bool) -> String {
     let mut out;
     if present {
-        let guard = guard_set(want);
-        if before.guard() == guard && (before.guard_hooked_first() || !hook) {
+        if holds_guard(before, want) && (before.guard_hooked_first() || !hook) {
             return String::new();
         }
-        out = security_section(&guard);
+        out = guard_section(want);
         let mut tail = String::new();
         if !before.guard_hooked_first() {
             unhook_guard(&mut tail, before);
@@ -340,7 +398,7 @@ fn guard_text_payload(before: &FilterTable, want: &ChainSet, present: bool, hook
         let stale: Vec<&str> = before
             .guard_chains()
             .into_iter()
-            .filter(|c| is_sub_chain(c) && !guard.subs.contains_key(*c))
+            .filter(|c| is_sub_chain(c) && !guard_holds(want, c))
             .collect();
         delete_chains(&mut tail, &stale);
         out.insert_str(out.len() - "COMMIT\n".len(), &tail);
@@ -426,7 +484,7 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
         }
     }
     for (i, rule) in before.security_rules("FORWARD").iter().enumerate() {
-        if rule.args == guard_hook_args() {
+        if rule.args_are(&guard_hook_args()) {
             out.push_str(&format!("-I FORWARD {} -j {GUARD_CHAIN}\n", i + 1));
         }
     }
@@ -444,7 +502,7 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
 fn unhook(out: &mut String, before: &FilterTable) {
     out.push_str(&format!("-D FORWARD -j {DOCKER_USER}\n"));
     for (i, rule) in before.rules("FORWARD").iter().enumerate() {
-        if rule.args == ["-j", DOCKER_USER] {
+        if rule.args_are(&["-j", DOCKER_USER]) {
             out.push_str(&format!("-I FORWARD {} -j {DOCKER_USER}\n", i + 1));
         }
     }
@@ -469,8 +527,8 @@ pub fn guard_text(guard: &ChainSet) -> String {
 /// The chains as text for a diff: one rendered rule per line.
 pub fn chain_text(set: &ChainSet) -> String {
     let mut out = String::new();
-    for line in set.lines() {
-        out.push_str(&line);
+    for rule in set.rules() {
+        out.push_str(&rule.render());
         out.push('\n');
     }
     out
@@ -481,7 +539,7 @@ mod tests {
     use super::*;
     use crate::params::parse_args;
     use crate::policy::desired;
-    use crate::rules::Family;
+    use crate::rules::{guard_set, security_section, Family};
 
     const DOCKER_SAVE: &str = include_str!("../tests/data/iptables-save.docker");
 
@@ -548,10 +606,7 @@ mod tests {
     #[test]
     fn a_bare_return_before_the_rules_is_not_ignored() {
         let want = want("{}");
-        let mut rules = vec![Rule {
-            chain: DOCKER_USER.into(),
-            args: vec!["-j".into(), "RETURN".into()],
-        }];
+        let mut rules = vec![Rule::new(DOCKER_USER, &["-j", "RETURN"])];
         rules.extend(want.docker_user.clone());
         let mut live = FilterTable::default();
         live.chains.insert(DOCKER_USER.into(), rules);
@@ -663,10 +718,7 @@ mod tests {
         let mut want = want("{}");
         want.subs.insert(
             "ufw-docker-allow-tcp-0".into(),
-            vec![Rule {
-                chain: "ufw-docker-allow-tcp-0".into(),
-                args: vec!["-j".into(), "RETURN".into()],
-            }],
+            vec![Rule::new("ufw-docker-allow-tcp-0", &["-j", "RETURN"])],
         );
         assert!(
             !matches(&live, &want, true),
@@ -725,6 +777,65 @@ mod tests {
             .chains
             .insert(LOG_CHAIN.to_string(), want.log_chain.clone());
         table
+    }
+
+    #[test]
+    fn held_chains_read_what_owned_and_guard_copy() {
+        let allow: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"port": {}}}"#, 20000 + 2 * i))
+            .collect();
+        let want = want(&format!(r#"{{"allow": [{}]}}"#, allow.join(", ")));
+        assert!(!want.subs.is_empty(), "folded into sub-chains");
+        let live = with_guard(&want, &["-j ufw-docker-guard"]);
+        let (owned, guard) = (live.owned(), live.guard());
+        let names = [
+            DOCKER_USER,
+            LOG_CHAIN,
+            GUARD_CHAIN,
+            "FORWARD",
+            "ufw-user-forward",
+        ];
+        for name in names
+            .into_iter()
+            .chain(want.subs.keys().map(String::as_str))
+        {
+            assert_eq!(
+                Chains::chain(&live.held(), name),
+                owned.chain(name),
+                "{name}"
+            );
+            assert_eq!(
+                Chains::chain(&live.held_guard(), name),
+                guard.chain(name),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_guard_held_is_compared_in_place_as_its_copies_were() {
+        let small = want(r#"{"allow": [{"port": 8080}]}"#);
+        let allow: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"port": {}}}"#, 20000 + 2 * i))
+            .collect();
+        let folded = want(&format!(r#"{{"allow": [{}]}}"#, allow.join(", ")));
+        let tables = [
+            FilterTable::parse(DOCKER_SAVE),
+            with_guard(&small, &["-j ufw-docker-guard"]),
+            with_guard(&folded, &["-j ufw-docker-guard"]),
+        ];
+        for live in &tables {
+            for want in [&small, &folded, &ChainSet::default()] {
+                assert_eq!(
+                    holds_guard(live, want),
+                    live.guard() == guard_set(want),
+                    "{:?} against {:?}",
+                    live.guard().lines(),
+                    want.lines()
+                );
+            }
+        }
+        assert!(holds_guard(&tables[2], &folded));
     }
 
     #[test]

@@ -316,7 +316,7 @@ fn observe_and_plan(
     if let (State::Present, Some(DockerFirewall::Nftables(reason))) = (params.state, &firewall) {
         return Err(fail(docker::nftables_message(reason)));
     }
-    let plan = plan::plan(params, &observed).map_err(fail)?;
+    let plan = plan::plan(params, observed).map_err(fail)?;
     if params.validate && params.state == State::Present {
         apply::validate(host, params, &plan, check_mode).map_err(fail)?;
     }
@@ -461,13 +461,20 @@ fn result(
     };
     let mut rules_by_family = Map::new();
     for family in Family::ALL {
+        // Each line rendered straight into the result (at a thousand entries, half a megabyte
+        // that a list of lines and its JSON copy would hold twice).
         let lines = plan
             .families
             .iter()
             .find(|f| f.family == family)
-            .map(|f| f.file_rules.lines())
+            .map(|f| {
+                f.file_rules
+                    .rules()
+                    .map(|r| Value::String(r.render()))
+                    .collect()
+            })
             .unwrap_or_default();
-        rules_by_family.insert(family.key().into(), json!(lines));
+        rules_by_family.insert(family.key().into(), Value::Array(lines));
     }
     let mut out = json!({
         "changed": changed,
@@ -476,17 +483,29 @@ fn result(
         "state": match params.state { State::Present => "present", State::Absent => "absent" },
         "backup_files": backup_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "commands": plan.commands.iter().map(plan::Command::display).collect::<Vec<_>>(),
-        "rules": rules_by_family,
         "chains": chains(plan),
         "published": plan.published,
         "unrecognised_dnat": plan.unrecognised,
         "warnings": warnings,
         "unit_present": unit_present,
     });
+    // Moved in, not through `json!`, which would serialize a copy of every line (and of both
+    // texts of every diff entry) while the original is still held.
+    out["rules"] = Value::Object(rules_by_family);
     if want_diff {
-        out["diff"] = json!(plan.diff);
+        out["diff"] = Value::Array(plan.diff(params).into_iter().map(diff_entry).collect());
     }
     out
+}
+
+/// A diff entry as the result shows it (`plan::DiffEntry`'s fields), its texts moved in.
+fn diff_entry(entry: plan::DiffEntry) -> Value {
+    let mut fields = Map::new();
+    fields.insert("before_header".into(), Value::String(entry.before_header));
+    fields.insert("after_header".into(), Value::String(entry.after_header));
+    fields.insert("before".into(), Value::String(entry.before));
+    fields.insert("after".into(), Value::String(entry.after));
+    Value::Object(fields)
 }
 
 #[cfg(test)]
@@ -561,6 +580,20 @@ mod tests {
                 "ip6tables-save",
                 "docker GET /containers/json (/var/run/docker.sock)",
             ])
+        );
+    }
+
+    #[test]
+    fn a_diff_entry_is_moved_into_the_result_as_serde_would_copy_it() {
+        let entry = plan::DiffEntry {
+            before_header: "a (before)".into(),
+            after_header: "a (after)".into(),
+            before: "x\n".into(),
+            after: "y\n".into(),
+        };
+        assert_eq!(
+            diff_entry(entry.clone()),
+            serde_json::to_value(&entry).unwrap()
         );
     }
 

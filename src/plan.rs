@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::after_rules;
-use crate::exposure::{self, Published, Reach};
+use crate::exposure::{self, Dnat, Published, Reach};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Backend, Params, State};
 use crate::policy;
@@ -27,9 +27,9 @@ pub struct Observed {
     pub file: Option<Vec<u8>>,
     /// The live filter table; `None` when the running firewall is not consulted (`apply: none`).
     pub live: Option<FilterTable>,
-    /// `iptables-save` output holding the nat table, for the ports Docker publishes; `None` with
+    /// The nat table's DNAT rules (the ports Docker publishes, and others); `None` with
     /// `apply: none`.
-    pub nat: Option<String>,
+    pub nat: Option<Dnat>,
 }
 
 /// The plan for one family.
@@ -42,19 +42,19 @@ pub struct FamilyPlan {
     pub file_after: Option<Vec<u8>>,
     /// The rules written into the file's block.
     pub file_rules: ChainSet,
+    /// The live filter and security tables as they were; `None` when the running firewall is
+    /// not consulted.
     pub live_before: Option<FilterTable>,
-    /// The rules the live chains are set to (`None` when the running firewall is not
-    /// consulted): `file_rules`, or the same without the `ufw route` jump while UFW's route
-    /// chain is not loaded.
-    pub live_rules: Option<ChainSet>,
+    /// The rules the live chains are set to where they are not `file_rules`: the same without
+    /// the `ufw route` jump, while UFW's route chain is not loaded. Read through `live_rules`
+    /// (`file_rules` is not copied here for the common case).
+    pub live_without_route: Option<ChainSet>,
     /// The `--noflush` payload that brings the live chains to the desired state, when they
     /// differ from it.
     pub live_payload: Option<String>,
     /// The same for the guard in the security table (`live::guard_payload`), restored by a
     /// command of its own.
     pub guard_payload: Option<String>,
-    /// What `iptables-restore --test` checks before anything is written.
-    pub validate_payload: Option<String>,
 }
 
 impl FamilyPlan {
@@ -67,16 +67,76 @@ impl FamilyPlan {
         self.live_payload.is_some() || self.guard_payload.is_some()
     }
 
+    /// What `iptables-restore --test` checks before anything is written, where the block is
+    /// present and something changes: the file's section (UFW backend: what `ufw reload` and a
+    /// boot load), or the live payloads (iptables backend). Rendered only for the family that is
+    /// test-loaded (`apply::validate`): at a thousand entries it is megabytes.
+    pub fn validate_payload(&self, params: &Params) -> Option<String> {
+        (params.state == State::Present && self.changes()).then(|| match params.backend {
+            Backend::Ufw => file_section(params, self.family, &self.file_rules),
+            Backend::Iptables => {
+                self.live_payload.clone().unwrap_or_default()
+                    + self.guard_payload.as_deref().unwrap_or_default()
+            }
+        })
+    }
+
+    /// The rules the live chains are set to (`None` when the running firewall is not
+    /// consulted): `file_rules`, or `live_without_route`.
+    pub fn live_rules(&self) -> Option<&ChainSet> {
+        self.live_before.as_ref()?;
+        Some(self.live_without_route.as_ref().unwrap_or(&self.file_rules))
+    }
+
     /// What the live chains hold once the plan's commands ran (`None` when the running
     /// firewall is not consulted), given whether UFW's route chain is loaded then: the planned
     /// `live_rules`, or the file's rules where a `ufw reload` has loaded the route chain with
     /// the file's block.
     pub fn live_after(&self, route_chain_loaded: bool) -> Option<&ChainSet> {
-        let live = self.live_rules.as_ref()?;
+        let live = self.live_rules()?;
         Some(if route_chain_loaded {
             &self.file_rules
         } else {
             live
+        })
+    }
+}
+
+impl FamilyPlan {
+    /// The diff entry of the family's file: as it is, and as the plan writes it.
+    fn file_diff(&self) -> DiffEntry {
+        let path = self.path.display();
+        let before = self
+            .file_before
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        DiffEntry {
+            before_header: format!("{path} (before)"),
+            after_header: format!("{path} (after)"),
+            before: before.to_string(),
+            after: self.file_after.as_deref().map_or_else(
+                || before.to_string(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            ),
+        }
+    }
+
+    /// The diff entry of the family's live chains (DOCKER-USER's, then the guard's), as they
+    /// are and as the plan sets them; `None` when the running firewall is not consulted.
+    fn live_diff(&self, present: bool) -> Option<DiffEntry> {
+        let (live, want) = (self.live_before.as_ref()?, self.live_rules()?);
+        let want_guard = if present {
+            rules::guard_set(want)
+        } else {
+            ChainSet::default()
+        };
+        let key = self.family.key();
+        Some(DiffEntry {
+            before_header: format!("{DOCKER_USER} {key} (live, before)"),
+            after_header: format!("{DOCKER_USER} {key} (live, after)"),
+            before: live::live_text(live),
+            after: live::chain_text(want) + &live::guard_text(&want_guard),
         })
     }
 }
@@ -112,12 +172,9 @@ pub struct PublishedPort {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `iptables-restore --noflush` (or ip6tables-) of the module's chains: in filter, or (with
-    /// `guard`) the guard's in security.
-    Restore {
-        family: Family,
-        payload: String,
-        guard: bool,
-    },
+    /// `guard`) the guard's in security. Its input is the family's payload, which the plan holds
+    /// once (`Plan::payload`).
+    Restore { family: Family, guard: bool },
     /// `ufw reload`.
     UfwReload,
 }
@@ -178,7 +235,6 @@ pub struct Plan {
     /// DNAT rules that are not Docker's: ports published by something else.
     pub unrecognised: Vec<String>,
     pub commands: Vec<Command>,
-    pub diff: Vec<DiffEntry>,
     pub warnings: Vec<String>,
 }
 
@@ -202,17 +258,49 @@ impl Plan {
         }
         items
     }
+
+    /// What a command pipes into the program it runs: a restore's payload (the family's
+    /// `live_payload`, or its `guard_payload`); `None` for a reload.
+    pub fn payload(&self, cmd: &Command) -> Option<&str> {
+        let Command::Restore { family, guard } = cmd else {
+            return None;
+        };
+        let f = self.families.iter().find(|f| f.family == *family)?;
+        if *guard {
+            f.guard_payload.as_deref()
+        } else {
+            f.live_payload.as_deref()
+        }
+    }
+
+    /// Ansible's `diff` list: for each family, its file as it is and as the plan writes it (UFW
+    /// backend), then its live chains before and after (where the running firewall is
+    /// consulted). Built when a run asks for it (`--diff`), from what the plan holds anyway: the
+    /// texts double each file and the chains, which a run without a diff never needs.
+    pub fn diff(&self, params: &Params) -> Vec<DiffEntry> {
+        let mut entries = Vec::new();
+        for f in &self.families {
+            if params.backend == Backend::Ufw {
+                entries.push(f.file_diff());
+            }
+            if let Some(entry) = f.live_diff(params.state == State::Present) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
 }
 
 /// Computes the plan. Fails, before anything is written, when a file is missing (unless the
-/// block is to be absent anyway) or its markers cannot be trusted.
-pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
+/// block is to be absent anyway) or its markers cannot be trusted. What was observed moves into
+/// the plan (each family's file and live table as they were, for the rollback and the diff):
+/// at a thousand entries they weigh megabytes, which a copy would double.
+pub fn plan(params: &Params, observed: Vec<Observed>) -> Result<Plan, String> {
     let mut plan = Plan {
         families: Vec::new(),
         published: Vec::new(),
         unrecognised: Vec::new(),
         commands: Vec::new(),
-        diff: Vec::new(),
         warnings: Vec::new(),
     };
     for obs in observed {
@@ -223,120 +311,70 @@ pub fn plan(params: &Params, observed: &[Observed]) -> Result<Plan, String> {
     Ok(plan)
 }
 
-/// The plan for one family. Its diff entries, warnings and published ports are added to `plan`.
-fn plan_family(params: &Params, obs: &Observed, plan: &mut Plan) -> Result<FamilyPlan, String> {
+/// The plan for one family. Its warnings and published ports are added to `plan`.
+fn plan_family(params: &Params, mut obs: Observed, plan: &mut Plan) -> Result<FamilyPlan, String> {
     let present = params.state == State::Present;
     let file_rules = policy::desired(params, obs.family, params.ufw_route_rules);
     let file_after = if params.backend == Backend::Ufw {
-        let after = plan_file(params, obs, &file_rules, &mut plan.warnings)?;
-        plan.diff.push(file_diff(obs, after.as_deref()));
-        after
+        plan_file(params, &obs, &file_rules, &mut plan.warnings)?
     } else {
         None
     };
-    let (live_rules, live_payload, guard_payload) = match &obs.live {
+    let nat = obs.nat.take();
+    let (live_without_route, live_payload, guard_payload) = match &obs.live {
         Some(live) => {
-            let (rules, payload) = plan_live(params, obs, live, &file_rules, plan);
+            let without_route = live_without_route(params, obs.family, live);
+            let rules = without_route.as_ref().unwrap_or(&file_rules);
+            let payload = plan_live(params, &obs, live, nat, rules, plan);
             let hook = live::guard_hook_needed(live, payload.is_some());
-            let guard = live::guard_payload(live, &rules, present, hook);
-            (Some(rules), payload, guard)
+            let guard = live::guard_payload(live, rules, present, hook);
+            (without_route, payload, guard)
         }
         None => (None, None, None),
     };
-    let live_changes = live_payload.is_some() || guard_payload.is_some();
-    let validate_payload =
-        (present && (file_after.is_some() || live_changes)).then(|| match params.backend {
-            Backend::Ufw => file_section(params, obs.family, &file_rules),
-            Backend::Iptables => {
-                live_payload.clone().unwrap_or_default()
-                    + guard_payload.as_deref().unwrap_or_default()
-            }
-        });
     Ok(FamilyPlan {
         family: obs.family,
-        path: obs.path.clone(),
-        file_before: obs.file.clone(),
+        path: obs.path,
+        file_before: obs.file,
         file_after,
         file_rules,
-        live_before: obs.live.clone(),
-        live_rules,
+        live_before: obs.live,
+        live_without_route,
         live_payload,
         guard_payload,
-        validate_payload,
     })
 }
 
-/// The diff entry of the family's file: as it is, and as the plan writes it.
-fn file_diff(obs: &Observed, after: Option<&[u8]>) -> DiffEntry {
-    let path = obs.path.display();
-    let before = obs
-        .file
-        .as_deref()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
-    DiffEntry {
-        before_header: format!("{path} (before)"),
-        after_header: format!("{path} (after)"),
-        before: before.to_string(),
-        after: after.map_or_else(
-            || before.to_string(),
-            |t| String::from_utf8_lossy(t).into_owned(),
-        ),
-    }
-}
-
-/// The rules the family's live chains get, and the payload that sets them where they differ.
-/// The warnings about the live firewall, the exposure report and the live diff entry are added
-/// to `plan`.
+/// The payload that sets the family's live chains to `want` where they differ. The warnings
+/// about the live firewall and the exposure report (of the ports in `nat`) are added to `plan`.
 fn plan_live(
     params: &Params,
     obs: &Observed,
     live: &FilterTable,
-    file_rules: &ChainSet,
+    nat: Option<Dnat>,
+    want: &ChainSet,
     plan: &mut Plan,
-) -> (ChainSet, Option<String>) {
+) -> Option<String> {
     let present = params.state == State::Present;
-    let want = live_rules(params, obs.family, live, file_rules);
-    live_warnings(params, obs, live, &want, &mut plan.warnings);
+    live_warnings(params, obs, live, want, &mut plan.warnings);
     let payload =
-        (!live::matches(live, &want, present)).then(|| live::set_payload(live, &want, present));
-    if let Some(nat) = &obs.nat {
-        let (ports, other) = exposure::parse_published(obs.family, nat);
-        let live_set = live.owned();
+        (!live::matches(live, want, present)).then(|| live::set_payload(live, want, present));
+    if let Some(nat) = nat {
         plan.published.extend(
-            ports
+            nat.published
                 .into_iter()
-                .map(|port| report(live, &live_set, &want, obs.family, present, port)),
+                .map(|port| report(live, want, obs.family, present, port)),
         );
-        plan.unrecognised.extend(other);
+        plan.unrecognised.extend(nat.other);
     }
-    let want_guard = if present {
-        rules::guard_set(&want)
-    } else {
-        ChainSet::default()
-    };
-    plan.diff.push(DiffEntry {
-        before_header: format!("{DOCKER_USER} {} (live, before)", obs.family.key()),
-        after_header: format!("{DOCKER_USER} {} (live, after)", obs.family.key()),
-        before: live::live_text(live),
-        after: live::chain_text(&want) + &live::guard_text(&want_guard),
-    });
-    (want, payload)
+    payload
 }
 
-/// The rules the live chains get: the file's, unless UFW's route chain is missing live, where
-/// the jump to it could not load.
-fn live_rules(
-    params: &Params,
-    family: Family,
-    live: &FilterTable,
-    file_rules: &ChainSet,
-) -> ChainSet {
-    if live.has_chain(family.ufw_route_chain()) || !params.ufw_route_rules {
-        file_rules.clone()
-    } else {
-        policy::desired(params, family, false)
-    }
+/// The rules the live chains get when they are not the file's: without the jump to UFW's route
+/// chain where that chain is missing live (the jump could not load); `None` for the file's.
+fn live_without_route(params: &Params, family: Family, live: &FilterTable) -> Option<ChainSet> {
+    (params.ufw_route_rules && !live.has_chain(family.ufw_route_chain()))
+        .then(|| policy::desired(params, family, false))
 }
 
 /// What the live firewall of the family calls for saying: UFW's route chain missing, rules the
@@ -391,7 +429,6 @@ fn live_warnings(
 /// sets; the module hooks it first where Docker runs).
 fn report(
     live: &FilterTable,
-    live_set: &ChainSet,
     want: &ChainSet,
     family: Family,
     present: bool,
@@ -401,9 +438,9 @@ fn report(
     // Where Docker's own rules come before DOCKER-USER, the guard (if it is in place) decides,
     // without the `ufw route` rules.
     let now = if !live.docker_user_hooked_first() && live.guard_hooked_first() {
-        exposure::evaluate(&live.guard(), true, &[], &port)
+        exposure::evaluate(&live.held_guard(), true, &[], &port)
     } else {
-        exposure::evaluate(live_set, live.docker_user_hooked_first(), route, &port)
+        exposure::evaluate(&live.held(), live.docker_user_hooked_first(), route, &port)
     };
     let hooked_after = live.docker_user_hooked_first() || live.docker_present();
     let after = if present {
@@ -443,13 +480,12 @@ fn plan_file(
     let found =
         after_rules::find(text).map_err(|e| format!("{path}: {e}. Nothing was written."))?;
     let section = present.then(|| file_section(params, obs.family, file_rules));
-    let spliced = after_rules::splice(text, &found, section.as_deref());
-    if spliced.hand_edited {
+    if found.hand_edited() {
         warnings.push(format!(
             "{path}: the managed block was edited by hand; the edit is replaced"
         ));
     }
-    if spliced.adopted_legacy {
+    if found.is_legacy() {
         let verb = if present {
             "replaced by"
         } else {
@@ -460,7 +496,9 @@ fn plan_file(
              is {verb} the module's block"
         ));
     }
-    Ok((spliced.text != *text).then_some(spliced.text))
+    let section = section.as_deref();
+    Ok(after_rules::changes(text, &found, section)
+        .then(|| after_rules::splice(text, &found, section).text))
 }
 
 /// The iptables-restore section written into the file's block. UFW loads after.rules before
@@ -476,22 +514,19 @@ fn file_section(params: &Params, family: Family, file_rules: &ChainSet) -> Strin
     // The guard's chains too (`rules::security_section`), so that `ufw reload` and a boot load
     // them; only the live payload hooks the guard in FORWARD (a hook in the file would be added
     // again by every reload).
-    rules::restore_section(file_rules, route)
-        + &rules::security_section(&rules::guard_set(file_rules))
+    rules::restore_section(file_rules, route) + &rules::guard_section(file_rules)
 }
 
 /// The mutating commands the plan needs, in the order the apply step runs them.
 fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
     // A family's restores: DOCKER-USER's chains, then the guard's.
     let restore = |f: &FamilyPlan| {
-        let filter = f.live_payload.clone().map(|payload| Command::Restore {
+        let filter = f.live_payload.as_ref().map(|_| Command::Restore {
             family: f.family,
-            payload,
             guard: false,
         });
-        let guard = f.guard_payload.clone().map(|payload| Command::Restore {
+        let guard = f.guard_payload.as_ref().map(|_| Command::Restore {
             family: f.family,
-            payload,
             guard: true,
         });
         filter.into_iter().chain(guard)
@@ -507,10 +542,9 @@ fn commands(params: &Params, families: &[FamilyPlan]) -> Vec<Command> {
                 // Only the guard differs (its jump, after a boot): no reload for that.
                 return families
                     .iter()
-                    .filter_map(|f| f.guard_payload.clone().map(|p| (f.family, p)))
-                    .map(|(family, payload)| Command::Restore {
-                        family,
-                        payload,
+                    .filter(|f| f.guard_payload.is_some())
+                    .map(|f| Command::Restore {
+                        family: f.family,
                         guard: true,
                     })
                     .collect();
@@ -567,7 +601,7 @@ mod tests {
             path: PathBuf::from("/etc/ufw/after.rules"),
             file: file.map(<[u8]>::to_vec),
             live: save.map(FilterTable::parse),
-            nat: save.map(str::to_string),
+            nat: save.map(|s| exposure::parse_published(Family::V4, s)),
         }]
     }
 
@@ -597,7 +631,7 @@ mod tests {
     #[test]
     fn first_run_changes_file_and_chain_then_second_run_is_a_no_op() {
         let p = params(r#"{"allow": [{"port": 8080}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         assert!(first.changed());
         assert_eq!(first.commands.len(), 2);
         assert_eq!(
@@ -608,32 +642,32 @@ mod tests {
             first.commands[1].display(),
             "iptables-restore -w 30 --noflush < ipv4 ufw-docker-guard (security table)"
         );
-        assert!(first.families[0].validate_payload.is_some());
+        assert!(first.families[0].validate_payload(&p).is_some());
         let new_file = first.families[0].file_after.clone().unwrap();
-        let second = plan(&p, &observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
+        let second = plan(&p, observed(Some(&new_file), Some(&after_apply(&first)))).unwrap();
         assert!(!second.changed(), "{:?}", second.summary());
         assert!(second.commands.is_empty());
-        assert!(second.families[0].validate_payload.is_none());
+        assert!(second.families[0].validate_payload(&p).is_none());
     }
 
     #[test]
     fn diff_lists_each_file_and_each_live_chain() {
         let p = params("{}");
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
-        assert_eq!(first.diff.len(), 2);
-        assert_eq!(first.diff[0].before_header, "/etc/ufw/after.rules (before)");
-        assert_eq!(first.diff[0].before.as_bytes(), UFW_AFTER);
-        assert!(first.diff[0].after.contains(after_rules::BEGIN));
-        assert_eq!(first.diff[1].before, "-A DOCKER-USER -j RETURN\n");
-        assert!(first.diff[1]
-            .after
-            .contains("ufw-docker: block published ports"));
+        let diff = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE)))
+            .unwrap()
+            .diff(&p);
+        assert_eq!(diff.len(), 2);
+        assert_eq!(diff[0].before_header, "/etc/ufw/after.rules (before)");
+        assert_eq!(diff[0].before.as_bytes(), UFW_AFTER);
+        assert!(diff[0].after.contains(after_rules::BEGIN));
+        assert_eq!(diff[1].before, "-A DOCKER-USER -j RETURN\n");
+        assert!(diff[1].after.contains("ufw-docker: block published ports"));
     }
 
     #[test]
     fn the_exposure_report_says_what_is_open_now_and_after() {
         let p = params(r#"{"allow": [{"port": 8443, "from": ["198.51.100.0/24"]}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         assert_eq!(first.published.len(), 1);
         let port = &first.published[0];
         assert_eq!(
@@ -655,14 +689,14 @@ mod tests {
             "-A ufw-user-forward -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j ACCEPT\n",
             "",
         );
-        let blocked = plan(&p, &observed(Some(UFW_AFTER), Some(&no_route))).unwrap();
+        let blocked = plan(&p, observed(Some(UFW_AFTER), Some(&no_route))).unwrap();
         assert_eq!(blocked.published[0].after, Reach::Blocked);
         let json = serde_json::to_value(&blocked.published[0]).unwrap();
         assert_eq!(json["host_port"], "8080");
         assert_eq!(json["after"], "blocked");
         let absent = plan(
             &params(r#"{"state": "absent"}"#),
-            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+            observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
         )
         .unwrap();
         assert_eq!(absent.published[0].after, Reach::Open);
@@ -671,11 +705,11 @@ mod tests {
     #[test]
     fn backend_iptables_leaves_files_alone() {
         let p = params(r#"{"backend": "iptables"}"#);
-        let first = plan(&p, &observed(None, Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(None, Some(DOCKER_SAVE))).unwrap();
         assert!(first.families[0].file_after.is_none());
         assert!(first.families[0].live_payload.is_some());
-        assert_eq!(first.diff.len(), 1, "only the live chain");
-        let v = first.families[0].validate_payload.as_deref().unwrap();
+        assert_eq!(first.diff(&p).len(), 1, "only the live chain");
+        let v = first.families[0].validate_payload(&p).unwrap();
         assert!(
             !v.contains("ufw-user-forward"),
             "no UFW, no route chain: {v}"
@@ -684,16 +718,16 @@ mod tests {
 
     #[test]
     fn a_missing_file_fails_unless_absent() {
-        let err = plan(&params("{}"), &observed(None, None)).unwrap_err();
+        let err = plan(&params("{}"), observed(None, None)).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
-        let ok = plan(&params(r#"{"state": "absent"}"#), &observed(None, None)).unwrap();
+        let ok = plan(&params(r#"{"state": "absent"}"#), observed(None, None)).unwrap();
         assert!(!ok.changed());
     }
 
     #[test]
     fn broken_markers_fail_the_plan() {
         let text = [UFW_AFTER, after_rules::BEGIN.as_bytes(), b"\n"].concat();
-        let err = plan(&params("{}"), &observed(Some(&text), None)).unwrap_err();
+        let err = plan(&params("{}"), observed(Some(&text), None)).unwrap_err();
         assert!(
             err.contains("never closed") && err.contains("Nothing was written"),
             "{err}"
@@ -703,7 +737,8 @@ mod tests {
     #[test]
     fn warnings_cover_foreign_rules_missing_hook_and_missing_ufw() {
         let save = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j ACCEPT\nCOMMIT\n";
-        let p = plan(&params("{}"), &observed(Some(UFW_AFTER), Some(save))).unwrap();
+        let defaults = params("{}");
+        let p = plan(&defaults, observed(Some(UFW_AFTER), Some(save))).unwrap();
         let all = p.warnings.join("\n");
         assert!(
             all.contains("does not manage; they are replaced: -A DOCKER-USER -j ACCEPT"),
@@ -722,24 +757,20 @@ mod tests {
                 .contains("-j ufw-user-forward")
         );
         assert!(p.families[0]
-            .validate_payload
-            .as_deref()
+            .validate_payload(&defaults)
             .unwrap()
             .contains(":ufw-user-forward - [0:0]"));
     }
 
     #[test]
     fn apply_none_plans_files_only_and_reload_plans_one_reload() {
-        let none = plan(
-            &params(r#"{"apply": "none"}"#),
-            &observed(Some(UFW_AFTER), None),
-        )
-        .unwrap();
+        let apply_none = params(r#"{"apply": "none"}"#);
+        let none = plan(&apply_none, observed(Some(UFW_AFTER), None)).unwrap();
         assert!(none.changed() && none.commands.is_empty());
-        assert_eq!(none.diff.len(), 1);
+        assert_eq!(none.diff(&apply_none).len(), 1);
         let reload = plan(
             &params(r#"{"apply": "reload"}"#),
-            &observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
+            observed(Some(UFW_AFTER), Some(DOCKER_SAVE)),
         )
         .unwrap();
         assert_eq!(reload.commands.len(), 2);
@@ -754,14 +785,11 @@ mod tests {
     #[test]
     fn absent_removes_the_block_and_empties_the_chains() {
         let p = params(r#"{"allow": [{"port": 8080}]}"#);
-        let first = plan(&p, &observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
+        let first = plan(&p, observed(Some(UFW_AFTER), Some(DOCKER_SAVE))).unwrap();
         let with_block = first.families[0].file_after.clone().unwrap();
         let live = after_apply(&first);
-        let gone = plan(
-            &params(r#"{"state": "absent"}"#),
-            &observed(Some(&with_block), Some(&live)),
-        )
-        .unwrap();
+        let absent = params(r#"{"state": "absent"}"#);
+        let gone = plan(&absent, observed(Some(&with_block), Some(&live))).unwrap();
         assert_eq!(gone.families[0].file_after.as_deref(), Some(UFW_AFTER));
         assert_eq!(
             gone.families[0].live_payload.as_deref(),
@@ -776,10 +804,10 @@ mod tests {
             ),
             "the guard's jump, then its chains"
         );
-        assert!(gone.families[0].validate_payload.is_none());
+        assert!(gone.families[0].validate_payload(&absent).is_none());
         let reload = plan(
             &params(r#"{"state": "absent", "apply": "reload"}"#),
-            &observed(Some(&with_block), Some(&live)),
+            observed(Some(&with_block), Some(&live)),
         )
         .unwrap();
         assert_eq!(reload.commands.len(), 3);

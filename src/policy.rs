@@ -287,6 +287,20 @@ mod tests {
     }
 
     #[test]
+    fn the_guards_section_is_rendered_from_the_set_as_its_copy_would_be() {
+        use super::fixtures::{allow_ports, set};
+        use crate::fold::Fold;
+        use crate::rules::{guard_section, guard_set, security_section};
+        for set in [
+            ChainSet::default(),
+            set(&allow_ports(3), Fold::DEFAULT),
+            set(&allow_ports(300), Fold::DEFAULT),
+        ] {
+            assert_eq!(guard_section(&set), security_section(&guard_set(&set)));
+        }
+    }
+
+    #[test]
     fn allow_matches_the_published_port_and_splits_sources_by_family() {
         let json = r#"{"allow": [
             {"port": 8080, "comment": "web"},

@@ -11,6 +11,7 @@
 //! this file imports neither.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -88,27 +89,75 @@ impl Family {
 }
 
 /// One rule: the chain it is appended to and its arguments as separate tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Held as one string, the chain then each token after a NUL (`chain\0-j\0RETURN`): a run at a
+/// thousand entries holds some twelve thousand rules (the live chains of both families, in
+/// filter and in security, and the wanted ones), which a `String` per token made weigh
+/// megabytes. No token holds a NUL: iptables' text cannot, and the parameters refuse control
+/// characters in what they put into a rule.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
-    pub chain: String,
-    pub args: Vec<String>,
+    text: Box<str>,
 }
+
+/// What separates the chain and the tokens in `Rule`'s text.
+const SEP: char = '\0';
 
 impl Rule {
     pub fn new(chain: &str, args: &[&str]) -> Rule {
-        Rule {
-            chain: chain.to_string(),
-            args: args.iter().map(|s| s.to_string()).collect(),
+        Rule::of(chain, args)
+    }
+
+    /// The rule of `chain` with the tokens `args`.
+    pub fn of<S: AsRef<str>>(chain: &str, args: impl IntoIterator<Item = S>) -> Rule {
+        let mut text = String::from(chain);
+        for arg in args {
+            text.push(SEP);
+            text.push_str(arg.as_ref());
         }
+        Rule {
+            text: text.into_boxed_str(),
+        }
+    }
+
+    /// The chain the rule is appended to.
+    pub fn chain(&self) -> &str {
+        self.text.split(SEP).next().unwrap_or_default()
+    }
+
+    /// The rule's arguments (after `-A CHAIN`), token by token.
+    pub fn args(&self) -> impl Iterator<Item = &str> + Clone + '_ {
+        self.text.split(SEP).skip(1)
+    }
+
+    /// Whether the rule's arguments are exactly `args`.
+    pub fn args_are(&self, args: &[&str]) -> bool {
+        self.args().eq(args.iter().copied())
+    }
+
+    /// Whether the token `option` is followed somewhere by a token that `value` accepts
+    /// (`-j` then `MARK`, `--comment` then a tagged comment).
+    pub fn has(&self, option: &str, value: impl Fn(&str) -> bool) -> bool {
+        let mut args = self.args().peekable();
+        while let Some(token) = args.next() {
+            if token == option && args.peek().is_some_and(|v| value(v)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The same arguments in `chain`.
+    pub fn in_chain(&self, chain: &str) -> Rule {
+        Rule::of(chain, self.args())
     }
 
     /// The rule as an iptables-restore line: `-A CHAIN args...`.
     pub fn render(&self) -> String {
-        let mut line =
-            String::with_capacity(16 + self.args.iter().map(|a| a.len() + 3).sum::<usize>());
+        let mut line = String::with_capacity(self.text.len() + 16);
         line.push_str("-A ");
-        line.push_str(&self.chain);
-        for arg in &self.args {
+        line.push_str(self.chain());
+        for arg in self.args() {
             line.push(' ');
             quote_into(&mut line, arg);
         }
@@ -118,26 +167,27 @@ impl Rule {
     /// Whether the module wrote this rule: it carries the module's comment tag or jumps to the
     /// module's logging chain.
     pub fn is_ours(&self) -> bool {
-        let tagged = self
-            .args
-            .windows(2)
-            .any(|w| w[0] == "--comment" && w[1].starts_with(TAG));
-        let jumps_to_log = self
-            .args
-            .windows(2)
-            .any(|w| w[0] == "-j" && w[1] == LOG_CHAIN);
-        tagged || jumps_to_log
+        self.has("--comment", |c| c.starts_with(TAG)) || self.has("-j", |t| t == LOG_CHAIN)
     }
 
     /// A bare `-j RETURN`, which Docker 20.10 appends to DOCKER-USER on every start when no
     /// identical rule exists. It changes nothing at the end of a chain.
     pub fn is_bare_return(&self) -> bool {
-        self.args == ["-j", "RETURN"]
+        self.args_are(&["-j", "RETURN"])
     }
 
     /// The rule read as a typed match and target (see `Match`).
     pub fn read(&self) -> Parsed<'_> {
-        Parsed::of(&self.args)
+        Parsed::of(self.args())
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("chain", &self.chain())
+            .field("args", &self.args().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -224,11 +274,11 @@ pub struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// Reads a rule's arguments (after `-A CHAIN`).
-    pub fn of(args: &'a [String]) -> Parsed<'a> {
+    pub fn of(args: impl IntoIterator<Item = &'a str>) -> Parsed<'a> {
         let mut m = Match::default();
         let mut target = None;
         let mut negate = false;
-        let mut tokens = args.iter().map(String::as_str);
+        let mut tokens = args.into_iter();
         while let Some(token) = tokens.next() {
             if target.is_some() {
                 // The target's own options (`--log-prefix ...`), which no field holds.
@@ -285,14 +335,9 @@ impl<'a> Parsed<'a> {
 /// A rule of the module in `chain`: `args`, the module's comment (`ufw-docker: what`), then
 /// `how target` (`-j RETURN`, `-g CHAIN`, ...). Every tagged rule, flat or folded, is built here.
 pub fn tagged<S: AsRef<str>>(chain: &str, args: &[S], what: &str, how: &str, target: &str) -> Rule {
-    let mut all: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
-    all.extend(["-m", "comment", "--comment"].map(String::from));
-    all.push(format!("{TAG}: {what}"));
-    all.extend([how.to_string(), target.to_string()]);
-    Rule {
-        chain: chain.to_string(),
-        args: all,
-    }
+    let comment = format!("{TAG}: {what}");
+    let tag = ["-m", "comment", "--comment", &comment, how, target];
+    Rule::of(chain, args.iter().map(AsRef::as_ref).chain(tag))
 }
 
 /// The first rule of DOCKER-USER: replies to existing connections return to Docker's chains.
@@ -309,25 +354,19 @@ pub fn replies() -> Rule {
 /// DOCKER-USER's second rule: every new connection Docker DNATed that reaches DOCKER-USER is
 /// marked `SEEN_MARK`, for the guard. A mark decides nothing: the rules below still do.
 pub fn seen() -> Rule {
-    let mut rule = tagged(
+    let rule = tagged(
         DOCKER_USER,
         &["-m", "conntrack", "--ctstate", "DNAT"],
         "seen by DOCKER-USER",
         "-j",
         "MARK",
     );
-    rule.args
-        .extend(["--set-xmark".to_string(), SEEN_MARK.to_string()]);
-    rule
+    Rule::of(DOCKER_USER, rule.args().chain(["--set-xmark", SEEN_MARK]))
 }
 
 /// Whether the rule is `seen`'s mark (of any chain).
 pub fn is_seen_mark(rule: &Rule) -> bool {
-    rule.args.windows(2).any(|w| w[0] == "-j" && w[1] == "MARK")
-        && rule
-            .args
-            .windows(2)
-            .any(|w| w[0] == "--set-xmark" && w[1] == SEEN_MARK)
+    rule.has("-j", |t| t == "MARK") && rule.has("--set-xmark", |m| m == SEEN_MARK)
 }
 
 /// The guard's second rule: what DOCKER-USER saw (marked `SEEN_MARK`) it decided already.
@@ -343,9 +382,7 @@ pub fn seen_return() -> Rule {
 
 /// Whether the rule matches packets DOCKER-USER marked (`seen_return`, in the guard).
 pub fn matches_seen_mark(rule: &Rule) -> bool {
-    rule.args
-        .windows(2)
-        .any(|w| w[0] == "--mark" && w[1] == SEEN_MARK)
+    rule.has("--mark", |m| m == SEEN_MARK)
 }
 
 /// The security table's FORWARD jump to the guard, first.
@@ -362,28 +399,28 @@ pub fn guard_set(set: &ChainSet) -> ChainSet {
     if set.docker_user.is_empty() {
         return ChainSet::default();
     }
+    ChainSet {
+        docker_user: guard_rules(set),
+        log_chain: set.log_chain.clone(),
+        subs: set.subs.clone(),
+    }
+}
+
+/// The rules of the guard's own chain (`guard_set`'s `docker_user`): the rest of the guard's
+/// chains are `set`'s, which a caller reads in place rather than copy (at a thousand entries the
+/// sub-chains are megabytes).
+pub fn guard_rules(set: &ChainSet) -> Vec<Rule> {
     let mut guard = Vec::with_capacity(set.docker_user.len() + 1);
     for rule in &set.docker_user {
-        let routes = rule
-            .args
-            .windows(2)
-            .any(|w| w[0] == "-j" && is_ufw_route_chain(&w[1]));
-        if is_seen_mark(rule) || routes {
+        if is_seen_mark(rule) || rule.has("-j", is_ufw_route_chain) {
             continue;
         }
-        guard.push(Rule {
-            chain: GUARD_CHAIN.to_string(),
-            args: rule.args.clone(),
-        });
+        guard.push(rule.in_chain(GUARD_CHAIN));
         if guard.len() == 1 {
             guard.push(seen_return());
         }
     }
-    ChainSet {
-        docker_user: guard,
-        log_chain: set.log_chain.clone(),
-        subs: set.subs.clone(),
-    }
+    guard
 }
 
 /// The jump to UFW's `ufw route` rules of `family`.
@@ -507,23 +544,22 @@ pub struct PortRule {
 impl PortRule {
     /// The rule in `chain`, rendered as the flat chain always had it.
     pub fn rule(&self, chain: &str) -> Rule {
-        let mut args = Vec::new();
-        if let Some(src) = &self.src {
-            args.extend(["-s".to_string(), src.to_string()]);
+        let src = self.src.map(|s| s.to_string());
+        let range = port_range(self.lo, self.hi);
+        let mut args = Vec::with_capacity(10);
+        if let Some(src) = &src {
+            args.extend(["-s", src]);
         }
-        args.extend(
-            [
-                "-p",
-                self.proto.as_str(),
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "--ctorigdstport",
-            ]
-            .map(String::from),
-        );
-        args.push(port_range(self.lo, self.hi));
+        args.extend([
+            "-p",
+            self.proto.as_str(),
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "DNAT",
+            "--ctorigdstport",
+            &range,
+        ]);
         tagged(chain, &args, &self.what, "-j", "RETURN")
     }
 }
@@ -603,12 +639,8 @@ fn src_range(lo: IpAddr, hi: IpAddr) -> [String; 4] {
 /// Inside a source tree: the goto from `chain` to the sub-chain `child` that holds the
 /// trusted networks within `lo..=hi` (untagged).
 pub fn source_goto(chain: &str, lo: IpAddr, hi: IpAddr, child: &str) -> Rule {
-    let mut args = src_range(lo, hi).to_vec();
-    args.extend(["-g".to_string(), child.to_string()]);
-    Rule {
-        chain: chain.to_string(),
-        args,
-    }
+    let range = src_range(lo, hi);
+    Rule::of(chain, range.iter().map(String::as_str).chain(["-g", child]))
 }
 
 /// Into a source tree: the goto from DOCKER-USER that sends sources within `lo..=hi` to the
@@ -697,12 +729,15 @@ impl ChainSet {
     /// All rules, DOCKER-USER first, then the sub-chains, then the logging chain, rendered as
     /// restore lines.
     pub fn lines(&self) -> Vec<String> {
+        self.rules().map(Rule::render).collect()
+    }
+
+    /// All rules, in the order of `lines`.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.docker_user
             .iter()
             .chain(self.subs.values().flatten())
             .chain(&self.log_chain)
-            .map(Rule::render)
-            .collect()
     }
 
     /// The rules of one of the module's chains (none for a chain it does not hold).
@@ -712,6 +747,21 @@ impl ChainSet {
             LOG_CHAIN => &self.log_chain,
             _ => self.subs.get(name).map_or(&[], Vec::as_slice),
         }
+    }
+}
+
+/// The module's chains wherever they are held: a `ChainSet` the module built, or the chains of
+/// a live table read in place (`live::FilterTable::held`), which the exposure report walks
+/// without copying them out.
+pub trait Chains {
+    /// The rules of one of the module's chains (none for a chain it does not hold), DOCKER-USER
+    /// standing for the chain a walk starts in.
+    fn chain(&self, name: &str) -> &[Rule];
+}
+
+impl Chains for ChainSet {
+    fn chain(&self, name: &str) -> &[Rule] {
+        ChainSet::chain(self, name)
     }
 }
 
@@ -726,29 +776,49 @@ pub fn restore_section(set: &ChainSet, extra_declarations: &[&str]) -> String {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
     out.push_str(&format!(":{DOCKER_USER} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
-    push_chains(&mut out, set);
+    push_chains(&mut out, &set.docker_user, set);
     out
 }
 
 /// The `*security` section declaring the guard's chains and holding its rules (`guard_set`),
 /// without the hook, which only the live payload puts first in FORWARD. Empty for an empty set.
 pub fn security_section(guard: &ChainSet) -> String {
-    if guard.docker_user.is_empty() {
+    security_of(&guard.docker_user, guard)
+}
+
+/// `security_section(&guard_set(set))`, reading `set`'s sub-chains and logging chain in place
+/// instead of copying them into the guard's set.
+pub fn guard_section(set: &ChainSet) -> String {
+    if set.docker_user.is_empty() {
+        return String::new();
+    }
+    security_of(&guard_rules(set), set)
+}
+
+/// The `*security` section of the guard's chain `guard` and `set`'s other chains; empty when
+/// `guard` is.
+fn security_of(guard: &[Rule], set: &ChainSet) -> String {
+    if guard.is_empty() {
         return String::new();
     }
     let mut out = String::from("*security\n");
     out.push_str(&format!(":{GUARD_CHAIN} - [0:0]\n:{LOG_CHAIN} - [0:0]\n"));
-    push_chains(&mut out, guard);
+    push_chains(&mut out, guard, set);
     out
 }
 
-/// The sub-chains' declarations, every rule, and COMMIT.
-fn push_chains(out: &mut String, set: &ChainSet) {
+/// The sub-chains' declarations, every rule (`first`'s, which stand for DOCKER-USER's, then
+/// the sub-chains' and the logging chain's, as `ChainSet::lines` orders them), and COMMIT.
+fn push_chains(out: &mut String, first: &[Rule], set: &ChainSet) {
     for chain in set.subs.keys() {
         out.push_str(&format!(":{chain} - [0:0]\n"));
     }
-    for line in set.lines() {
-        out.push_str(&line);
+    for rule in first
+        .iter()
+        .chain(set.subs.values().flatten())
+        .chain(&set.log_chain)
+    {
+        out.push_str(&rule.render());
         out.push('\n');
     }
     out.push_str("COMMIT\n");
@@ -788,9 +858,40 @@ mod tests {
         assert_eq!(quote("RELATED,ESTABLISHED"), "RELATED,ESTABLISHED");
     }
 
+    #[test]
+    fn a_rule_gives_back_its_chain_and_tokens() {
+        let rule = Rule::new("X", &["-m", "comment", "--comment", "", "-j", "RETURN"]);
+        assert_eq!(rule.chain(), "X");
+        assert_eq!(
+            rule.args().collect::<Vec<_>>(),
+            ["-m", "comment", "--comment", "", "-j", "RETURN"]
+        );
+        assert_eq!(rule.render(), r#"-A X -m comment --comment "" -j RETURN"#);
+        assert!(rule.has("-j", |t| t == "RETURN") && !rule.has("-m", |m| m == "RETURN"));
+        assert!(!rule.has("RETURN", |_| true), "the last token has no value");
+        let bare = Rule::new("X", &[]);
+        assert_eq!((bare.chain(), bare.args().count()), ("X", 0));
+        assert_ne!(
+            bare,
+            Rule::new("X", &[""]),
+            "no tokens is not one empty token"
+        );
+        assert_eq!(Rule::new("X", &[""]).args().collect::<Vec<_>>(), [""]);
+        assert_eq!(
+            rule.in_chain("Y").args().collect::<Vec<_>>(),
+            rule.args().collect::<Vec<_>>()
+        );
+        assert_eq!(rule.in_chain("Y").chain(), "Y");
+        assert!(Rule::new("X", &["-j", "RETURN"]).is_bare_return());
+        assert_eq!(
+            format!("{:?}", Rule::new("X", &["-j", "RETURN"])),
+            r#"Rule { chain: "X", args: ["-j", "RETURN"] }"#
+        );
+    }
+
     fn read(line: &str) -> (Match<'static>, Option<Target<'static>>) {
         let args: &'static [String] = tokenize(line).leak();
-        let parsed = Parsed::of(args);
+        let parsed = Parsed::of(args.iter().map(String::as_str));
         (parsed.matches, parsed.target)
     }
 
@@ -868,10 +969,7 @@ mod tests {
         ];
         for rule in rules {
             // As written, and as iptables-save gives it back.
-            let back = Rule {
-                chain: rule.chain.clone(),
-                args: tokenize(&rule.render())[2..].to_vec(),
-            };
+            let back = Rule::of(rule.chain(), &tokenize(&rule.render())[2..]);
             for r in [&rule, &back] {
                 let parsed = r.read();
                 assert!(parsed.matches.other.is_empty(), "{}", r.render());
