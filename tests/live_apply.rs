@@ -263,6 +263,44 @@ fn apply_none_writes_files_and_leaves_iptables_alone() {
     assert!(fs::read_to_string(&v4).unwrap().contains("MANAGED BLOCK"));
 }
 
+/// Issue 15: the role's command is the module's own install of the build that runs, the one the
+/// action plugin checked (here the test build itself), at `command_path`.
+#[test]
+fn the_binary_installs_itself_at_command_path_once_and_refuses_a_link() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    ns.rule_files();
+    let command = ns.path("sbin/ufw_docker");
+    let args = with(policy(&ns), json!({"command_path": command}));
+    let check = ns.module(with(args.clone(), json!({"_ansible_check_mode": true})));
+    assert!(check.ok());
+    assert!(!command.exists(), "check mode installs nothing");
+    let first = ns.module(args.clone());
+    assert!(first.ok());
+    assert!(first.json["msg"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(", {}", command.display())));
+    assert_eq!(
+        fs::read(&command).unwrap(),
+        fs::read(crate::harness::module_bin()).unwrap()
+    );
+    let meta = fs::metadata(&command).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert!(!ns.module(args.clone()).ok(), "a rerun changes nothing");
+
+    // A link at the path is refused before anything changes; its target is never written.
+    let target = ns.path("other-program");
+    fs::write(&target, b"someone else's").unwrap();
+    fs::remove_file(&command).unwrap();
+    std::os::unix::fs::symlink(&target, &command).unwrap();
+    let before = ns.save_all();
+    ns.module(with(args, json!({"allow": [{"port": 9090}]})))
+        .fails_with("is a symbolic link to");
+    assert_eq!(fs::read(&target).unwrap(), b"someone else's");
+    assert_eq!(ns.save_all(), before, "nothing applied");
+}
+
 #[test]
 fn a_failing_live_apply_restores_files_and_chains() {
     each_backend(|backend| {
