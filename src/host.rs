@@ -74,7 +74,8 @@ pub trait Host {
     /// Removes temporary files an earlier run left beside `path` when it was killed between
     /// creating and renaming them. Called with the run lock held, so none is in use.
     fn remove_stale_temps(&self, path: &Path);
-    /// Creates the directory and any missing parents (mode 0755), as `mkdir -p`.
+    /// Creates the directory and any missing parents, as `mkdir -p`, each mode 0755 whatever the
+    /// umask.
     fn create_dir_all(&self, path: &Path) -> Result<()>;
     /// What is at `path` itself (a symbolic link is not followed); `None` when nothing is.
     fn inspect(&self, path: &Path) -> Result<Option<Entry>>;
@@ -182,11 +183,22 @@ impl Host for RealHost {
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
-        fs::DirBuilder::new()
+        // The mode is set on each directory made, since a mode given to mkdir passes through
+        // the umask, and the action plugin runs the module under `umask 077`.
+        let missing: Vec<&Path> = path
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err())
+            .collect();
+        let made = fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(path)
-            .with_context(|| format!("cannot create the directory {}", path.display()))
+            .and_then(|()| {
+                missing
+                    .iter()
+                    .try_for_each(|d| fs::set_permissions(d, fs::Permissions::from_mode(0o755)))
+            });
+        made.with_context(|| format!("cannot create the directory {}", path.display()))
     }
 
     fn inspect(&self, path: &Path) -> Result<Option<Entry>> {
