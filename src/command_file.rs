@@ -55,7 +55,8 @@ pub fn is_current(entry: Option<&Entry>, existing: Option<&[u8]>, build: &[u8]) 
         && existing == Some(build)
 }
 
-/// A file as the diff shows it: its SHA-256, mode and owner, on one line.
+/// A file as the diff shows it: its SHA-256, mode and owner, on one line; `entry` `None` for
+/// the command as the module installs it (root's, 0755).
 pub fn describe(bytes: &[u8], entry: Option<&Entry>) -> String {
     let (mode, uid, gid) = match entry {
         Some(&Entry::File { mode, uid, gid }) => (mode, uid, gid),

@@ -73,7 +73,7 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
             host.remove_stale_temps(family_path(params, *family));
         }
         if let Some(c) = &command {
-            host.remove_stale_temps(&c.path);
+            host.remove_stale_temps(&c.change.path);
         }
     }
     let Planned {
@@ -115,11 +115,8 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     match after {
         Ok(installed) => files.extend(installed),
         Err(msg) => {
-            let mut done = if plan.changed() {
-                plan.summary()
-            } else {
-                Vec::new()
-            };
+            // What the plan changed (nothing when it changed nothing), then the files done.
+            let mut done = plan.summary();
             done.extend(files.iter().map(|f| f.path.display().to_string()));
             let changed = !done.is_empty() && !check_mode;
             let done = if changed {
@@ -197,9 +194,8 @@ fn save_policy(
     }))
 }
 
-/// The command to install (`command_path`): where, this build's bytes, and the change.
+/// The command to install (`command_path`): this build's bytes, and the change (its path).
 struct CommandInstall {
-    path: PathBuf,
     build: Vec<u8>,
     change: FileChange,
 }
@@ -234,11 +230,7 @@ fn plan_command(host: &dyn Host, params: &Params) -> Result<Option<CommandInstal
         before: existing.map(|b| command_file::describe(&b, entry.as_ref())),
         after: command_file::describe(&build, None),
     };
-    Ok(Some(CommandInstall {
-        path: path.clone(),
-        build,
-        change,
-    }))
+    Ok(Some(CommandInstall { build, change }))
 }
 
 /// Installs the command `plan_command` found due (its directory made, mode 0755, when
@@ -253,10 +245,11 @@ fn install_command(
     };
     if !check_mode {
         let fail = |e: anyhow::Error| format!("the command could not be installed: {e:#}");
-        if let Some(dir) = c.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let path = &c.change.path;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             host.create_dir_all(dir).map_err(fail)?;
         }
-        host.install_executable(&c.path, &c.build).map_err(fail)?;
+        host.install_executable(path, &c.build).map_err(fail)?;
     }
     Ok(Some(c.change))
 }
@@ -940,6 +933,12 @@ mod tests {
         assert_eq!(host.snapshot(), before);
     }
 
+    /// The result's last diff entry: the policy file's or the command's, added after the
+    /// firewall's.
+    fn last_diff(out: &Outcome) -> Value {
+        out.json["diff"].as_array().unwrap().last().unwrap().clone()
+    }
+
     const SAVED: &str = "/etc/ufw-docker/policy.json";
 
     fn with_policy_file(extra: &str) -> String {
@@ -964,12 +963,7 @@ mod tests {
             "{}",
             check.json["msg"]
         );
-        let last = check.json["diff"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
+        let last = last_diff(&check);
         assert_eq!(last["before"], "");
         assert_eq!(last["after_header"], "/etc/ufw-docker/policy.json (after)");
         assert_eq!(host.file(SAVED), None, "check mode saves nothing");
@@ -1060,12 +1054,7 @@ mod tests {
             "{}",
             check.json["msg"]
         );
-        let last = check.json["diff"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
+        let last = last_diff(&check);
         assert_eq!(last["before"], "");
         assert_eq!(
             last["after"],
@@ -1099,7 +1088,7 @@ mod tests {
         host.set_own_executable(b"\x7fELF the next release");
         let upgrade = run(&with_command(r#", "_ansible_diff": true"#), &host);
         assert_eq!(upgrade.json["msg"], "changed: /usr/local/sbin/ufw_docker");
-        let diff = upgrade.json["diff"].as_array().unwrap().last().unwrap();
+        let diff = last_diff(&upgrade);
         assert_eq!(
             diff["before"],
             command_file::describe(crate::fake_host::BUILD, Some(&root_0755()))
