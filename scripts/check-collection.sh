@@ -38,7 +38,9 @@ for f in MANIFEST.json FILES.json LICENSE README.md CHANGELOG.md THIRD-PARTY-LIC
     playbooks/site.yml playbooks/rollout.yml playbooks/audit.yml binaries/ufw_docker-x86_64 binaries/ufw_docker-aarch64 \
     plugins/modules/audit_report.py plugins/action/audit_report.py plugins/module_utils/audit_report_spec.py \
     plugins/plugin_utils/audit_report.py roles/ufw_docker/tasks/audit.yml \
-    tests/unit/plugins/plugin_utils/test_audit_report.py tests/unit/plugins/action/test_audit_report.py; do
+    plugins/filter/exposure_table.py plugins/filter/exposure_table.yml \
+    tests/unit/plugins/plugin_utils/test_audit_report.py tests/unit/plugins/action/test_audit_report.py \
+    tests/unit/plugins/filter/test_exposure_table.py; do
     grep -qxF "$f" "$scratch/files" || fail "the tarball lacks $f"
 done
 # Every path must be one the collection is made of: its top-level files, and the files of its
@@ -46,10 +48,11 @@ done
 allowed='^(MANIFEST\.json|FILES\.json|LICENSE|README\.md|CHANGELOG\.md|THIRD-PARTY-LICENSES\.md'
 allowed+='|meta|meta/runtime\.yml|binaries|binaries/ufw_docker-(x86_64|aarch64)'
 allowed+='|changelogs|changelogs/(changelog|config)\.yaml|changelogs/fragments|changelogs/fragments/[a-z0-9_.-]+\.ya?ml'
-allowed+='|plugins|plugins/(modules|action|module_utils|plugin_utils)|plugins/(modules|action|module_utils|plugin_utils)/[a-z_]+\.py'
+allowed+='|plugins|plugins/(modules|action|module_utils|plugin_utils|filter)|plugins/(modules|action|module_utils|plugin_utils|filter)/[a-z_]+\.py'
+allowed+='|plugins/filter/[a-z_]+\.yml'
 allowed+='|playbooks|playbooks/[a-z_]+\.yml'
 allowed+='|tests|tests/config\.yml|tests/sanity|tests/sanity/ignore-2\.[0-9]+\.txt'
-allowed+='|tests/unit|tests/unit/plugins|tests/unit/plugins/(plugin_utils|action)|tests/unit/plugins/(plugin_utils|action)/test_[a-z_]+\.py'
+allowed+='|tests/unit|tests/unit/plugins|tests/unit/plugins/(plugin_utils|action|filter)|tests/unit/plugins/(plugin_utils|action|filter)/test_[a-z_]+\.py'
 allowed+='|roles|roles/ufw_docker|roles/ufw_docker/README\.md'
 allowed+='|roles/ufw_docker/(defaults|meta|tasks|templates|vars)|roles/ufw_docker/(defaults|meta|tasks|vars)/[A-Za-z_-]+\.yml'
 allowed+='|roles/ufw_docker/templates/[a-z_.-]+\.j2)$'

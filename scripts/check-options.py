@@ -24,7 +24,7 @@ to the table by the Rust test ``params::tests::options_json_is_the_table`` (``ca
      defaults/main.yml (an option passed from a fixed ``__ufw_docker_*`` variable has no role
      variable to compare). The role's own homes agree with each other by
      scripts/check-role-vars.py, whose loaders this reuses. Every task of the role that calls
-     the module (tasks/docker-user.yml, and tasks/audit.yml for the fleet audit) passes each of
+     the module (tasks/main.yml, and tasks/audit.yml for the fleet audit) passes each of
      those arguments as ``OPTION: "{{ __ufw_docker_module_args.OPTION }}"``, and nothing else,
      so that the audit's "after" is what the role applies.
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the collection's unit tests (ansible/tests/unit: the fleet audit's report renderer) with
-# `ansible-test units`, on the built collection, offline, and fails unless every test ran and
-# passed.
+# Runs the collection's unit tests (ansible/tests/unit: the fleet audit's report renderer, the
+# exposure_table filter) with `ansible-test units`, on the built collection, offline, and fails
+# unless every test ran and passed.
 #
-# Why it exists: the controller-side code of the collection (plugins/plugin_utils/) is tested
-# with Ansible's own runner, as users and Galaxy's CI would run it, on what the tarball holds.
+# Why it exists: the controller-side code of the collection (plugins/plugin_utils/,
+# plugins/filter/) is tested with Ansible's own runner, as users and Galaxy's CI would run it,
+# on what the tarball holds.
 # `ansible-test units --local --requirements` installs pytest and its plugins from PyPI into the
 # venv below (the one way it needs no download beyond PyPI: no --venv or --docker bootstrap) and
 # runs the tests on the controller's Python. HOME points into that venv while ansible-test runs,

@@ -209,7 +209,8 @@ fn parse_begin_fields(line: &[u8]) -> BeginFields {
     fields
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, in lowercase hex (also how `command_file` names a build).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

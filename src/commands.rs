@@ -499,6 +499,7 @@ mod tests {
             (r#"{"allow": [{"port": 70000}]}"#, "outside 1-65535"),
             (r#"{"_ansible_check_mode": false}"#, "which is Ansible's"),
             (r#"{"policy_file": "/x.json"}"#, "names the file itself"),
+            (r#"{"command_path": "/usr/bin/x"}"#, "no part of a policy"),
         ] {
             let host = host_with_policy(policy);
             let before = host.snapshot();

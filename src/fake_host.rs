@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 
 use crate::after_rules::{self, Found};
-use crate::host::{Host, LockGuard, Output};
+use crate::host::{Entry, Host, LockGuard, Output};
 use crate::live::FilterTable;
 use crate::rules::{tokenize, Family, Rule};
 
@@ -104,6 +104,7 @@ pub struct Call {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub entries: BTreeMap<PathBuf, Entry>,
     pub filters: BTreeMap<Family, FilterTable>,
 }
 
@@ -126,6 +127,11 @@ struct Fault {
 #[derive(Debug)]
 struct State {
     files: BTreeMap<PathBuf, Vec<u8>>,
+    /// What `inspect` says of a path: a file's mode and owner (a file not here is root's, 0644),
+    /// or a directory, link or other entry a test put there.
+    entries: BTreeMap<PathBuf, Entry>,
+    /// The bytes of the build that runs (`own_executable`).
+    exe: Vec<u8>,
     tables: BTreeMap<Family, Tables>,
     ipv6: bool,
     scripts: Vec<(String, Vec<String>, VecDeque<Reply>)>,
@@ -150,6 +156,9 @@ pub const NOT_A_MANAGER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-T
     to view or modify cluster state.\"}\n";
 
 pub const CONTAINERS: &[u8] = include_bytes!("../tests/data/docker-api/containers-20.http");
+
+/// The bytes of the build that runs, unless a test says otherwise (`set_own_executable`).
+pub const BUILD: &[u8] = b"\x7fELF the ufw_docker build that runs";
 
 /// The fake machine. Starts as a Docker host with UFW: the stock after.rules and after6.rules
 /// of tests/data, the IPv4 tables of tests/data/iptables-save.docker, `V6_SAVE` for IPv6, and
@@ -185,6 +194,8 @@ impl FakeHost {
         FakeHost {
             state: RefCell::new(State {
                 files,
+                entries: BTreeMap::new(),
+                exe: BUILD.to_vec(),
                 tables,
                 ipv6: true,
                 scripts: Vec::new(),
@@ -241,6 +252,20 @@ impl FakeHost {
             .insert(PathBuf::from(path), bytes.to_vec());
     }
 
+    /// What `inspect` says of `path` from now on: a file's mode and owner, or a directory, a
+    /// link or another entry in place of a file.
+    pub fn set_entry(&self, path: &str, entry: Entry) {
+        self.state
+            .borrow_mut()
+            .entries
+            .insert(PathBuf::from(path), entry);
+    }
+
+    /// The build that runs is `bytes` from now on (a new release, say).
+    pub fn set_own_executable(&self, bytes: &[u8]) {
+        self.state.borrow_mut().exe = bytes.to_vec();
+    }
+
     /// The file's bytes, `None` when it does not exist.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
         self.state.borrow().files.get(Path::new(path)).cloned()
@@ -256,6 +281,7 @@ impl FakeHost {
         let state = self.state.borrow();
         Snapshot {
             files: state.files.clone(),
+            entries: state.entries.clone(),
             filters: state
                 .tables
                 .iter()
@@ -290,9 +316,9 @@ impl FakeHost {
     }
 
     /// Every effect so far, in order, one line each: a command line (with ` (exit N)` when it
-    /// failed, ` (not started)` when it could not start), `write PATH`, `backup PATH` (with
-    /// ` (failed)` when injected to fail), `lock`, `remove stale temps PATH`. Reads are left
-    /// out: they change nothing.
+    /// failed, ` (not started)` when it could not start), `write PATH`, `install PATH`, `backup
+    /// PATH` (with ` (failed)` when injected to fail), `lock`, `remove stale temps PATH`. Reads
+    /// are left out: they change nothing.
     pub fn transcript(&self) -> Vec<String> {
         self.state.borrow().transcript.clone()
     }
@@ -452,6 +478,41 @@ impl Host for FakeHost {
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
         self.note(format!("mkdir -p {}", path.display()));
+        Ok(())
+    }
+
+    fn inspect(&self, path: &Path) -> Result<Option<Entry>> {
+        if let Some(error) = self.fault(FileOp::Read, path) {
+            return Err(anyhow!(error).context(format!("cannot inspect {}", path.display())));
+        }
+        let state = self.state.borrow();
+        Ok(state.entries.get(path).cloned().or_else(|| {
+            state.files.contains_key(path).then_some(Entry::File {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            })
+        }))
+    }
+
+    fn own_executable(&self) -> Result<Vec<u8>> {
+        Ok(self.state.borrow().exe.clone())
+    }
+
+    fn install_executable(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if let Some(error) = self.fault(FileOp::Write, path) {
+            self.note(format!("install {} (failed)", path.display()));
+            return Err(anyhow!(error).context(format!("{} was left as it was", path.display())));
+        }
+        self.note(format!("install {}", path.display()));
+        let mut state = self.state.borrow_mut();
+        state.files.insert(path.to_path_buf(), bytes.to_vec());
+        let entry = Entry::File {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        };
+        state.entries.insert(path.to_path_buf(), entry);
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! The one interface between the module and the machine: read a file, write one atomically,
-//! keep a backup, run a command, take the run lock, ask Docker's API (read-only, for names).
+//! keep a backup, install the running build as a command, run a command, take the run lock, ask
+//! Docker's API (read-only, for names).
 //!
 //! Only this file touches the file system, spawns processes or opens sockets. Everything above it (parsing,
 //! rendering, planning) is pure and tested without root; tests of the apply logic use a fake
@@ -47,6 +48,22 @@ impl Output {
     }
 }
 
+/// What is at a path itself, a symbolic link not followed (`Host::inspect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file: its permission bits, owner and group.
+    File {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Dir,
+    /// A symbolic link, and what it points to.
+    Symlink(PathBuf),
+    /// Anything else: a FIFO, a socket, a device.
+    Other,
+}
+
 /// Everything the module does to the machine.
 pub trait Host {
     /// The file's bytes, or `None` when it does not exist.
@@ -57,8 +74,18 @@ pub trait Host {
     /// Removes temporary files an earlier run left beside `path` when it was killed between
     /// creating and renaming them. Called with the run lock held, so none is in use.
     fn remove_stale_temps(&self, path: &Path);
-    /// Creates the directory and any missing parents (mode 0755), as `mkdir -p`.
+    /// Creates the directory and any missing parents, as `mkdir -p`, each mode 0755 whatever the
+    /// umask.
     fn create_dir_all(&self, path: &Path) -> Result<()>;
+    /// What is at `path` itself (a symbolic link is not followed); `None` when nothing is.
+    fn inspect(&self, path: &Path) -> Result<Option<Entry>>;
+    /// The bytes of the executable this process runs (`/proc/self/exe`): the build the action
+    /// plugin checked by its SHA-256 before it ran it, whatever became of its path since.
+    fn own_executable(&self) -> Result<Vec<u8>>;
+    /// Creates or replaces the file at `path` itself (a symbolic link there is replaced, never
+    /// followed) so that a reader sees the old or the new content, never a mix: an executable
+    /// of root's, mode 0755. Its directory must exist.
+    fn install_executable(&self, path: &Path, bytes: &[u8]) -> Result<()>;
     /// Removes the file; one that does not exist is not an error.
     fn remove_file(&self, path: &Path) -> Result<()>;
     /// Copies the file beside itself, named as Ansible names backups; returns the copy's path.
@@ -144,51 +171,7 @@ impl Host for RealHost {
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         // Write through a symlink: the link stays, its target gets the new content.
         let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let dir = target
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .ok_or_else(|| anyhow!("{} has no file name", target.display()))?;
-        let mut tmp_name = OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".ufw_docker.{}.tmp", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let old = fs::metadata(&target).ok();
-        let result = (|| -> Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-            f.write_all(bytes)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            if let Some(meta) = &old {
-                std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
-                    .with_context(|| format!("cannot keep the owner of {}", target.display()))?;
-                f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
-                    .with_context(|| format!("cannot keep the mode of {}", target.display()))?;
-            } else {
-                f.set_permissions(fs::Permissions::from_mode(0o640))?;
-            }
-            f.sync_all()
-                .with_context(|| format!("cannot flush {} to disk", tmp.display()))?;
-            drop(f);
-            fs::rename(&tmp, &target).with_context(|| {
-                format!("cannot move {} over {}", tmp.display(), target.display())
-            })?;
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.with_context(|| format!("{} was left as it was", target.display()))
+        replace(&target, bytes, false)
     }
 
     fn remove_stale_temps(&self, path: &Path) {
@@ -209,11 +192,52 @@ impl Host for RealHost {
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
-        fs::DirBuilder::new()
+        // The mode is set on each directory made, since a mode given to mkdir passes through
+        // the umask, and the action plugin runs the module under `umask 077`.
+        let missing: Vec<&Path> = path
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err())
+            .collect();
+        let made = fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(path)
-            .with_context(|| format!("cannot create the directory {}", path.display()))
+            .and_then(|()| {
+                missing
+                    .iter()
+                    .try_for_each(|d| fs::set_permissions(d, fs::Permissions::from_mode(0o755)))
+            });
+        made.with_context(|| format!("cannot create the directory {}", path.display()))
+    }
+
+    fn inspect(&self, path: &Path) -> Result<Option<Entry>> {
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(anyhow!(e).context(format!("cannot inspect {}", path.display()))),
+        };
+        let kind = meta.file_type();
+        Ok(Some(if kind.is_symlink() {
+            Entry::Symlink(fs::read_link(path).unwrap_or_default())
+        } else if kind.is_dir() {
+            Entry::Dir
+        } else if kind.is_file() {
+            Entry::File {
+                mode: meta.mode() & 0o7777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+            }
+        } else {
+            Entry::Other
+        }))
+    }
+
+    fn own_executable(&self) -> Result<Vec<u8>> {
+        fs::read("/proc/self/exe").context("cannot read /proc/self/exe")
+    }
+
+    fn install_executable(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        replace(path, bytes, true)
     }
 
     fn remove_file(&self, path: &Path) -> Result<()> {
@@ -330,6 +354,72 @@ impl Host for RealHost {
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+}
+
+/// Replaces (or creates) the file `target` itself with `bytes`: a temporary file beside it,
+/// written, flushed and renamed over it, so that a reader sees the old or the new content, never
+/// a mix, and a rename over a symbolic link replaces the link, never what it points to. An
+/// `executable` is root's (when the module runs as root, as it does on a host), mode 0755;
+/// otherwise an existing file's owner and mode are kept, and a new file is mode 0640.
+fn replace(target: &Path, bytes: &[u8], executable: bool) -> Result<()> {
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .ok_or_else(|| anyhow!("{} has no file name", target.display()))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".ufw_docker.{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let old = if executable {
+        None
+    } else {
+        fs::metadata(target).ok()
+    };
+    let result = (|| -> Result<()> {
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mode = match &old {
+            Some(meta) => {
+                std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
+                    .with_context(|| format!("cannot keep the owner of {}", target.display()))?;
+                meta.mode() & 0o7777
+            }
+            None if executable => {
+                // SAFETY: geteuid has no preconditions.
+                if unsafe { libc::geteuid() } == 0 {
+                    std::os::unix::fs::fchown(&f, Some(0), Some(0))
+                        .with_context(|| format!("cannot give {} to root", tmp.display()))?;
+                }
+                0o755
+            }
+            None => 0o640,
+        };
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot flush {} to disk", tmp.display()))?;
+        drop(f);
+        fs::rename(&tmp, target)
+            .with_context(|| format!("cannot move {} over {}", tmp.display(), target.display()))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("{} was left as it was", target.display()))
 }
 
 /// Copies `path` to `dest` with its mode, then gives the copy `path`'s owner and group with
@@ -648,6 +738,78 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn inspect_tells_a_file_a_directory_and_a_link_without_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ufw_docker");
+        fs::write(&file, b"x").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o700)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let host = RealHost::default();
+        let meta = fs::metadata(&file).unwrap();
+        assert_eq!(
+            host.inspect(&file).unwrap(),
+            Some(Entry::File {
+                mode: 0o700,
+                uid: meta.uid(),
+                gid: meta.gid()
+            })
+        );
+        assert_eq!(host.inspect(dir.path()).unwrap(), Some(Entry::Dir));
+        assert_eq!(host.inspect(&link).unwrap(), Some(Entry::Symlink(file)));
+        assert_eq!(host.inspect(&dir.path().join("none")).unwrap(), None);
+    }
+
+    #[test]
+    fn an_executable_is_installed_atomically_0755_replacing_a_link_never_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = RealHost::default();
+        let command = dir.path().join("ufw_docker");
+        host.install_executable(&command, b"build 1").unwrap();
+        assert_eq!(fs::read(&command).unwrap(), b"build 1");
+        let meta = fs::metadata(&command).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o755);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!((meta.uid(), meta.gid()), (0, 0), "root's");
+        }
+        fs::set_permissions(&command, fs::Permissions::from_mode(0o700)).unwrap();
+        host.install_executable(&command, b"build 2").unwrap();
+        assert_eq!(fs::read(&command).unwrap(), b"build 2");
+        assert_eq!(fs::metadata(&command).unwrap().mode() & 0o7777, 0o755);
+        // A link put there is replaced: what it points to is never written.
+        let other = dir.path().join("other-program");
+        fs::write(&other, b"someone else's").unwrap();
+        let link = dir.path().join("linked");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        host.install_executable(&link, b"build 2").unwrap();
+        assert_eq!(fs::read(&other).unwrap(), b"someone else's");
+        assert!(fs::symlink_metadata(&link).unwrap().is_file());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+        // Into a directory that does not exist: an error naming it, nothing made.
+        let err = host
+            .install_executable(&dir.path().join("no/ufw_docker"), b"x")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot create a temporary file in"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn the_running_build_is_read_from_proc_self_exe() {
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(
+            RealHost::default().own_executable().unwrap(),
+            fs::read(exe).unwrap()
+        );
     }
 
     #[test]

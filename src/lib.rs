@@ -6,8 +6,8 @@
 //! `after.rules`/`after6.rules` so that it survives `ufw reload` and reboots.
 //!
 //! The crate is a functional core with an imperative shell: `params`, `rules`, `policy`, `fold`,
-//! `evaluator`, `after_rules`, `live`, `exposure`, `docker`, `plan`, `policy_file` and `status`
-//! are pure; `host` is the only interface to the machine; `apply` carries out a plan through it;
+//! `evaluator`, `after_rules`, `live`, `exposure`, `docker`, `plan`, `policy_file`, `command_file`
+//! and `status` are pure; `host` is the only interface to the machine; `apply` carries out a plan through it;
 //! `module` ties one run together; `main` speaks Ansible's protocol, or hands a command line to
 //! `cli` (the verbs), which `commands` carries out on the policy file (`policy_file`) by running
 //! the module, printing through `status`. `rules` is the vocabulary the others build on:
@@ -18,6 +18,7 @@
 pub mod after_rules;
 pub mod apply;
 pub mod cli;
+pub mod command_file;
 pub mod commands;
 pub mod docker;
 pub mod docker_api;

@@ -1,5 +1,5 @@
-//! One run of the module: parse, lock, observe, plan, validate, (unless check mode) apply, and
-//! build the result Ansible prints.
+//! One run of the module: parse, lock, observe, plan, validate, (unless check mode) apply, save
+//! the policy file and install the command where asked, and build the result Ansible prints.
 //!
 //! This is the imperative shell's script. It decides nothing about firewall rules itself: it
 //! reads through `Host`, asks `plan` what to do, and hands the plan to `apply`.
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::apply;
+use crate::command_file;
 use crate::docker;
 use crate::docker_api::{self, Publisher};
 use crate::exposure::Mode;
@@ -63,9 +64,16 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     };
 
     let families = families(host, params, &mut warnings);
+    let command = match plan_command(host, params) {
+        Ok(command) => command,
+        Err(msg) => return Outcome::failure(msg),
+    };
     if !check_mode {
         for family in &families {
             host.remove_stale_temps(family_path(params, *family));
+        }
+        if let Some(c) = &command {
+            host.remove_stale_temps(&c.change.path);
         }
     }
     let Planned {
@@ -98,20 +106,30 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
             return out;
         }
     };
-    let saved = match save_policy(host, params, args, check_mode) {
-        Ok(saved) => saved,
+    // After the firewall, so that what is saved and installed is what applied.
+    let mut files = Vec::new();
+    let after = save_policy(host, params, args, check_mode).and_then(|saved| {
+        files.extend(saved);
+        install_command(host, command, check_mode)
+    });
+    match after {
+        Ok(installed) => files.extend(installed),
         Err(msg) => {
-            let done = if plan.changed() && !check_mode {
-                format!("changed: {}; but ", plan.summary().join(", "))
+            // What the plan changed (nothing when it changed nothing), then the files done.
+            let mut done = plan.summary();
+            done.extend(files.iter().map(|f| f.path.display().to_string()));
+            let changed = !done.is_empty() && !check_mode;
+            let done = if changed {
+                format!("changed: {}; but ", done.join(", "))
             } else {
                 String::new()
             };
             let mut out = Outcome::failure(format!("{done}{msg}"));
-            out.json["changed"] = json!(plan.changed() && !check_mode);
+            out.json["changed"] = json!(changed);
             out.json["warnings"] = json!(warnings);
             return out;
         }
-    };
+    }
     let mut json = result(
         params,
         &plan,
@@ -122,8 +140,8 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
         warnings,
     );
     json["docker_firewall_backend"] = json!(firewall.as_ref().map(DockerFirewall::key));
-    if let Some(change) = saved {
-        add_policy_change(&mut json, change, check_mode, parsed.invocation.diff);
+    for change in files {
+        add_file_change(&mut json, change, check_mode, parsed.invocation.diff);
     }
     Outcome {
         json,
@@ -131,8 +149,9 @@ fn run_with(args: &str, host: &dyn Host, held: Option<&LockGuard>) -> Outcome {
     }
 }
 
-/// A change of the policy file: its path, and its text before (`None`: no file) and after.
-struct PolicyChange {
+/// A change of a file beside the firewall (the policy file, the command): its path, and how it
+/// reads before (`None`: no file) and after.
+struct FileChange {
     path: PathBuf,
     before: Option<String>,
     after: String,
@@ -147,7 +166,7 @@ fn save_policy(
     params: &Params,
     args: &str,
     check_mode: bool,
-) -> Result<Option<PolicyChange>, String> {
+) -> Result<Option<FileChange>, String> {
     let Some(path) = params.policy_file.as_ref() else {
         return Ok(None);
     };
@@ -168,16 +187,76 @@ fn save_policy(
         }
         host.write_atomic(path, text.as_bytes()).map_err(fail)?;
     }
-    Ok(Some(PolicyChange {
+    Ok(Some(FileChange {
         path: path.clone(),
         before: existing.map(|b| String::from_utf8_lossy(&b).into_owned()),
         after: text,
     }))
 }
 
-/// Adds a saved (or, in check mode, due) policy file to the result: `changed`, the message's
-/// list of what changed, and a diff entry like the rule files'.
-fn add_policy_change(json: &mut Value, change: PolicyChange, check_mode: bool, want_diff: bool) {
+/// The command to install (`command_path`): this build's bytes, and the change (its path).
+struct CommandInstall {
+    build: Vec<u8>,
+    change: FileChange,
+}
+
+/// Whether this run installs the build that runs as the command (`command_path`, with state
+/// present), and what it replaces: `None` when nothing is asked or the path already holds this
+/// build as root's 0755 file. Runs before anything changes, so that a path the module must not
+/// replace (`command_file::ensure_installable`) fails the run with nothing done. With state
+/// absent the file is left alone (the role removes it).
+fn plan_command(host: &dyn Host, params: &Params) -> Result<Option<CommandInstall>, String> {
+    let Some(path) = params.command_path.as_ref() else {
+        return Ok(None);
+    };
+    if params.state == State::Absent {
+        return Ok(None);
+    }
+    let fail = |e: anyhow::Error| format!("command_path: {e:#}");
+    let entry = host.inspect(path).map_err(fail)?;
+    command_file::ensure_installable(path, entry.as_ref())?;
+    let build = host.own_executable().map_err(|e| {
+        format!("cannot read the running build to install it at command_path: {e:#}")
+    })?;
+    let existing = match entry {
+        Some(_) => host.read(path).map_err(fail)?,
+        None => None,
+    };
+    if command_file::is_current(entry.as_ref(), existing.as_deref(), &build) {
+        return Ok(None);
+    }
+    let change = FileChange {
+        path: path.clone(),
+        before: existing.map(|b| command_file::describe(&b, entry.as_ref())),
+        after: command_file::describe(&build, None),
+    };
+    Ok(Some(CommandInstall { build, change }))
+}
+
+/// Installs the command `plan_command` found due (its directory made, mode 0755, when
+/// missing); in check mode only says it would.
+fn install_command(
+    host: &dyn Host,
+    command: Option<CommandInstall>,
+    check_mode: bool,
+) -> Result<Option<FileChange>, String> {
+    let Some(c) = command else {
+        return Ok(None);
+    };
+    if !check_mode {
+        let fail = |e: anyhow::Error| format!("the command could not be installed: {e:#}");
+        let path = &c.change.path;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            host.create_dir_all(dir).map_err(fail)?;
+        }
+        host.install_executable(path, &c.build).map_err(fail)?;
+    }
+    Ok(Some(c.change))
+}
+
+/// Adds a saved (or, in check mode, due) policy file or command to the result: `changed`, the
+/// message's list of what changed, and a diff entry like the rule files'.
+fn add_file_change(json: &mut Value, change: FileChange, check_mode: bool, want_diff: bool) {
     let path = change.path.display().to_string();
     let already = json["changed"] == true;
     let verb = if check_mode {
@@ -513,6 +592,8 @@ mod tests {
     use super::*;
     use crate::after_rules;
     use crate::fake_host::{FakeHost, Reply, AFTER6_RULES};
+    use crate::host::Entry;
+    use std::path::Path;
 
     const POLICY: &str = r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.168.50.0/24"]}"#;
 
@@ -893,6 +974,12 @@ mod tests {
         assert_eq!(host.snapshot(), before);
     }
 
+    /// The result's last diff entry: the policy file's or the command's, added after the
+    /// firewall's.
+    fn last_diff(out: &Outcome) -> Value {
+        out.json["diff"].as_array().unwrap().last().unwrap().clone()
+    }
+
     const SAVED: &str = "/etc/ufw-docker/policy.json";
 
     fn with_policy_file(extra: &str) -> String {
@@ -917,12 +1004,7 @@ mod tests {
             "{}",
             check.json["msg"]
         );
-        let last = check.json["diff"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
+        let last = last_diff(&check);
         assert_eq!(last["before"], "");
         assert_eq!(last["after_header"], "/etc/ufw-docker/policy.json (after)");
         assert_eq!(host.file(SAVED), None, "check mode saves nothing");
@@ -980,6 +1062,209 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("Read-only file system"), "{msg}");
+    }
+
+    const COMMAND: &str = "/usr/local/sbin/ufw_docker";
+
+    fn with_command(extra: &str) -> String {
+        format!(r#"{{"allow": [{{"port": 8080}}], "command_path": "{COMMAND}"{extra}}}"#)
+    }
+
+    fn root_0755() -> Entry {
+        Entry::File {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// Issue 15: the role's copy task became the module's own install of the checked build.
+    #[test]
+    fn a_run_given_command_path_installs_its_own_build_once_after_the_firewall() {
+        let host = FakeHost::new();
+        let check = run(
+            &with_command(r#", "_ansible_check_mode": true, "_ansible_diff": true"#),
+            &host,
+        );
+        assert!(!check.failed, "{}", check.json);
+        assert!(
+            check.json["msg"]
+                .as_str()
+                .unwrap()
+                .ends_with("live DOCKER-USER (ipv6), /usr/local/sbin/ufw_docker"),
+            "{}",
+            check.json["msg"]
+        );
+        let last = last_diff(&check);
+        assert_eq!(last["before"], "");
+        assert_eq!(
+            last["after"],
+            command_file::describe(crate::fake_host::BUILD, None)
+        );
+        assert_eq!(last["after_header"], "/usr/local/sbin/ufw_docker (after)");
+        assert_eq!(host.file(COMMAND), None, "check mode installs nothing");
+
+        let first = run(&with_command(""), &host);
+        assert!(!first.failed, "{}", first.json);
+        let t = host.transcript();
+        let firewall = t.iter().position(|l| l == "write /etc/ufw/after6.rules");
+        let mkdir = t.iter().position(|l| l == "mkdir -p /usr/local/sbin");
+        let installed = t
+            .iter()
+            .position(|l| l == "install /usr/local/sbin/ufw_docker");
+        assert!(
+            firewall < mkdir && mkdir < installed && firewall.is_some(),
+            "{t:?}"
+        );
+        assert!(t.contains(&"remove stale temps /usr/local/sbin/ufw_docker".to_string()));
+        assert_eq!(host.file(COMMAND).as_deref(), Some(crate::fake_host::BUILD));
+        assert_eq!(host.inspect(Path::new(COMMAND)).unwrap(), Some(root_0755()));
+
+        host.clear_transcript();
+        let second = run(&with_command(""), &host);
+        assert_eq!(second.json["changed"], false, "{}", second.json);
+        assert!(!host.transcript().iter().any(|l| l.starts_with("install")));
+
+        // A new release: the command is replaced, a change of its own with its diff.
+        host.set_own_executable(b"\x7fELF the next release");
+        let upgrade = run(&with_command(r#", "_ansible_diff": true"#), &host);
+        assert_eq!(upgrade.json["msg"], "changed: /usr/local/sbin/ufw_docker");
+        let diff = last_diff(&upgrade);
+        assert_eq!(
+            diff["before"],
+            command_file::describe(crate::fake_host::BUILD, Some(&root_0755()))
+        );
+        assert_eq!(
+            diff["after"],
+            command_file::describe(b"\x7fELF the next release", None)
+        );
+        assert_eq!(
+            host.file(COMMAND).as_deref(),
+            Some(&b"\x7fELF the next release"[..])
+        );
+
+        // The same bytes with another mode or owner are put right too.
+        host.set_entry(
+            COMMAND,
+            Entry::File {
+                mode: 0o777,
+                uid: 1000,
+                gid: 0,
+            },
+        );
+        let fixed = run(&with_command(""), &host);
+        assert_eq!(fixed.json["msg"], "changed: /usr/local/sbin/ufw_docker");
+        assert_eq!(host.inspect(Path::new(COMMAND)).unwrap(), Some(root_0755()));
+
+        // state: absent leaves the command alone (the role removes it).
+        host.set_own_executable(b"another build");
+        let before = host.file(COMMAND);
+        let absent = run(&with_command(r#", "state": "absent""#), &host);
+        assert!(!absent.failed, "{}", absent.json);
+        assert_eq!(host.file(COMMAND), before);
+    }
+
+    #[test]
+    fn a_command_path_that_is_a_directory_or_a_link_fails_before_anything_changes() {
+        for (entry, words) in [
+            (Entry::Dir, "is a directory"),
+            (
+                Entry::Symlink(PathBuf::from("/usr/bin/python3")),
+                "is a symbolic link to /usr/bin/python3",
+            ),
+            (Entry::Other, "is not a regular file"),
+        ] {
+            let host = FakeHost::new();
+            host.set_entry(COMMAND, entry);
+            let before = host.snapshot();
+            for args in [
+                with_command(""),
+                with_command(r#", "_ansible_check_mode": true"#),
+            ] {
+                let out = run(&args, &host);
+                assert!(out.failed, "{}", out.json);
+                assert_eq!(out.json["changed"], false);
+                let msg = out.json["msg"].as_str().unwrap();
+                assert!(
+                    msg.starts_with(&format!("command_path {COMMAND} {words}")),
+                    "{msg}"
+                );
+                assert!(msg.ends_with("Nothing was changed."), "{msg}");
+            }
+            assert!(
+                host.transcript().iter().all(|l| l == "lock"),
+                "{:?}",
+                host.transcript()
+            );
+            assert_eq!(host.snapshot(), before);
+        }
+    }
+
+    #[test]
+    fn a_command_that_cannot_be_installed_fails_saying_what_changed() {
+        let host = FakeHost::new();
+        host.fail(
+            crate::fake_host::FileOp::Write,
+            COMMAND,
+            1,
+            "No space left on device",
+        );
+        let out = run(
+            &with_command(r#", "policy_file": "/etc/ufw-docker/policy.json""#),
+            &host,
+        );
+        assert!(out.failed);
+        assert_eq!(out.json["changed"], true);
+        let msg = out.json["msg"].as_str().unwrap();
+        assert!(msg.starts_with("changed: /etc/ufw/after.rules, "), "{msg}");
+        assert!(
+            msg.contains(
+                "live DOCKER-USER (ipv6), /etc/ufw-docker/policy.json; but the command could \
+                 not be installed: "
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert_eq!(host.file(COMMAND), None);
+        // In sync but for the command: the failure says nothing changed.
+        let again = run(
+            &with_command(r#", "policy_file": "/etc/ufw-docker/policy.json""#),
+            &host,
+        );
+        assert!(!again.failed, "{}", again.json);
+        host.fail(
+            crate::fake_host::FileOp::Write,
+            COMMAND,
+            3, // the third install: the first failed, the second (just above) did it
+            "Read-only file system",
+        );
+        host.set_own_executable(b"the next release");
+        let out = run(
+            &with_command(r#", "policy_file": "/etc/ufw-docker/policy.json""#),
+            &host,
+        );
+        assert_eq!(out.json["changed"], false);
+        assert!(
+            out.json["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("the command could not be installed: "),
+            "{}",
+            out.json["msg"]
+        );
+    }
+
+    #[test]
+    fn an_empty_command_path_installs_nothing_and_a_relative_one_is_refused() {
+        let host = FakeHost::new();
+        let out = run(r#"{"command_path": ""}"#, &host);
+        assert!(!out.failed, "{}", out.json);
+        assert!(!host.transcript().iter().any(|l| l.starts_with("install")));
+        let out = run(r#"{"command_path": "ufw_docker"}"#, &host);
+        assert_eq!(
+            out.json["msg"],
+            "command_path must be an absolute path, got 'ufw_docker'"
+        );
     }
 
     #[test]

@@ -159,6 +159,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt::BACKEND,
     opt::DOCKER_HOST,
     opt::POLICY_FILE,
+    opt::COMMAND_PATH,
 ];
 
 /// The sub-options of one `allow` entry.
@@ -190,6 +191,8 @@ mod opt {
     pub const DOCKER_HOST: OptionSpec = OptionSpec::str("docker_host", None);
     /// No default: the module keeps a policy file only where a task (the role) asks for one.
     pub const POLICY_FILE: OptionSpec = OptionSpec::optional_path("policy_file");
+    /// No default: the module installs itself as a command only where a task (the role) asks.
+    pub const COMMAND_PATH: OptionSpec = OptionSpec::optional_path("command_path");
 
     pub const PORT: OptionSpec = OptionSpec {
         required: true,
@@ -424,6 +427,9 @@ pub struct Params {
     /// Where a successful run saves its parameters (`policy_file`), for the command line's
     /// verbs; `None` (unset or empty): nowhere.
     pub policy_file: Option<PathBuf>,
+    /// Where a run with state present installs its own executable as the `ufw_docker` command
+    /// (`command_path`); `None` (unset or empty): nowhere.
+    pub command_path: Option<PathBuf>,
 }
 
 /// What Ansible itself asks of the run, from the `_ansible_*` keys.
@@ -529,6 +535,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
     }
 
     let policy_file = given.optional_path(&opt::POLICY_FILE, true)?;
+    let command_path = given.optional_path(&opt::COMMAND_PATH, true)?;
     let trusted_networks = trusted_networks(&given, &mut warnings)?;
     let allow = given
         .dict_list(&opt::ALLOW, "entries like {port: 8080, proto: tcp}")?
@@ -556,6 +563,7 @@ fn parse_object(obj: &Map<String, Value>) -> Result<Parsed> {
             backend,
             docker_host,
             policy_file,
+            command_path,
         },
         invocation,
         warnings,

@@ -22,8 +22,15 @@ pub type Policy = Map<String, Value>;
 /// The option that names the file itself: a run's arguments hold it, the saved policy does not.
 pub const POLICY_FILE_OPTION: &str = "policy_file";
 
+/// The option that installs the running build as the command (the role's): where a host keeps
+/// its command, not how its firewall is kept, so a run's arguments may hold it and the saved
+/// policy does not. A policy holding it would have every `ufw_docker apply` install itself, and
+/// every `check` find a change to make wherever the command is elsewhere.
+pub const COMMAND_PATH_OPTION: &str = "command_path";
+
 /// What a module run saves from its arguments: the task's parameters, without Ansible's own
-/// keys (`_ansible_*`), without `policy_file`, and without options set to null (unset).
+/// keys (`_ansible_*`), without `policy_file` and `command_path`, and without options set to
+/// null (unset).
 pub fn saved_form(args: &Value) -> Policy {
     let object = match args.get("ANSIBLE_MODULE_ARGS") {
         Some(inner) if args.as_object().is_some_and(|o| o.len() == 1) => inner,
@@ -34,7 +41,10 @@ pub fn saved_form(args: &Value) -> Policy {
         .map(|o| {
             o.iter()
                 .filter(|(k, v)| {
-                    !k.starts_with("_ansible_") && *k != POLICY_FILE_OPTION && !v.is_null()
+                    !k.starts_with("_ansible_")
+                        && *k != POLICY_FILE_OPTION
+                        && *k != COMMAND_PATH_OPTION
+                        && !v.is_null()
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
@@ -59,7 +69,8 @@ pub fn holds(existing: Option<&[u8]>, policy: &Policy) -> bool {
 }
 
 /// Reads a policy file's text (`path` names it in messages): one JSON object, holding neither
-/// Ansible's keys nor `policy_file`. Its parameters are validated by the caller.
+/// Ansible's keys nor `policy_file` or `command_path`. Its parameters are validated by the
+/// caller.
 pub fn parse(path: &str, text: &str) -> Result<Policy, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         format!(
@@ -82,6 +93,12 @@ pub fn parse(path: &str, text: &str) -> Result<Policy, String> {
         return Err(format!(
             "the policy {path} holds policy_file, which names the file itself; remove it \
              (`--policy FILE` picks the file)"
+        ));
+    }
+    if object.contains_key(COMMAND_PATH_OPTION) {
+        return Err(format!(
+            "the policy {path} holds command_path, which installs the command and is no part of \
+             a policy; remove it"
         ));
     }
     Ok(object)
@@ -369,9 +386,10 @@ mod tests {
     }
 
     #[test]
-    fn a_run_saves_its_parameters_without_ansibles_keys_the_file_option_or_nulls() {
+    fn a_run_saves_its_parameters_without_ansibles_keys_the_file_options_or_nulls() {
         let args = json!({
             "allow": [{"port": 443}], "docker_host": null, "policy_file": "/etc/x.json",
+            "command_path": "/usr/local/sbin/ufw_docker",
             "_ansible_check_mode": false, "_ansible_diff": true,
         });
         let saved = saved_form(&args);
@@ -402,6 +420,7 @@ mod tests {
             ("[]", "must be one JSON object"),
             (r#"{"_ansible_diff": true}"#, "which is Ansible's"),
             (r#"{"policy_file": "/p"}"#, "names the file itself"),
+            (r#"{"command_path": "/c"}"#, "no part of a policy"),
         ] {
             let e = parse("/p", text).unwrap_err();
             assert!(e.starts_with("the policy /p "), "{e}");

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 
 use serde_json::{json, Value};
 
@@ -261,6 +262,79 @@ fn apply_none_writes_files_and_leaves_iptables_alone() {
     assert!(run.strings("commands").is_empty());
     assert_eq!(ns.save_all(), before);
     assert!(fs::read_to_string(&v4).unwrap().contains("MANAGED BLOCK"));
+}
+
+/// Issue 15: the role's command is the module's own install of the build that runs, the one the
+/// action plugin checked (here the test build itself), at `command_path`.
+#[test]
+fn the_binary_installs_itself_at_command_path_once_and_refuses_a_link() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    ns.rule_files();
+    let command = ns.path("sbin/ufw_docker");
+    let args = with(policy(&ns), json!({"command_path": command}));
+    let check = ns.module(with(args.clone(), json!({"_ansible_check_mode": true})));
+    assert!(check.ok());
+    assert!(!command.exists(), "check mode installs nothing");
+    let first = ns.module(args.clone());
+    assert!(first.ok());
+    assert!(first.json["msg"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(", {}", command.display())));
+    assert_eq!(
+        fs::read(&command).unwrap(),
+        fs::read(crate::harness::module_bin()).unwrap()
+    );
+    let meta = fs::metadata(&command).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert!(!ns.module(args.clone()).ok(), "a rerun changes nothing");
+
+    // A link at the path is refused before anything changes; its target is never written.
+    let target = ns.path("other-program");
+    fs::write(&target, b"someone else's").unwrap();
+    fs::remove_file(&command).unwrap();
+    std::os::unix::fs::symlink(&target, &command).unwrap();
+    let before = ns.save_all();
+    ns.module(with(args, json!({"allow": [{"port": 9090}]})))
+        .fails_with("is a symbolic link to");
+    assert_eq!(fs::read(&target).unwrap(), b"someone else's");
+    assert_eq!(ns.save_all(), before, "nothing applied");
+}
+
+/// The action plugin runs the module under `umask 077` (its script, for the build cache): the
+/// directories the module makes for the policy file and the command are still 0755, as
+/// documented, not 0700.
+#[test]
+fn directories_made_for_the_policy_and_the_command_are_0755_under_the_plugins_umask() {
+    let ns = Netns::new(Backend::Nft);
+    ns.dockerish();
+    ns.rule_files();
+    let (policy_dir, command_dir) = (ns.path("etc/ufw-docker"), ns.path("sbin"));
+    let args = with(
+        policy(&ns),
+        json!({"policy_file": policy_dir.join("policy.json"),
+               "command_path": command_dir.join("ufw_docker")}),
+    );
+    let args_file = ns.path("args-umask.json");
+    fs::write(&args_file, serde_json::to_vec(&args).unwrap()).unwrap();
+    let mut cmd = ns.module_cmd(&args_file);
+    // SAFETY: umask only sets the child's file mode creation mask before it execs.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(crate::harness::ModuleRun::new(args, out).ok());
+    for dir in [&policy_dir, ns.path("etc").as_path(), &command_dir] {
+        let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755, "{}", dir.display());
+    }
+    let file = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(file(&policy_dir.join("policy.json")), 0o640);
+    assert_eq!(file(&command_dir.join("ufw_docker")), 0o755);
 }
 
 #[test]

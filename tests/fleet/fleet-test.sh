@@ -16,7 +16,8 @@
 #   - on h4, as real fleets run it: logged in as the user `fleet` with sudo (become), a dry run
 #     that touches nothing, a real run, a rerun in one SSH command; the arguments reach the
 #     module on stdin, never in a command line;
-#   - the ufw_docker command on a host the role converged (issue 12): h1 answers `ssh root@h1
+#   - the ufw_docker command on a host the role converged (issue 12), installed by the module
+#     itself (command_path) from the build it runs: h1 answers `ssh root@h1
 #     ufw_docker status` with the role's policy, saved by the module in /etc/ufw-docker/policy.json
 #     (h1's own: the hosts' /etc and /usr/local are overlays, hosts.sh); `ufw_docker check` exits
 #     0, 3 after a hand edit (DOCKER-USER flushed), 0 again after `ufw_docker apply`; a rerun of
@@ -311,7 +312,9 @@ sys.exit(print("changed or failed:", bad) or 1 if bad or not e else 0)' "$FLEET_
 }
 check "a rerun of the role on h1 succeeds" site rerun-h1 1
 check "  and changes nothing (module, policy file, command)" changed_nothing h1
-check "  the command's copy task ran (ok)" events status h1 "Install the ufw_docker command" ok
+check "  the module's task ran (ok), the command still the collection's build" \
+    eval 'events status h1 "$MODULE_TASK" ok &&
+        cmp -s "$DIR/${NS[0]}/usr-local-upper/sbin/ufw_docker" "$REPO/ansible/binaries/ufw_docker-x86_64"'
 # h4: the role as real fleets run it, logged in as `fleet`, root through sudo.
 check "as fleet with sudo, the role converges h4" site role-h4 4 -e ansible_user=fleet --become
 check "  (the module changed h4 to the fleet's policy)" events status h4 "$MODULE_TASK" changed

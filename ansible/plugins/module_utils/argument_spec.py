@@ -46,4 +46,5 @@ ARGUMENT_SPEC = dict(
     backend=dict(type='str', choices=['ufw', 'iptables'], default='ufw'),
     docker_host=dict(type='str'),
     policy_file=dict(type='path'),
+    command_path=dict(type='path'),
 )

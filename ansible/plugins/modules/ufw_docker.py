@@ -45,7 +45,8 @@ description:
     connection crosses grows with the logarithm of the list's length, not with the length.
     In the C(security) table it owns C(ufw-docker-guard), its copies of those chains and its jump
     in FORWARD. It never writes INPUT, UFW's chains or text outside its markers in the
-    after.rules files.
+    after.rules files. Beside them it writes only the files a task names, O(policy_file) and
+    O(command_path).
   - A binary module that needs no Python on the managed host. The collection carries a static
     x86_64 and a static aarch64 build; its action plugin runs the one matching the host's
     architecture, after checking its SHA-256.
@@ -194,6 +195,29 @@ options:
         is mode 0640.
       - With O(state=absent) the file is left as it is (as C(ufw_docker remove) leaves it). Not
         set, or empty, no file is kept.
+    type: path
+  command_path:
+    description:
+      - Where a successful run with O(state=present) installs the build that runs (the one the
+        action plugin has just checked by its SHA-256, read from C(/proc/self/exe)) as the
+        C(ufw_docker) command, for C(ufw_docker status), C(check) and C(apply) on the host. The
+        role sets it to C(/usr/local/sbin/ufw_docker). Root never installs a file it did not
+        just verify, and the role needs no copy task nor the architecture fact for it.
+      - Installed after the firewall and the policy file, and only when the path does not
+        already hold this build as root's file of mode 0755; atomically (a temporary file
+        beside it, renamed over it), owner and group root, mode 0755, its directory created
+        (mode 0755) when missing. Installing it is a change, with its own diff (the SHA-256,
+        mode and owner before and after). Check mode reports it and writes nothing.
+      - The module owns the file at this path, and replaces a regular file it finds there.
+        Refused before anything changes, the run failing with nothing done, are a directory (the
+        path names the command, not where it goes), a symbolic link wherever it points (following
+        it would overwrite the file it names, perhaps another program, and replacing it would
+        undo a link made on purpose; remove it, or point O(command_path) at where the command
+        belongs), and anything else that is not a regular file. Only the last component is
+        looked at, so a parent directory may be a link.
+      - With O(state=absent) the file is left as it is (the role removes it). It is not saved in
+        O(policy_file), and a policy file that holds it is refused by the command line. Not set,
+        or empty, nothing is installed.
     type: path
 notes:
   - Values are coerced as Ansible's own modules do (V("yes"), V("true"), V(1) are true; V("80")
