@@ -66,7 +66,7 @@ pub fn merge_ports(rules: &[PortRule]) -> Vec<PortRule> {
     }
     let mut out = Vec::new();
     for ((proto, src), mut group) in groups {
-        group.sort_by_key(|r| (r.lo, r.hi));
+        by_ports(&mut group);
         let mut run: Vec<&PortRule> = Vec::new();
         let mut hi = 0u16;
         let flush = |run: &mut Vec<&PortRule>, hi: u16, out: &mut Vec<PortRule>| {
@@ -100,6 +100,12 @@ pub fn merge_ports(rules: &[PortRule]) -> Vec<PortRule> {
         flush(&mut run, hi, &mut out);
     }
     out
+}
+
+/// Sorts rules by their port range (one function for both callers: the release binary's size is
+/// counted, and each sort call compiles a sort of its own).
+fn by_ports(rules: &mut [&PortRule]) {
+    rules.sort_by_key(|r| (r.lo, r.hi));
 }
 
 /// The fewest networks covering exactly the addresses of `nets`, sorted.
@@ -154,7 +160,7 @@ pub fn port_tree(
     subs: &mut BTreeMap<String, Vec<Rule>>,
 ) -> Vec<Rule> {
     let mut sorted: Vec<&PortRule> = rules.iter().filter(|r| r.proto == proto).collect();
-    sorted.sort_by_key(|r| (r.lo, r.hi));
+    by_ports(&mut sorted);
     let mut counter = 0usize;
     let mut name = || {
         counter += 1;

@@ -505,19 +505,19 @@ fn start(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Started> 
         feed(child.stdin.take().expect("stdin was piped"), input.to_vec());
     }
     drain(
-        child.stdout.take().expect("stdout was piped"),
+        Box::new(child.stdout.take().expect("stdout was piped")),
         tx.clone(),
         Event::Stdout,
     );
     drain(
-        child.stderr.take().expect("stderr was piped"),
+        Box::new(child.stderr.take().expect("stderr was piped")),
         tx.clone(),
         Event::Stderr,
     );
     let group = child.id();
-    std::thread::spawn(move || {
+    background(Box::new(move || {
         let _ = tx.send(Event::Exited(child.wait()));
-    });
+    }));
     Ok(Started {
         events,
         group,
@@ -538,19 +538,25 @@ enum Event {
 /// for us while we wait for it. A child that exits early closes the pipe; its exit status
 /// says why, so the write error is dropped.
 fn feed(mut pipe: ChildStdin, input: Vec<u8>) {
-    std::thread::spawn(move || {
+    background(Box::new(move || {
         let _ = pipe.write_all(&input);
-    });
+    }));
 }
 
 /// Reads a child's stdout or stderr to the end on a thread of its own and sends it as `wrap`
 /// makes it; a read error ends the output there.
-fn drain(mut pipe: impl Read + Send + 'static, tx: Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
-    std::thread::spawn(move || {
+fn drain(mut pipe: Box<dyn Read + Send>, tx: Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
+    background(Box::new(move || {
         let mut buf = Vec::new();
         let _ = pipe.read_to_end(&mut buf);
         let _ = tx.send(wrap(buf));
-    });
+    }));
+}
+
+/// Runs `job` on a thread of its own. One function for every kind of job, so that the thread
+/// machinery is compiled once: the release binary's size is counted (scripts/build.sh).
+fn background(job: Box<dyn FnOnce() + Send>) {
+    std::thread::spawn(job);
 }
 
 /// Waits for a child's exit and both its outputs, until `deadline` (`timeout` after its start,
