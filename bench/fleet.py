@@ -43,7 +43,10 @@ BIN = os.path.join(REPO, "ansible/binaries/ufw_docker-x86_64")
 
 
 def on(ns, script):
-    out = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", script], capture_output=True, text=True)
+    """Runs script on host ns as an SSH session there sees it (its /etc/ufw, its own /etc and
+    /usr/local, where the role installs the command and the policy file)."""
+    out = subprocess.run([os.path.join(REPO, "tests/fleet/hosts.sh"), "enter", HOSTS_DIR, ns,
+                          "sh", "-c", script], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"fleet: on {ns}: {script}: {out.stderr}")
     return out.stdout
@@ -59,6 +62,7 @@ def each(script, hosts=HOSTS, workers=8):
 ENABLE_UFW = "ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null"
 RESET = r"""
 cp /usr/share/ufw/iptables/after.rules /usr/share/ufw/iptables/after6.rules /etc/ufw/
+rm -rf /usr/local/sbin/ufw_docker /etc/ufw-docker
 for t in iptables ip6tables; do
     chains=$($t-save -t filter | sed -n 's/^:\(DOCKER-USER\|ufw-docker-[^ ]*\) .*/\1/p')
     for c in $chains; do $t -F "$c"; done

@@ -254,7 +254,7 @@ w(f"ansible-playbook's wall time on the same namespace hosts (each with its own 
   f"and UFW enabled), forks {env['forks']}, Ansible's default settings (no pipelining). The "
   "baseline role (bench/baseline_role) uses builtin modules only: `blockinfile` of the same "
   "rules the module renders into after.rules and after6.rules, and a `ufw reload` handler. "
-  "Each repetition resets the hosts to stock files, empty chains and an empty cache of module "
+  "Each repetition resets the hosts to stock files, empty chains, no `ufw_docker` command or policy file and an empty cache of module "
   "builds (the action plugin's `/var/cache/ufw-docker`), then runs the first apply "
   "and the no-op rerun; the roles take turns going first. The row below each role row is the "
   "module task alone in a playbook without the role, to tell the module's cost from the role's. "
