@@ -26,7 +26,7 @@ use ufw_docker::live::FilterTable;
 use ufw_docker::params::{parse_args, Params, Proto};
 use ufw_docker::plan::{plan, Observed};
 use ufw_docker::policy::render;
-use ufw_docker::rules::{restore_section, ChainSet, Family};
+use ufw_docker::rules::{guard_section, restore_section, ChainSet, Family, GUARD_CHAIN};
 
 const STOCK_V4: &[u8] = include_bytes!("../tests/data/after.rules");
 const STOCK_V6: &[u8] = include_bytes!("../tests/data/after6.rules");
@@ -40,7 +40,8 @@ fn base_save(family: Family) -> String {
     )
 }
 
-/// The filter table after the module applied `set`.
+/// The filter and security tables after the module applied `set`: DOCKER-USER's chains, and
+/// the guard's chains with its jump first in the security table's FORWARD.
 fn applied_save(family: Family, set: &ChainSet) -> String {
     let mut save = base_save(family).replace("COMMIT\n", "");
     save.push_str(
@@ -49,6 +50,17 @@ fn applied_save(family: Family, set: &ChainSet) -> String {
             .replace(":DOCKER-USER - [0:0]\n", "")
             .as_str(),
     );
+    let guard = guard_section(set);
+    if !guard.is_empty() {
+        save.push_str(
+            &guard
+                .replacen("*security\n", "*security\n:FORWARD ACCEPT [0:0]\n", 1)
+                .replace(
+                    "COMMIT\n",
+                    &format!("-A FORWARD -j {GUARD_CHAIN}\nCOMMIT\n"),
+                ),
+        );
+    }
     save
 }
 
