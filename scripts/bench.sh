@@ -85,6 +85,9 @@ PLAN=$REPO/target/release/examples/bench_plan
 scripts/build-collection.sh --stage >/dev/null
 
 RESULTS=$(mktemp -d /tmp/ufwd-bench.XXXXXX)
+# The fleet's key lives below it, which each host's sshd reads as the login user `fleet`
+# (tests/fleet/hosts.sh): others must get through (mktemp makes it 0700).
+chmod 0755 "$RESULTS"
 # Every helper keeps its scratch files here, removed on exit whatever happens.
 export BENCH_WORK=$RESULTS
 HOST=ufwbh$$
@@ -121,7 +124,7 @@ python3 bench/packets.py "$BIN" "$PLAN" "$REPO/bench/netns.sh" "$BACKEND" >"$RES
 
 say "part 3: the role on 10, 25 and 100 SSH hosts ($FLEET_REPS runs each, forks $FORKS)"
 net=
-for candidate in 203.0.113 198.51.100; do
+for candidate in 198.51.100 203.0.113; do
     if [[ -z $(ip -4 -o addr show to "$candidate.0/24") ]]; then net=$candidate; break; fi
 done
 [[ -n $net ]] || { echo "bench.sh: 203.0.113.0/24 and 198.51.100.0/24 are both in use (other fleets?)" >&2; exit 1; }
