@@ -28,29 +28,28 @@ pub struct Applied {
     pub warnings: Vec<String>,
 }
 
-/// Reads one family's live filter and security tables with one `iptables-save` (after
-/// applying, to check them). Not `-t filter -t security`: iptables-save takes one table, and
-/// asking for a security table a host never loaded fails on some backends.
-pub fn read_live(host: &dyn Host, family: Family) -> Result<FilterTable, String> {
-    Ok(FilterTable::parse(&save(host, family)?))
+/// Reads each family's live filter and security tables with one `iptables-save` per family, the
+/// families at the same time (after applying, to check them; and for the guard's rollback). Not
+/// `-t filter -t security`: iptables-save takes one table, and asking for a security table a
+/// host never loaded fails on some backends.
+pub fn read_live(host: &dyn Host, families: &[Family]) -> Result<Vec<FilterTable>, String> {
+    save_all(host, families)
+        .map(|(_, text)| Ok(FilterTable::parse(&text?)))
+        .collect()
 }
 
 /// Reads every table of each family with one `iptables-save` per family, the families at the
-/// same time (`Host::run_all`): the filter table (the chains) and the nat table (Docker's
-/// published ports) come from the same snapshot, for one process spawn and one kernel dump
-/// instead of two. Returned in the order of `families`, both parsed: each text is dropped once
-/// parsed (at a thousand entries it is a megabyte a family, which the run would otherwise hold
-/// to its end).
+/// same time: the filter table (the chains) and the nat table (Docker's published ports) come
+/// from the same snapshot, for one process spawn and one kernel dump instead of two. Returned
+/// in the order of `families`, both parsed: each text is dropped once parsed (at a thousand
+/// entries it is a megabyte a family, which the run would otherwise hold to its end).
 pub fn read_tables(
     host: &dyn Host,
     families: &[Family],
 ) -> Result<Vec<(FilterTable, Dnat)>, String> {
-    let cmds: Vec<(&str, &[&str])> = families.iter().map(|f| (f.save_cmd(), &[][..])).collect();
-    families
-        .iter()
-        .zip(host.run_all(&cmds))
-        .map(|(&family, out)| {
-            let text = saved(family, out)?;
+    save_all(host, families)
+        .map(|(family, text)| {
+            let text = text?;
             Ok((
                 FilterTable::parse(&text),
                 exposure::parse_published(family, &text),
@@ -59,8 +58,17 @@ pub fn read_tables(
         .collect()
 }
 
-fn save(host: &dyn Host, family: Family) -> Result<String, String> {
-    saved(family, host.run(family.save_cmd(), &[], None))
+/// One `iptables-save` per family, all started at once (`Host::run_all`): each family with its
+/// text, or why its save failed, in the order of `families`.
+fn save_all<'a>(
+    host: &dyn Host,
+    families: &'a [Family],
+) -> impl Iterator<Item = (Family, Result<String, String>)> + 'a {
+    let cmds: Vec<(&str, &[&str])> = families.iter().map(|f| (f.save_cmd(), &[][..])).collect();
+    families
+        .iter()
+        .zip(host.run_all(&cmds))
+        .map(|(&family, out)| (family, saved(family, out)))
 }
 
 /// The text of one `iptables-save` that ran, or why it failed.
@@ -328,8 +336,8 @@ fn run(host: &dyn Host, cmd: &Command, payload: Option<&str>) -> Result<(), Stri
 }
 
 /// Reads the chains back (the families at the same time) and checks they are what the plan
-/// wanted: DOCKER-USER's chains, and the guard's with its jump first where the plan set it. The jump to DOCKER-USER may have moved
-/// meanwhile: Docker 20.10 puts the rules of a network it creates, or of every network when it
+/// wanted: DOCKER-USER's chains, and the guard's with its jump first where the plan set it. The
+/// jump to DOCKER-USER may have moved meanwhile: Docker 20.10 puts the rules of a network it creates, or of every network when it
 /// starts, ahead of it at any moment. That is a warning, not a failure (the guard holds the
 /// policy until the next run puts the jump first again).
 fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, String> {
@@ -341,7 +349,7 @@ fn verify(host: &dyn Host, params: &Params, plan: &Plan) -> Result<Vec<String>, 
         .filter(|f| f.live_rules().is_some())
         .collect();
     let families: Vec<Family> = read.iter().map(|f| f.family).collect();
-    for (f, (now, _)) in read.into_iter().zip(read_tables(host, &families)?) {
+    for (f, now) in read.into_iter().zip(read_live(host, &families)?) {
         let Some(want) = f.live_after(now.has_chain(f.family.ufw_route_chain())) else {
             continue;
         };
@@ -396,7 +404,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         let mut payloads = Vec::new();
         if u.guard {
             // Read again: whatever part of the guard's payload took effect is undone.
-            match read_live(host, u.family) {
+            match read_live(host, &[u.family]).map(|mut now| now.remove(0)) {
                 Ok(now) => payloads.push((
                     live::guard_rollback(u.before, &now, &u.created),
                     format!("live {} ({})", rules::GUARD_CHAIN, u.family.key()),
