@@ -459,15 +459,47 @@ struct Started {
 }
 
 impl Started {
-    /// Waits for the command, for at most `timeout` from its start (see `collect`).
+    /// Waits for the child's exit and both its outputs, for at most `timeout` from its start. At
+    /// the deadline the child's process group is killed and the child reaped, and the error
+    /// names the command. The threads still reading are left to end with the pipes.
     fn finish(self, timeout: Duration) -> Result<Output> {
-        collect(
-            &self.events,
-            self.group,
-            self.at + timeout,
-            &self.line,
-            timeout,
-        )
+        let Started {
+            events,
+            group,
+            line,
+            at,
+        } = self;
+        let deadline = at + timeout;
+        let (mut stdout, mut stderr, mut status) = (None, None, None);
+        while stdout.is_none() || stderr.is_none() || status.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match events.recv_timeout(left) {
+                Ok(Event::Stdout(b)) => stdout = Some(b),
+                Ok(Event::Stderr(b)) => stderr = Some(b),
+                Ok(Event::Exited(s)) => {
+                    status = Some(s.with_context(|| format!("cannot wait for `{line}`"))?);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    kill_group(group);
+                    if status.is_none() {
+                        // The waiting thread reaps the child; SIGKILL makes that prompt.
+                        while !matches!(events.recv(), Ok(Event::Exited(_)) | Err(_)) {}
+                    }
+                    bail!(
+                        "`{line}` did not finish within {}s and was killed; something holds it up \
+                         (another firewall tool, a stuck kernel call): find it, then rerun",
+                        timeout.as_secs_f32()
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!("lost track of `{line}`"),
+            }
+        }
+        let status = status.expect("loop ends with a status");
+        Ok(Output {
+            code: status.code(),
+            stdout: text(stdout.unwrap_or_default()),
+            stderr: text(stderr.unwrap_or_default()),
+        })
     }
 }
 
@@ -557,49 +589,6 @@ fn drain(mut pipe: Box<dyn Read + Send>, tx: Sender<Event>, wrap: fn(Vec<u8>) ->
 /// machinery is compiled once: the release binary's size is counted (scripts/build.sh).
 fn background(job: Box<dyn FnOnce() + Send>) {
     std::thread::spawn(job);
-}
-
-/// Waits for a child's exit and both its outputs, until `deadline` (`timeout` after its start,
-/// which the error names). At the deadline the
-/// child's process group is killed and the child reaped, and the error names the command
-/// (`line`). The threads still reading are left to end with the pipes.
-fn collect(
-    events: &Receiver<Event>,
-    group: u32,
-    deadline: Instant,
-    line: &str,
-    timeout: Duration,
-) -> Result<Output> {
-    let (mut stdout, mut stderr, mut status) = (None, None, None);
-    while stdout.is_none() || stderr.is_none() || status.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(Event::Stdout(b)) => stdout = Some(b),
-            Ok(Event::Stderr(b)) => stderr = Some(b),
-            Ok(Event::Exited(s)) => {
-                status = Some(s.with_context(|| format!("cannot wait for `{line}`"))?);
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                kill_group(group);
-                if status.is_none() {
-                    // The waiting thread reaps the child; SIGKILL makes that prompt.
-                    while !matches!(events.recv(), Ok(Event::Exited(_)) | Err(_)) {}
-                }
-                bail!(
-                    "`{line}` did not finish within {}s and was killed; something holds it up \
-                     (another firewall tool, a stuck kernel call): find it, then rerun",
-                    timeout.as_secs_f32()
-                );
-            }
-            Err(RecvTimeoutError::Disconnected) => bail!("lost track of `{line}`"),
-        }
-    }
-    let status = status.expect("loop ends with a status");
-    Ok(Output {
-        code: status.code(),
-        stdout: text(stdout.unwrap_or_default()),
-        stderr: text(stderr.unwrap_or_default()),
-    })
 }
 
 /// A child's output as text: the bytes themselves when they are UTF-8 (iptables-save's output
