@@ -4,7 +4,8 @@ Why it exists: the plugin's way to run the module (plugins/action/ufw_docker.py)
 POSIX shell script, run as root, and the fleet tests reach only the paths a healthy fleet takes.
 Here each path runs against a scratch cache directory, with two small stand-in "builds" (shell
 scripts that echo back, as JSON, the arguments they read from standard input or from the file in
-$1): a miss, a copy that is checked, cached and run, a hit, a damaged build, a copy replaced on
+$1): a miss, a copy that is checked, cached and run, a hit, a build sent on standard input
+ahead of the arguments (checked, cached, run; refused when it is not the build or cut short), a damaged build, a copy replaced on
 its way (never run), a dry run that caches nothing, `state: absent` removing the cache, a cache
 directory that is not root's own, an unknown architecture, arguments that a shell would expand,
 and a marker found behind the noise a login shell can print first.
@@ -103,6 +104,47 @@ with tempfile.TemporaryDirectory() as tmp:
     check("the next run is a hit: it runs the cached build (architecture from uname -m)",
           res["rc"] == 0 and answer(res) == {"build": "x86_64", "args": args})
 
+    # The build on standard input, ahead of the arguments (where stdin reaches root).
+    def streamed(arch="x86_64"):
+        with open(builds[arch], "rb") as f:
+            return f.read()
+
+    def sh_bytes(script, stdin):
+        out = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True)
+        return {"rc": out.returncode, "stdout": out.stdout.decode(), "stderr": out.stderr.decode()}
+
+    shutil.rmtree(cache)
+    b = streamed()
+    res = sh_bytes(script("x86_64", digests, streamed=len(b), cache=False), b + payload.encode())
+    check("a streamed build on a dry run: checked, run with the arguments that follow it, whole",
+          res["rc"] == 0 and answer(res) == {"build": "x86_64", "args": args})
+    check("  and caches nothing (the cache directory it made is gone)", not os.path.exists(cache))
+    res = sh_bytes(script("x86_64", digests, env="LANG=C", streamed=len(b), cache=True),
+                   b + payload.encode())
+    check("a streamed build on a real run is cached (0700) and run",
+          res["rc"] == 0 and answer(res) == {"build": "x86_64", "args": args}
+          and os.listdir(cache) == [os.path.basename(cached)]
+          and os.stat(cached).st_mode & 0o777 == 0o700)
+    os.remove(cached)
+    other = streamed("aarch64")
+    res = sh_bytes(script("x86_64", digests, streamed=len(other), cache=True), other + payload.encode())
+    check("a streamed build that is not the one the hash names: BAD_COPY, nothing run or cached",
+          plugin._marker(res, plugin.BAD_COPY) == "x86_64" and '"build"' not in res["stdout"]
+          and os.listdir(cache) == [])
+    res = sh_bytes(script("x86_64", digests, streamed=len(b) - 1, cache=True), b + payload.encode())
+    check("a streamed build cut one byte short: BAD_COPY, nothing run or cached",
+          plugin._marker(res, plugin.BAD_COPY) == "x86_64" and '"build"' not in res["stdout"]
+          and os.listdir(cache) == [])
+    os.chown(cache, 65534, 65534)
+    res = sh_bytes(script("x86_64", digests, streamed=len(b), cache=True), b * 64 + payload.encode())
+    check("a streamed build into a cache not owned by root: the setup fails, nothing runs, and "
+          "the input is drained", res["rc"] == 1 and "not a directory owned by root"
+          in (plugin._marker(res, plugin.SETUP_FAILED) or "") and '"build"' not in res["stdout"])
+    os.chown(cache, 0, 0)
+    res = sh_bytes(script("x86_64", digests, streamed=len(b), cache=True), b + payload.encode())
+    check("  (after which a streamed build caches as before)",
+          res["rc"] == 0 and os.listdir(cache) == [os.path.basename(cached)])
+
     d = tempfile.mkdtemp(dir=tmp)
     args_file = os.path.join(d, "args")
     with open(args_file, "w") as f:
@@ -167,6 +209,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("no argument ever appears in a command",
           all(payload not in script(a, digests, upload=u, cache=c, tmpdir=d, purge=p)
               and "8080" not in script(a, digests, upload=u, cache=c, tmpdir=d, purge=p)
+              and payload not in script(a, digests, streamed=1024, cache=c, purge=p)
               for a in ("x86_64", None) for c in (True, False) for p in (True, False)))
 
     noisy = {"stdout": "pyenv: cannot rehash: /root/.pyenv/shims isn't writable\r\n"

@@ -16,10 +16,13 @@ values' own rules belong to the binary. ``state: absent`` also removes the cache
 Root runs only code it has just verified. The host keeps the build in ``/var/cache/ufw-docker``
 (root's, mode 0700), named by its SHA-256. One shell command, run as root (become), finds the
 architecture (``uname -m``, or the gathered fact), checks the cached build's hash with
-``sha256sum`` and runs it. Only when the build is missing, stale or damaged does the plugin copy
-it to the remote user's temporary directory; root then copies it into its own directory, checks
-that copy's hash, and runs that copy, never the file the remote user could still change. A dry
-run (check mode) caches nothing. An unknown architecture fails before anything is copied.
+``sha256sum`` and runs it. Only when the build is missing, stale or damaged does the plugin send
+it, in a second round trip: on the command's standard input, ahead of the arguments, which root
+writes straight into its own directory. Where standard input cannot reach root (see below), the
+plugin copies the build to the remote user's temporary directory instead, and root copies it
+into its own directory (two more round trips). Either way root checks its copy's hash and runs
+that copy, never a file the remote user could still change. A dry run (check mode) caches
+nothing. An unknown architecture fails before anything is copied.
 
 The arguments reach the build on its standard input (the connection's ``in_data``, as Ansible's
 pipelining sends a module), never on a command line that other local users can read in ``ps``.
@@ -114,19 +117,21 @@ def _unknown_arch_msg(arch):
     )
 
 
-def script(arch, digests, env='', args_file=None, upload=None, cache=False, tmpdir=None,
-           purge=False):
+def script(arch, digests, env='', args_file=None, upload=None, streamed=None, cache=False,
+           tmpdir=None, purge=False):
     """The POSIX shell command, run as root, that runs the build on the host.
 
     ``digests`` maps each architecture of ARCHES to its build's SHA-256. The build reads its
     arguments from ``args_file``, else from standard input.
 
-    Without ``upload``: run the cached build if its hash is right, else print MISS and the
-    architecture. With ``upload`` (the copy in the remote user's ``tmpdir``): copy it into the
-    cache directory as root, check that copy's hash (BAD_COPY when it is wrong), then keep it as
-    the cached build when ``cache`` (older builds removed), and run that checked copy; a copy not
-    cached is removed after the run, with the cache directory if this run made it. ``tmpdir`` is
-    removed. ``purge`` removes the cache after a successful run."""
+    Without ``upload`` or ``streamed``: run the cached build if its hash is right, else print
+    MISS and the architecture. With ``upload`` (the copy in the remote user's ``tmpdir``): copy it
+    into the cache directory as root; with ``streamed`` (its size in bytes, the build sent on
+    standard input ahead of the arguments): write those bytes there as root. Then check that
+    copy's hash (BAD_COPY when it is wrong), keep it as the cached build when ``cache`` (older
+    builds removed), and run that checked copy; a copy not cached is removed after the run, with
+    the cache directory if this run made it. ``tmpdir`` is removed. ``purge`` removes the cache
+    after a successful run."""
     q = shlex.quote
     lines = [
         'umask 077',
@@ -145,19 +150,29 @@ def script(arch, digests, env='', args_file=None, upload=None, cache=False, tmpd
         # The cache directory is root's own: a directory, not a link, owned by root.
         'safe() { [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ]; }',
     ]
-    if upload is None:
+    if upload is None and streamed is None:
         lines.append('{ safe && ok "$f"; } || { echo %s "$a"; exit 0; }' % MISS)
         lines.append('r="$f"')
     else:
+        if upload is not None:
+            copy = 'cp %s "$n"' % q(upload)
+            drain = ''
+        else:
+            # GNU's and BusyBox's head read no byte past the count: the arguments stay on
+            # standard input for the build. A count that is off fails the hash check below.
+            copy = 'head -c %d > "$n"' % streamed
+            # A failure before the copy reads nothing: drain the input the connection still sends.
+            drain = 'cat > /dev/null; '
         lines += [
-            'fail() { echo %s "$*"; exit 1; }' % SETUP_FAILED,
+            'fail() { echo %s "$*"; %sexit 1; }' % (SETUP_FAILED, drain),
             'made=',
             '[ -e "$d" ] || { mkdir -m 0700 "$d" && made=1; } || fail "cannot create $d"',
             'safe || fail "$d is not a directory owned by root"',
             'chmod 0700 "$d" || fail "cannot make $d private (0700)"',
             'n="$d/.new.$$"',
-            '{ rm -f "$n" && cp %s "$n"; } || fail "cannot copy the build into $d"' % q(upload),
-            'ok "$n" || { rm -f "$n"; rm -rf %s; echo %s "$a"; exit 0; }' % (q(tmpdir), BAD_COPY),
+            '{ rm -f "$n" && %s; } || fail "cannot copy the build into $d"' % copy,
+            'ok "$n" || { rm -f "$n";%s echo %s "$a"; exit 0; }'
+            % (' rm -rf %s;' % q(tmpdir) if tmpdir else '', BAD_COPY),
             'chmod 0700 "$n" || fail "cannot make $n executable"',
         ]
         if cache:
@@ -171,7 +186,7 @@ def script(arch, digests, env='', args_file=None, upload=None, cache=False, tmpd
     run = '"$r"' + (' %s' % q(args_file) if args_file else '')
     lines.append('%s%s' % (env + ' ' if env else '', run))
     lines.append('rc=$?')
-    if upload is not None and not cache:
+    if (upload is not None or streamed is not None) and not cache:
         lines.append('rm -f "$n"; [ -z "$made" ] || rmdir "$d"')
     if tmpdir:
         lines.append('rm -rf %s' % q(tmpdir))
@@ -235,18 +250,27 @@ class ActionModule(ActionBase):
         if missing is None:
             return self._finish(res, common)
 
-        # The build is not cached (or is stale or damaged): copy it, then root checks, caches
-        # and runs its own copy in one go.
+        # The build is not cached (or is stale or damaged): send it, then root checks, caches
+        # and runs its own copy in one go. Where standard input reaches root, the build goes
+        # there ahead of the arguments, in this one round trip; elsewhere it is copied to the
+        # remote user's temporary directory first (two more: the directory, the copy).
         arch = ARCHES.get(missing)
         if arch is None:
             return dict(failed=True, msg=_unknown_arch_msg(missing))
-        upload = self._shell_join(self._tmpdir(), 'ufw_docker')
-        self._transfer_file(build_path(arch), upload)
-        common.update(upload=upload, tmpdir=self._tmpdir(),
-                      cache=not check_mode and not common['purge'])
-        res = self._exec(script(arch, digests, **common), payload, args_file)
+        common['cache'] = not check_mode and not common['purge']
+        if args_file is None:
+            with open(build_path(arch), 'rb') as f:
+                build = f.read()
+            res = self._exec(script(arch, digests, streamed=len(build), **common),
+                             build + payload.encode('utf-8'), None)
+        else:
+            upload = self._shell_join(self._tmpdir(), 'ufw_docker')
+            self._transfer_file(build_path(arch), upload)
+            common.update(upload=upload, tmpdir=self._tmpdir())
+            res = self._exec(script(arch, digests, **common), payload, args_file)
         if _marker(res, BAD_COPY) is not None:
-            self._connection._shell.tmpdir = None  # the command removed it
+            if args_file is not None:
+                self._connection._shell.tmpdir = None  # the command removed it
             return dict(failed=True, msg=(
                 "ufw_docker: the build copied to the host does not have the SHA-256 of the "
                 "controller's %s (%s); nothing was run. The copy was damaged or replaced on its "
