@@ -287,7 +287,7 @@ for s in fleet["sizes"]:
                           f"than the baseline (next row) and the role's other tasks add "
                           f"{o['median'] - m['median']:.2f} s"
                           + (": a first apply copies the build (about 1 MiB) to every host "
-                             "that lacks it in its cache, four SSH round trips a host where a "
+                             "that lacks it in its cache, two SSH round trips a host where a "
                              "no-op makes one" if phase == "first" else ""))]
         else:
             cells += ["", ""]
