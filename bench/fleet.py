@@ -67,6 +67,11 @@ for t in iptables ip6tables; do
     chains=$($t-save -t filter | sed -n 's/^:\(DOCKER-USER\|ufw-docker-[^ ]*\) .*/\1/p')
     for c in $chains; do $t -F "$c"; done
     for c in $chains; do $t -X "$c"; done
+    # The guard: its jump in the security table's FORWARD, then its chains.
+    while $t -t security -D FORWARD -j ufw-docker-guard 2>/dev/null; do :; done
+    chains=$($t-save -t security | sed -n 's/^:\(ufw-docker-[^ ]*\) .*/\1/p')
+    for c in $chains; do $t -t security -F "$c"; done
+    for c in $chains; do $t -t security -X "$c"; done
 done
 """
 

@@ -300,15 +300,13 @@ for s in fleet["sizes"]:
             cells += [f"the role within 1.3x of the module alone (25 hosts): {role_r:.2f}x",
                       yes(role_r <= 1.3,
                           "with the defaults the module is the role's only remote task, but the "
-                          "role runs four more on the controller for every host (the argument "
-                          "check of meta/argument_specs.yml, an include before the module and "
-                          "one after it, which most hosts skip, and the exposure table's "
-                          f"set_fact): the controller's CPU was {oc:.2f} s against the module "
-                          f"alone's {mc:.2f} s, and with {env['cpus']} CPUs shared with the "
-                          "hosts the controller's CPU is most of the wall time. Each task left "
-                          "is tied to a contract (the documented ufw_docker_exposure fact, the "
-                          "module's result for what runs after it, ansible-core 2.15 without "
-                          "meta: end_role)")]
+                          "role runs two more on the controller for every host (the argument "
+                          "check of meta/argument_specs.yml and the exposure table's set_fact; "
+                          "meta: end_role costs no worker): the controller's CPU was "
+                          f"{oc:.2f} s against the module alone's {mc:.2f} s, and with "
+                          f"{env['cpus']} CPUs shared with the hosts the controller's CPU is "
+                          "most of the wall time. Each task left is tied to a contract (the "
+                          "role's argument specs, the documented ufw_docker_exposure fact)")]
         else:
             cells += [f"(the role is {role_r:.2f}x the module alone)", ""]
         w("| " + " | ".join(cells) + " |")
