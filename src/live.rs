@@ -331,8 +331,8 @@ pub fn rehooks(before: &FilterTable, present: bool) -> bool {
 /// The `--noflush` payload that makes the live chains equal `want` (present) or empties
 /// DOCKER-USER and deletes the logging chain (absent). `before` is the live table it starts
 /// from: a chain is deleted only if it exists. The guard has a payload of its own
-/// (`guard_payload`), restored by a command of its own: iptables-legacy commits each table of a
-/// payload on its own, so one payload of two tables could fail half-applied.
+/// (`guard_payload`): where both change, one restore loads the guard's first, then this one
+/// (`plan::Tables` says why in that order).
 pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
     if present {
         let mut out = restore_section(want, &[]);
