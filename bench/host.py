@@ -57,8 +57,9 @@ def module(args, expect_changed):
 def applied_payloads(args):
     """Applies `args` (a change) with the module and returns the `--noflush` payloads it loaded,
     IPv4 and IPv6, byte for byte as it piped them into iptables-restore and ip6tables-restore:
-    per family, every load of the run one after the other (the filter table's, then the
-    security table's), which one iptables-restore takes as one input.
+    per family, every load of the run one after the other, which one iptables-restore takes as
+    one input (a change is one load per family: the guard's security table, then the filter
+    table).
 
     The module runs /usr/sbin/iptables-restore, a link through /etc/alternatives, which in the
     bench namespace is its own (/etc/netns/NS/alternatives, the pinned backend). For this one

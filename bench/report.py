@@ -173,17 +173,18 @@ w(f"| `ufw reload` | {ms(p1['ufw_reload'], 0)} | a change is {reload_x:.1f}x fas
         "and the guard puts the policy in the security table too), and on this kernel each "
         "costs about 15 ms however small, waited for when iptables-restore closes its netlink "
         f"socket (`strace -r`); the guard's transactions are {guard_ms:.1f} ms of the floor. "
-        "Tried: both tables in one restore per family (the kernel still commits each table on "
-        "its own: 32.5 against 36.7 ms for two restores), and the families' restores at the "
-        "same time (the kernel serialises the commits: 43.8 against 38.4 ms one after the "
-        "other), both measured by hand on 2026-12-01") + " |")
+        "The module loads both tables in one restore per family (the kernel still commits "
+        "each table on its own: 32.5 against 36.7 ms for two restores); tried, the families' "
+        "restores at the same time (the kernel serialises the commits: 43.8 against 38.4 ms "
+        "one after the other), both measured by hand on 2026-12-01") + " |")
 w("")
 w("Notes. Without the guard's security table, the module's change would compare with the filter-"
   "only floor above. `validate: true` no longer test-loads a family whose live chains the run "
-  "restores: the restore of those chains is one transaction of the very rules the file's block "
-  "holds and commits nothing when the kernel refuses one, and it runs before any file is "
-  "written, so it is itself the test (the file's whole text, with the operator's rules, is "
-  "still test-loaded wherever a file changes without a live restore).")
+  "restores: that restore loads the very rules the file's block holds, one transaction per "
+  "table, stops at a table the kernel refuses (the guard's, committed before it, is put back), "
+  "and runs before any file is written, so it is itself the test (the file's whole text, with "
+  "the operator's rules, is still test-loaded wherever a file changes without a live "
+  "restore).")
 w("")
 
 # Part 2

@@ -4,11 +4,17 @@
 //!
 //! The order is chosen so that a failure never leaves the host half-changed: rules that no live
 //! restore loads first are test-loaded before any write (`validate`); with `apply: live` the
-//! live chains are replaced first, in one `iptables-restore --noflush` transaction per family
-//! and table, so that rules the kernel refuses stop the run before a file changes; files are
-//! replaced atomically; and after applying, the chains are read back and compared with the
-//! plan. On failure the previous chains and files are restored and the error says what failed
-//! and what was put back.
+//! live chains are replaced first, with one `iptables-restore --noflush` per family, so that
+//! rules the kernel refuses stop the run before a file changes; files are replaced atomically;
+//! and after applying, the chains are read back and compared with the plan. On failure the
+//! previous chains and files are restored and the error says what failed and what was put back.
+//!
+//! One restore carries both tables where both change, for one process and its spawn less
+//! (`plan::Tables`). iptables-restore commits each table at its COMMIT, one transaction each, and
+//! stops at the first failure: the guard's security table comes first, so a failed restore of
+//! both may have committed the guard, never DOCKER-USER's chains. The guard's rollback reads
+//! the table again and undoes what took effect, if anything; DOCKER-USER's is built from the
+//! table as it was, and runs only where its restore succeeded.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +22,7 @@ use crate::exposure::{self, Dnat};
 use crate::host::{Host, Output};
 use crate::live::{self, FilterTable};
 use crate::params::{ApplyMode, Params, State};
-use crate::plan::{Command, FamilyPlan, Plan, XTABLES_WAIT};
+use crate::plan::{Command, FamilyPlan, Plan, Tables, XTABLES_WAIT};
 use crate::rules::{self, Family};
 
 /// What the apply step did.
@@ -89,12 +95,13 @@ fn saved(family: Family, out: anyhow::Result<Output>) -> Result<String, String> 
 /// kernel would refuse.
 ///
 /// Outside check mode, with `apply: live`, a family whose DOCKER-USER chains are restored is not
-/// test-loaded: `apply` restores the live chains before it writes a file, each restore is one
-/// transaction of the very rules the file's block holds (less the hook of the guard, which the
-/// file never holds), and one the kernel refuses commits nothing and stops the run before any
-/// file is written. The test-load would only load the same rules twice. A family whose file
-/// changes with no live restore (the file alone differs) is still test-loaded: nothing else
-/// proves its block loads at the next `ufw reload` or boot.
+/// test-loaded: `apply` restores the live chains before it writes a file, each restore loads
+/// the very rules the file's block holds (less the hook of the guard, which the file never
+/// holds), one transaction per table, and one the kernel refuses stops the run before any file
+/// is written (the table committed before the refused one, the guard's, is put back). The
+/// test-load would only load the same rules twice. A family whose file changes with no live
+/// restore (the file alone differs) is still test-loaded: nothing else proves its block loads at
+/// the next `ufw reload` or boot.
 pub fn validate(
     host: &dyn Host,
     params: &Params,
@@ -153,18 +160,16 @@ struct LiveUndo<'p> {
     guard: bool,
 }
 
-/// What one command changed in a family's live chains.
-#[derive(Clone, Copy)]
-enum LiveChange {
-    /// DOCKER-USER's chains; whether the jump to DOCKER-USER went first in FORWARD.
-    Filter { rehooked: bool },
-    /// The guard's chains or jumps.
-    Guard,
-}
-
 impl<'p> Undo<'p> {
-    /// Notes that `f`'s live chains changed (the first time, from `before`).
-    fn changed_live(&mut self, f: &FamilyPlan, before: &'p FilterTable, change: LiveChange) {
+    /// Notes that `f`'s live chains in `tables` changed (the first time, from `before`), and
+    /// whether the jump to DOCKER-USER went first in FORWARD.
+    fn changed_live(
+        &mut self,
+        f: &FamilyPlan,
+        before: &'p FilterTable,
+        tables: Tables,
+        rehooked: bool,
+    ) {
         let u = match self.live.iter().position(|u| u.family == f.family) {
             Some(i) => &mut self.live[i],
             None => {
@@ -179,13 +184,9 @@ impl<'p> Undo<'p> {
                 self.live.last_mut().expect("just pushed")
             }
         };
-        match change {
-            LiveChange::Filter { rehooked } => {
-                u.filter = true;
-                u.rehooked |= rehooked;
-            }
-            LiveChange::Guard => u.guard = true,
-        }
+        u.filter |= tables.filter();
+        u.rehooked |= tables.filter() && rehooked;
+        u.guard |= tables.guard();
     }
 }
 
@@ -270,47 +271,37 @@ fn run_commands<'p>(
     plan: &'p Plan,
     undo: &mut Undo<'p>,
 ) -> Result<(), String> {
+    let present = params.state == State::Present;
     for cmd in &plan.commands {
-        let families: Vec<Family> = match cmd {
-            // A reload touches every family, even when it fails half-way.
+        let outcome = run(host, cmd, plan.payload(cmd).as_deref());
+        // What the command may have changed, in which family (`None`: every family). A reload
+        // may have loaded some files before it failed (the guard's chains too). A restore
+        // commits each table at its COMMIT and stops at the first failure: a failed one of one
+        // table committed nothing, and of both tables (the guard's first, `plan::Tables`) at
+        // most the guard's.
+        let (only, tables, rehooks) = match *cmd {
             Command::UfwReload => {
                 undo.reloaded = true;
-                plan.families.iter().map(|f| f.family).collect()
+                (None, Some(Tables::Both), false)
             }
-            // A failed iptables-restore commits nothing, so only a success needs undoing.
-            Command::Restore { family, .. } => vec![*family],
-        };
-        let outcome = run(host, cmd, plan.payload(cmd));
-        let present = params.state == State::Present;
-        // A failed iptables-restore commits nothing, so only a success needs undoing; a reload
-        // may have loaded some files before it failed.
-        let change = match cmd {
-            Command::UfwReload => Some(None),
-            Command::Restore { guard, .. } if outcome.is_ok() => Some(Some(*guard)),
-            Command::Restore { .. } => None,
-        };
-        if let Some(restored) = change {
-            for f in plan
-                .families
-                .iter()
-                .filter(|f| families.contains(&f.family))
-            {
-                let Some(live) = &f.live_before else {
-                    continue;
-                };
-                let change = match restored {
-                    // A reload loads the guard's chains of the file too.
-                    None => {
-                        undo.changed_live(f, live, LiveChange::Filter { rehooked: false });
-                        LiveChange::Guard
-                    }
-                    Some(false) => LiveChange::Filter {
-                        rehooked: live::rehooks(live, present),
-                    },
-                    Some(true) => LiveChange::Guard,
-                };
-                undo.changed_live(f, live, change);
+            Command::Restore { family, tables } if outcome.is_ok() => {
+                (Some(family), Some(tables), true)
             }
+            Command::Restore {
+                family,
+                tables: Tables::Both,
+            } => (Some(family), Some(Tables::Guard), false),
+            Command::Restore { family, .. } => (Some(family), None, false),
+        };
+        for f in &plan.families {
+            let (Some(tables), Some(live)) = (tables, &f.live_before) else {
+                continue;
+            };
+            if only.is_some_and(|family| family != f.family) {
+                continue;
+            }
+            let rehooked = rehooks && live::rehooks(live, present);
+            undo.changed_live(f, live, tables, rehooked);
         }
         outcome?;
     }
@@ -403,8 +394,10 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
         let cmd = u.family.restore_cmd();
         let mut payloads = Vec::new();
         if u.guard {
-            // Read again: whatever part of the guard's payload took effect is undone.
+            // Read again: whatever part of the guard's payload took effect is undone, and
+            // nothing where none did (a failed restore of both tables, `plan::Tables`).
             match read_live(host, &[u.family]).map(|mut now| now.remove(0)) {
+                Ok(now) if live::guard_as_before(u.before, &now) => {}
                 Ok(now) => payloads.push((
                     live::guard_rollback(u.before, &now, &u.created),
                     format!("live {} ({})", rules::GUARD_CHAIN, u.family.key()),
@@ -449,7 +442,7 @@ fn roll_back(host: &dyn Host, undo: &Undo) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_host::{FakeHost, FileOp, Reply, AFTER6_RULES, AFTER_RULES};
+    use crate::fake_host::{FakeHost, FileOp, Reply, AFTER6_RULES, AFTER_RULES, V6_SAVE};
     use crate::params::parse_args;
     use crate::plan::{self, Observed};
     use crate::rules::ChainSet;
@@ -458,9 +451,10 @@ mod tests {
     const POLICY: &str = r#"{"allow": [{"port": 8080}], "trusted_networks": ["192.168.50.0/24"]}"#;
     const V6_FAILS: &str = "ip6tables-restore: unable to initialize table 'filter'";
     /// The message of an ip6tables-restore that fails with `V6_FAILS`.
-    const V6_RESTORE_FAILED: &str = "`ip6tables-restore -w 30 --noflush < ipv6 DOCKER-USER and \
-                                     ufw-docker-logging-deny` failed: ip6tables-restore: unable \
-                                     to initialize table 'filter' (exit 4)";
+    const V6_RESTORE_FAILED: &str = "`ip6tables-restore -w 30 --noflush < ipv6 ufw-docker-guard \
+                                     (security table), DOCKER-USER and ufw-docker-logging-deny` \
+                                     failed: ip6tables-restore: unable to initialize table \
+                                     'filter' (exit 4)";
     /// How a failed run ends when it could not put everything back.
     const BY_HAND: &str = "Check the firewall by hand (iptables-save, /etc/ufw/after.rules, \
                            /etc/ufw/after6.rules) before rerunning.";
@@ -498,6 +492,13 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    /// What the last iptables-restore (IPv4) on `host` was given.
+    fn last_restore(host: &FakeHost) -> String {
+        let calls = host.calls().into_iter().rev();
+        let mut restores = calls.filter(|c| c.program == "iptables-restore");
+        restores.next().and_then(|c| c.stdin).unwrap()
+    }
+
     /// The baseline the failures below depart from: everything applies, is checked, and the
     /// next plan has nothing left to do.
     #[test]
@@ -508,9 +509,8 @@ mod tests {
         assert_eq!(
             host.transcript(),
             lines(&[
+                // One restore per family: the guard's security table, then the filter table.
                 "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
@@ -553,8 +553,6 @@ mod tests {
             host.transcript(),
             lines(&[
                 "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules (failed)",
@@ -584,24 +582,69 @@ mod tests {
                  (ipv4)."
             )
         );
-        // The chains go first, so no file was written; a failed iptables-restore commits
-        // nothing: only IPv4's chains (its guard's, then DOCKER-USER's) are put back.
+        // The chains go first, so no file was written. IPv4's chains (its guard's, then
+        // DOCKER-USER's) are put back. The failed restore of IPv6's two tables may have
+        // committed the first, the guard's: read again, it is as it was, and left alone.
         assert_eq!(
             host.transcript(),
             lines(&[
-                "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
                 "iptables-save",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
             ])
         );
-        let rollback = host.calls().pop().unwrap().stdin.unwrap();
+        let rollback = last_restore(&host);
         assert_eq!(
             rollback,
             live::rollback_payload(&before.filters[&Family::V4], &[], false),
             "IPv4's chains are put back from what was read before the run"
+        );
+        assert_eq!(host.snapshot(), before, "files and chains as they were");
+    }
+
+    #[test]
+    fn a_restore_of_both_tables_failing_in_the_filter_table_puts_back_the_guard_it_committed() {
+        // IPv6's FORWARD jumps to a sub-chain of an earlier policy, which this one deletes: the
+        // filter table refuses, after the guard's security table, first in the same restore,
+        // was committed.
+        let save = V6_SAVE
+            .replace(
+                ":DOCKER-USER - [0:0]\n",
+                ":DOCKER-USER - [0:0]\n:ufw-docker-allow-tcp-9 - [0:0]\n",
+            )
+            .replace(
+                "-A FORWARD -j ufw6-before-forward\n",
+                "-A FORWARD -j ufw6-before-forward\n-A FORWARD -j ufw-docker-allow-tcp-9\n",
+            );
+        let host = FakeHost::new().with_tables(Family::V6, &save);
+        let (params, plan) = planned(&host, POLICY);
+        let before = host.snapshot();
+        let err = apply(&host, &params, &plan).unwrap_err();
+        let cmd = "`ip6tables-restore -w 30 --noflush < ipv6 ufw-docker-guard (security table), \
+                   DOCKER-USER and ufw-docker-logging-deny` failed";
+        assert!(err.starts_with(cmd), "{err}");
+        // IPv6's guard is put back; its DOCKER-USER was never changed.
+        assert!(
+            err.ends_with(
+                "chain 'ufw-docker-allow-tcp-9' is still referenced (exit 1). Rolled back: live \
+                 ufw-docker-guard (ipv4), live DOCKER-USER (ipv4), live ufw-docker-guard (ipv6)."
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            host.transcript(),
+            lines(&[
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-restore -w 30 --noflush (exit 1)",
+                "iptables-save",
+                "iptables-restore -w 30 --noflush",
+                "iptables-restore -w 30 --noflush",
+                "ip6tables-save",
+                "ip6tables-restore -w 30 --noflush",
+            ])
         );
         assert_eq!(host.snapshot(), before, "files and chains as they were");
     }
@@ -627,7 +670,7 @@ mod tests {
                  and FORWARD's jumps to it (ipv4)."
             )
         );
-        let rollback = host.calls().pop().unwrap().stdin.unwrap();
+        let rollback = last_restore(&host);
         assert!(
             rollback.contains("-D FORWARD -j DOCKER-USER\n-I FORWARD 2 -j DOCKER-USER\n"),
             "{rollback}"
@@ -679,22 +722,21 @@ mod tests {
         host.reply(
             "iptables-restore",
             &RESTORE,
-            [Reply::Succeed(String::new()), Reply::Succeed(String::new())],
+            [Reply::Succeed(String::new())],
         );
         let err = apply(&host, &params, &plan).unwrap_err();
+        // IPv4's guard, read again, is as it was: nothing of it is put back, nor said to be.
         assert_eq!(
             err,
             "after applying, the live DOCKER-USER (ipv4) does not hold the expected rules; it \
              holds:\n-A DOCKER-USER -j RETURN\n. Rolled back: /etc/ufw/after6.rules, \
-             /etc/ufw/after.rules, live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4), live \
-             ufw-docker-guard (ipv6), live DOCKER-USER (ipv6)."
+             /etc/ufw/after.rules, live DOCKER-USER (ipv4), live ufw-docker-guard (ipv6), live \
+             DOCKER-USER (ipv6)."
         );
         assert_eq!(
             host.transcript(),
             lines(&[
                 "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules",
@@ -704,7 +746,6 @@ mod tests {
                 "write /etc/ufw/after6.rules",
                 "write /etc/ufw/after.rules",
                 "iptables-save",
-                "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
                 "ip6tables-save",
                 "ip6tables-restore -w 30 --noflush",
@@ -737,10 +778,11 @@ mod tests {
             err,
             "`ufw reload` failed: ERROR: problem running ip6tables-restore (exit 1). Rolled \
              back: /etc/ufw/after6.rules, /etc/ufw/after.rules, live ufw-docker-guard (ipv4), \
-             live DOCKER-USER (ipv4), live ufw-docker-guard (ipv6), live DOCKER-USER (ipv6)."
+             live DOCKER-USER (ipv4), live DOCKER-USER (ipv6)."
         );
         // The old files are reloaded, then each family's chains put back: a reload of files
-        // without the block leaves DOCKER-USER as the failed reload made it.
+        // without the block leaves DOCKER-USER as the failed reload made it. IPv6's guard, read
+        // again, is as it was (the reload failed before IPv6's block): it is left alone.
         assert_eq!(
             host.transcript(),
             lines(&[
@@ -754,7 +796,6 @@ mod tests {
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush",
                 "ip6tables-save",
-                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
             ])
         );
@@ -773,7 +814,6 @@ mod tests {
             [
                 Reply::Simulate,
                 Reply::Simulate,
-                Reply::Simulate,
                 Reply::exit(1, "iptables-restore: line 2 failed"),
             ],
         );
@@ -789,11 +829,11 @@ mod tests {
             host.transcript(),
             lines(&[
                 "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush (exit 4)",
                 "iptables-save",
                 "iptables-restore -w 30 --noflush",
                 "iptables-restore -w 30 --noflush (exit 1)",
+                "ip6tables-save",
             ])
         );
         // No file was written; IPv4's guard is back; IPv4's DOCKER-USER stays as applied,
@@ -838,8 +878,6 @@ mod tests {
             host.transcript(),
             lines(&[
                 "iptables-restore -w 30 --noflush",
-                "iptables-restore -w 30 --noflush",
-                "ip6tables-restore -w 30 --noflush",
                 "ip6tables-restore -w 30 --noflush",
                 "write /etc/ufw/after.rules",
                 "write /etc/ufw/after6.rules (failed)",

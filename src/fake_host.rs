@@ -1,13 +1,13 @@
 //! A `Host` in memory, for unit tests of `apply` and `module` without root: files in a map, each
-//! family's filter table simulated through the commands the module runs (`iptables-save`,
-//! `iptables-restore --noflush`, `ufw reload`), every effect recorded in order, and failures
-//! injected where a test asks for them.
+//! family's filter and security tables simulated through the commands the module runs
+//! (`iptables-save`, `iptables-restore --noflush`, `ufw reload`), every effect recorded in order,
+//! and failures injected where a test asks for them.
 //!
-//! The simulation is small on purpose: the filter table only, and of iptables-restore's checks
-//! those a payload of the module could trip (a rule in or a jump to a chain that does not exist,
-//! deleting a chain that is built in, not empty or still jumped to, a transaction without
-//! COMMIT). A test that needs anything else scripts the reply instead. Nothing here touches the
-//! machine.
+//! The simulation is small on purpose: those two tables only, each committed at its COMMIT as
+//! iptables-restore does, and of iptables-restore's checks those a payload of the module could
+//! trip (a rule in or a jump to a chain that does not exist, deleting a chain that is built in,
+//! not empty or still jumped to, a transaction without COMMIT). A test that needs anything else
+//! scripts the reply instead. Nothing here touches the machine.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -395,13 +395,13 @@ impl FakeHost {
                 let payload = String::from_utf8_lossy(stdin.unwrap_or_default()).into_owned();
                 let mut state = self.state.borrow_mut();
                 let tables = state.tables.get_mut(&family).expect("family simulated");
-                match restore(&tables.filter, &payload, program) {
-                    Ok(table) => {
-                        if !args.contains(&"--test") {
-                            tables.filter = table;
-                        }
-                        Ok(exit(0, "", ""))
-                    }
+                let mut table = tables.filter.clone();
+                let loaded = load(&mut table, &payload, program);
+                if !args.contains(&"--test") {
+                    tables.filter = table;
+                }
+                match loaded {
+                    Ok(()) => Ok(exit(0, "", "")),
                     Err(e) => Ok(exit(1, "", &e)),
                 }
             }
@@ -442,10 +442,9 @@ impl FakeHost {
             let route = family.ufw_route_chain();
             let user_rules = tables.filter.rules(route).to_vec();
             let cmd = family.restore_cmd();
-            let mut table = restore(&tables.filter, &String::from_utf8_lossy(&block), cmd)
-                .map_err(|e| format!("{path}: {e}"))?;
-            table.chains.insert(route.to_string(), user_rules);
-            tables.filter = table;
+            let loaded = load(&mut tables.filter, &String::from_utf8_lossy(&block), cmd);
+            tables.filter.chains.insert(route.to_string(), user_rules);
+            loaded.map_err(|e| format!("{path}: {e}"))?;
         }
         Ok(())
     }
@@ -683,9 +682,19 @@ fn target<'a>(args: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
 }
 
 /// Applies an `iptables-restore --noflush` payload to `table` (its filter and security tables)
-/// as one transaction: the tables after the last COMMIT, or iptables-restore's complaint
-/// (nothing committed).
+/// in one go: the tables after the last COMMIT, or iptables-restore's complaint (nothing
+/// committed: `load` says what a failure leaves of a payload of several tables).
+#[cfg(test)]
 fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable, String> {
+    let mut work = table.clone();
+    load(&mut work, payload, cmd).map(|()| work)
+}
+
+/// Loads an `iptables-restore --noflush` payload into `table` (its filter and security tables)
+/// as iptables-restore does, nft and legacy alike: each table is committed at its COMMIT line,
+/// one transaction each, and the first failure stops the load with iptables-restore's
+/// complaint, the tables committed before it kept and the failing one's lines lost.
+fn load(table: &mut FilterTable, payload: &str, cmd: &str) -> Result<(), String> {
     let mut work = table.clone();
     let mut open: Option<bool> = None; // Some(true): the security table
     let mut last = 0;
@@ -710,6 +719,15 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
         };
         if line == "COMMIT" {
             open = None;
+            // A security table of empty built-in chains is one nothing uses: as if not loaded.
+            if work
+                .security
+                .iter()
+                .all(|(name, rules)| BUILTIN_CHAINS.contains(&name.as_str()) && rules.is_empty())
+            {
+                work.security.clear();
+            }
+            *table = work.clone();
             continue;
         }
         let chains = if security {
@@ -790,15 +808,7 @@ fn restore(table: &FilterTable, payload: &str, cmd: &str) -> Result<FilterTable,
     if open.is_some() {
         return Err(format!("{cmd}: COMMIT expected at line {}", last + 1));
     }
-    // A security table of empty built-in chains is one nothing uses: as if not loaded.
-    if work
-        .security
-        .iter()
-        .all(|(name, rules)| BUILTIN_CHAINS.contains(&name.as_str()) && rules.is_empty())
-    {
-        work.security.clear();
-    }
-    Ok(work)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -863,6 +873,33 @@ mod tests {
             let err = restore(&before, payload, "ip6tables-restore").unwrap_err();
             assert!(err.contains(why), "{payload:?}: {err}");
         }
+    }
+
+    #[test]
+    fn each_table_is_committed_at_its_commit_and_the_first_failure_stops_the_load() {
+        let before = table(V6_SAVE);
+        let guard = "*security\n:g - [0:0]\n-A g -j RETURN\n-I FORWARD 1 -j g\nCOMMIT\n";
+        let filter = "*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j DROP\nCOMMIT\n";
+        let broken = |section: &str| section.replace("COMMIT", "-A FORWARD -j nowhere\nCOMMIT");
+        let mut work = before.clone();
+        let err = load(
+            &mut work,
+            &(guard.to_string() + &broken(filter)),
+            "ip6tables-restore",
+        );
+        assert!(err.unwrap_err().contains("line 9 failed"));
+        assert_eq!(
+            work.chains, before.chains,
+            "the failing filter table as it was"
+        );
+        assert_eq!(
+            work.security_rules("g"),
+            [Rule::new("g", &["-j", "RETURN"])]
+        );
+        let mut work = before.clone();
+        let err = load(&mut work, &(broken(guard) + filter), "ip6tables-restore");
+        assert!(err.unwrap_err().contains("line 5 failed"));
+        assert_eq!(work, before, "nothing after the failure is loaded");
     }
 
     #[test]

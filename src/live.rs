@@ -331,8 +331,8 @@ pub fn rehooks(before: &FilterTable, present: bool) -> bool {
 /// The `--noflush` payload that makes the live chains equal `want` (present) or empties
 /// DOCKER-USER and deletes the logging chain (absent). `before` is the live table it starts
 /// from: a chain is deleted only if it exists. The guard has a payload of its own
-/// (`guard_payload`), restored by a command of its own: iptables-legacy commits each table of a
-/// payload on its own, so one payload of two tables could fail half-applied.
+/// (`guard_payload`): where both change, one restore loads the guard's first, then this one
+/// (`plan::Tables` says why in that order).
 pub fn set_payload(before: &FilterTable, want: &ChainSet, present: bool) -> String {
     if present {
         let mut out = restore_section(want, &[]);
@@ -493,6 +493,19 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
     }
     out.push_str("COMMIT\n");
     out
+}
+
+/// Whether the guard is `now` as it was in `before`: its chains, with their rules, and the
+/// security table's FORWARD (empty as good as not loaded). `guard_rollback` would then change
+/// nothing.
+pub fn guard_as_before(before: &FilterTable, now: &FilterTable) -> bool {
+    fn ours(t: &FilterTable) -> impl Iterator<Item = (&String, &Vec<Rule>)> {
+        t.security.iter().filter(|(c, rules)| match c.as_str() {
+            "FORWARD" => !rules.is_empty(),
+            c => is_sub_chain(c) || c == LOG_CHAIN || c == GUARD_CHAIN,
+        })
+    }
+    ours(before).eq(ours(now))
 }
 
 /// Puts FORWARD's jumps to DOCKER-USER back as they were in `before`, undoing the re-hook of
@@ -872,6 +885,28 @@ mod tests {
             guard_payload(&none, &ChainSet::default(), false, true),
             None
         );
+    }
+
+    #[test]
+    fn the_guard_is_as_before_only_with_the_same_chains_rules_and_jumps() {
+        let want = want(r#"{"allow": [{"port": 8080}]}"#);
+        let none = FilterTable::parse(DOCKER_SAVE);
+        let hooked = with_guard(&want, &["-j ufw-docker-guard"]);
+        assert!(guard_as_before(&hooked, &hooked.clone()));
+        // A security table loaded with nothing in it (iptables-legacy, after a failed restore).
+        let empty = FilterTable::parse(&format!(
+            "{DOCKER_SAVE}*security\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"
+        ));
+        assert!(guard_as_before(&none, &empty));
+        assert!(!guard_as_before(&none, &hooked));
+        assert!(!guard_as_before(&hooked, &none));
+        let moved = with_guard(&want, &["-j SECMARK --selctx x", "-j ufw-docker-guard"]);
+        assert!(!guard_as_before(&hooked, &moved));
+        let other = super::tests::want(r#"{"allow": [{"port": 8081}]}"#);
+        assert!(!guard_as_before(
+            &hooked,
+            &with_guard(&other, &["-j ufw-docker-guard"])
+        ));
     }
 
     #[test]

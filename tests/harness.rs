@@ -153,6 +153,52 @@ impl Netns {
         format!("{}{}", self.save(false), self.save(true))
     }
 
+    /// Every table of a family that holds anything (`iptables-save`, without its comments and
+    /// counters): a table of empty built-in chains is left out, as one never loaded (after a
+    /// failed restore, iptables-legacy leaves the table it opened loaded and empty; the guard's
+    /// rollback, on nft, its security table).
+    pub fn tables(&self, v6: bool) -> String {
+        let tool = if v6 {
+            "ip6tables-save"
+        } else {
+            "iptables-save"
+        };
+        let save = self.exec(tool);
+        let mut out = String::new();
+        for section in save.split("COMMIT\n") {
+            let lines: Vec<&str> = section
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .collect();
+            let builtin = |l: &&str| {
+                let chain = l.strip_prefix(':').and_then(|d| d.split(' ').next());
+                chain.is_some_and(|c| {
+                    ["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"].contains(&c)
+                })
+            };
+            if lines.iter().all(|l| l.starts_with('*') || builtin(l)) {
+                continue;
+            }
+            for l in lines {
+                // `:CHAIN POLICY [packets:bytes]`: the counters go.
+                let l = if l.starts_with(':') {
+                    l.split(" [").next().unwrap_or(l)
+                } else {
+                    l
+                };
+                out.push_str(l);
+                out.push('\n');
+            }
+            out.push_str("COMMIT\n");
+        }
+        out
+    }
+
+    /// Both families' `tables`.
+    pub fn tables_all(&self) -> String {
+        format!("{}{}", self.tables(false), self.tables(true))
+    }
+
     /// The live rules of one chain, as `-A` lines.
     pub fn chain(&self, v6: bool, chain: &str) -> Vec<String> {
         let prefix = format!("-A {chain} ");

@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use serde_json::{json, Value};
 
 use crate::harness::{data, each_backend, ModuleRun, Netns};
-use crate::support::{with, Backend};
+use crate::support::{try_sh, with, Backend};
 
 /// A policy with something of everything.
 fn policy(ns: &Netns) -> Value {
@@ -44,8 +44,8 @@ fn check_mode_changes_nothing() {
             .as_str()
             .unwrap()
             .starts_with("would change"));
-        // Per family: DOCKER-USER's chains, then the guard's (the security table).
-        assert_eq!(run.strings("commands").len(), 4, "{backend:?}");
+        // Per family, one restore: the guard's chains (the security table), then DOCKER-USER's.
+        assert_eq!(run.strings("commands").len(), 2, "{backend:?}");
         assert_eq!(
             run.json["diff"].as_array().unwrap().len(),
             4,
@@ -360,6 +360,169 @@ fn a_failing_live_apply_restores_files_and_chains() {
         );
         assert_eq!(ns.save_all(), before, "{backend:?}: chains restored");
     });
+}
+
+/// What the module's one restore of both tables per family relies on (`plan::Tables`), checked
+/// on both backends in both families: iptables-restore commits each table at its COMMIT and
+/// stops at the first failure, whether the failing line is refused as it is read (a jump to no
+/// chain) or by the kernel at the commit (a target neither table takes). A failing `*security`
+/// section, first, leaves the filter table as it was; a failing `*filter` section, second,
+/// leaves the security table committed.
+#[test]
+fn iptables_restore_commits_each_table_at_its_commit_and_stops_at_the_first_failure() {
+    let security = "*security\n:ufw-docker-guard - [0:0]\n-A ufw-docker-guard -j RETURN\n\
+                    -I FORWARD 1 -j ufw-docker-guard\nCOMMIT\n";
+    let filter = "*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j DROP\nCOMMIT\n";
+    each_backend(|backend| {
+        let ns = Netns::new(backend);
+        ns.dockerish();
+        for (v6, tool) in [(false, "iptables"), (true, "ip6tables")] {
+            // Put back before each case: the filter table as it is now, an empty security table.
+            let reset = ns.path("reset.rules");
+            let empty = "*security\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n\
+                         :OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+            fs::write(&reset, ns.save(v6) + empty).unwrap();
+            for bad in [
+                "-A FORWARD -j injected-failure",
+                "-A FORWARD -p tcp -j TPROXY --on-port 1",
+            ] {
+                for failing in ["*security", "*filter"] {
+                    let case = format!("{backend:?} {tool}-restore, {failing} refusing `{bad}`");
+                    ns.exec(&format!("{tool}-restore < {}", reset.display()));
+                    let before = ns.tables(v6);
+                    let broken = |section: &str| {
+                        if section.starts_with(failing) {
+                            section.replace("COMMIT\n", &format!("{bad}\nCOMMIT\n"))
+                        } else {
+                            section.to_string()
+                        }
+                    };
+                    let payload = ns.path("both.rules");
+                    fs::write(&payload, broken(security) + &broken(filter)).unwrap();
+                    let loaded = try_sh(&format!(
+                        "ip netns exec {} /usr/sbin/{tool}-restore -w 30 --noflush < {}",
+                        ns.name,
+                        payload.display()
+                    ));
+                    assert!(loaded.is_err(), "{case}: the restore fails");
+                    let after = ns.tables(v6);
+                    if failing == "*security" {
+                        assert_eq!(after, before, "{case}: nothing is committed");
+                        continue;
+                    }
+                    assert_eq!(
+                        section(&after, "*filter"),
+                        section(&before, "*filter"),
+                        "{case}: the failing filter table as it was"
+                    );
+                    assert_eq!(
+                        section(&after, "*security"),
+                        "*security\n:INPUT ACCEPT\n:FORWARD ACCEPT\n:OUTPUT ACCEPT\n\
+                         :ufw-docker-guard -\n-A FORWARD -j ufw-docker-guard\n\
+                         -A ufw-docker-guard -j RETURN\nCOMMIT\n",
+                        "{case}: the security table, before the failure, committed"
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// The `*name` section of `tables` (`Netns::tables`), through its COMMIT; empty if none.
+fn section<'a>(tables: &'a str, name: &str) -> &'a str {
+    let Some(start) = tables.find(&format!("{name}\n")) else {
+        return "";
+    };
+    let len = tables[start..]
+        .find("COMMIT\n")
+        .map_or(0, |i| i + "COMMIT\n".len());
+    &tables[start..start + len]
+}
+
+/// The module's restore of both tables failing in either table, in either family, on both
+/// backends (a wrapper pinned in the namespace's /etc/alternatives adds a line the tool refuses
+/// to the table's section of a payload that holds both). A failure in the security table, first,
+/// commits nothing of that family; one in the filter table, second, leaves the guard committed,
+/// and the rollback puts it back. Every table of both families ends as it was, and no file is
+/// written (with `apply: live` the chains come first).
+#[test]
+fn a_restore_of_both_tables_failing_in_either_table_is_rolled_back() {
+    each_backend(|backend| {
+        for (tool, failing, rolled_back) in [
+            ("iptables-restore", "security", None),
+            (
+                "iptables-restore",
+                "filter",
+                Some("live ufw-docker-guard (ipv4)"),
+            ),
+            (
+                "ip6tables-restore",
+                "security",
+                Some("live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4)"),
+            ),
+            (
+                "ip6tables-restore",
+                "filter",
+                Some(
+                    "live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4), live \
+                     ufw-docker-guard (ipv6)",
+                ),
+            ),
+        ] {
+            let case = format!("{backend:?}, {tool} failing in {failing}");
+            let ns = Netns::new(backend);
+            ns.dockerish();
+            let (v4, v6) = ns.rule_files();
+            let before = ns.tables_all();
+            fail_in_table(&ns, tool, failing);
+            let run = ns.module(policy(&ns));
+            let key = if tool == "iptables-restore" {
+                "ipv4"
+            } else {
+                "ipv6"
+            };
+            run.fails_with(&format!(
+                "`{tool} -w 30 --noflush < {key} ufw-docker-guard (security table), DOCKER-USER \
+                 and ufw-docker-logging-deny` failed"
+            ));
+            run.fails_with("injected-failure");
+            let msg = run.json["msg"].as_str().unwrap();
+            match rolled_back {
+                Some(what) => assert!(
+                    msg.ends_with(&format!(". Rolled back: {what}.")),
+                    "{case}: {msg}"
+                ),
+                None => assert!(!msg.contains("Rolled back"), "{case}: {msg}"),
+            }
+            assert_eq!(
+                fs::read(&v4).unwrap(),
+                fs::read(data("after.rules")).unwrap()
+            );
+            assert_eq!(
+                fs::read(&v6).unwrap(),
+                fs::read(data("after6.rules")).unwrap()
+            );
+            assert_eq!(ns.tables_all(), before, "{case}: every table as it was");
+        }
+    });
+}
+
+/// Makes the namespace's `tool` (iptables-restore or ip6tables-restore) refuse a line added
+/// before the COMMIT of `table`'s section, in a payload that holds both the filter and the
+/// security table; anything else (a test-load, one table, a rollback) goes to the real tool.
+fn fail_in_table(ns: &Netns, tool: &str, table: &str) {
+    let real = ns.backend.tool(tool).display().to_string();
+    ns.wrap(
+        tool,
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --test ] && exec {real} \"$@\"; done\n\
+             in=$(/usr/bin/mktemp)\n/bin/cat > \"$in\"\n\
+             if /bin/grep -qx '[*]security' \"$in\" && /bin/grep -qx '[*]filter' \"$in\"; then\n\
+             /bin/sed -i '/^[*]{table}$/,/^COMMIT$/ s/^COMMIT$/-A FORWARD -j \
+             injected-failure\\nCOMMIT/' \"$in\"\nfi\n\
+             {real} \"$@\" < \"$in\"\nrc=$?\n/bin/rm -f \"$in\"\nexit $rc\n"
+        ),
+    );
 }
 
 /// Review of issue 16: "`find_program` looks in PATH before the system directories, as root".
