@@ -140,8 +140,8 @@ options:
     default: 3/min
   apply:
     description:
-      - V(live) runs one atomic C(iptables-restore --noflush) per family of only the module's
-        chains.
+      - V(live) runs one C(iptables-restore --noflush) per family of only the module's chains,
+        each table atomic.
       - V(reload) runs C(ufw reload).
       - V(none) writes the files only.
     type: str
