@@ -164,7 +164,8 @@ check "h4 (batch 3) is untouched" untouched 4
 check "h5 (batch 3) is untouched" untouched 5
 
 # 3. The action plugin's cache: the rollout left h1 the x86_64 build, named by its SHA-256; a run
-# then costs one SSH command; a damaged build is noticed by its hash and copied again.
+# then costs one SSH command; a damaged build is noticed by its hash and sent again (on the run's
+# standard input, ahead of the arguments: a second SSH command, no file copied).
 BUILD_SHA=$(sha256sum "$REPO/ansible/binaries/ufw_docker-x86_64" | cut -d' ' -f1)
 check "h1 holds one cached build, named by its SHA-256" test "$(cached 1)" = "ufw_docker-$BUILD_SHA"
 module_on_h1() { # NAME: the module alone on h1, same policy as the role's, -vvv
@@ -184,7 +185,8 @@ build_intact() { [[ $(cached 1) == "ufw_docker-$BUILD_SHA" ]] && echo "$BUILD_SH
 printf x >>"$H1_BUILD"
 check "with its cached build damaged, a run on h1 still succeeds" module_on_h1 damaged
 check "  (changed: false)" events status h1 "$AD_HOC_TASK" ok
-check "  copying the build once more" test "$(ssh_puts damaged)" = 1
+check "  sending the build once more, on the run's stdin: two SSH commands, no file copied" \
+    test "$(ssh_commands damaged) $(ssh_puts damaged)" = "2 0"
 check "  and caching it again, intact" build_intact
 
 # 4. As real fleets run it: logged in as the user `fleet`, root through sudo (become), on h4,
@@ -215,6 +217,8 @@ check "as fleet with sudo, a real run converges h4" module_on_h4 become-apply
 check "  (changed), the allowed port live in both families and in both files" \
     eval 'events status h4 "$AD_HOC_TASK" changed && converged 4'
 check "  the arguments went on stdin: in the result, in no command" args_stay_off_commands become-apply
+check "  the build too, through sudo: two SSH commands (the miss, the run), no file copied" \
+    test "$(ssh_commands become-apply) $(ssh_puts become-apply)" = "2 0"
 check "  the cached build is root's (0700, root-owned directory)" \
     test "$(stat -c '%U %a' "$DIR/${NS[3]}/var-cache/ufw-docker")" = "root 700"
 check "a rerun as fleet with sudo changes nothing" module_on_h4 become-rerun
