@@ -176,7 +176,10 @@ w(f"| `ufw reload` | {ms(p1['ufw_reload'], 0)} | a change is {reload_x:.1f}x fas
         "The module loads both tables in one restore per family (the kernel still commits "
         "each table on its own: 32.5 against 36.7 ms for two restores); tried, the families' "
         "restores at the same time (the kernel serialises the commits: 43.8 against 38.4 ms "
-        "one after the other), both measured by hand on 2026-12-01") + " |")
+        "one after the other), both measured by hand on 2026-12-01. The change's median moves "
+        "by 10 to 20 ms between runs of this bench (the spread of each row is in its min and "
+        "max): by hand, the builds before and after the one restore per family, alternating in "
+        "one bench namespace, 40 changes each, took 76.1 and 74.7 ms (2026-12-01)") + " |")
 w("")
 w("Notes. Without the guard's security table, the module's change would compare with the filter-"
   "only floor above. `validate: true` no longer test-loads a family whose live chains the run "
@@ -307,7 +310,15 @@ for s in fleet["sizes"]:
                           f"{oc:.2f} s against the module alone's {mc:.2f} s, and with "
                           f"{env['cpus']} CPUs shared with the hosts the controller's CPU is "
                           "most of the wall time. Each task left is tied to a contract (the "
-                          "role's argument specs, the documented ufw_docker_exposure fact)")]
+                          "role's argument specs, the documented ufw_docker_exposure fact). "
+                          "Measured by hand on 25 hosts (2026-12-01, CPU of ansible-playbook and "
+                          "its workers): the argument check costs about 1.6 s of it, the "
+                          "set_fact about 1.0 s; meta: end_role in place of the two includes "
+                          "most hosts skipped saved about 0.9 s of CPU but no wall time "
+                          "measurable here. Tried and left: the table as a fact the module task "
+                          "returns (ansible-core 2.20 deprecates facts read as top-level "
+                          "variables), one set_fact for every host (run_once with delegate_facts, "
+                          "wrong under the free strategy)")]
         else:
             cells += [f"(the role is {role_r:.2f}x the module alone)", ""]
         w("| " + " | ".join(cells) + " |")
