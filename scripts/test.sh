@@ -40,6 +40,21 @@ scripts/build.sh
 step "unit tests, and the module against real iptables and UFW in namespaces"
 cargo test --lib --bins --test tests -- --test-threads="$(nproc)"
 
+step "make bench's planning half (examples/bench_plan) on 10 and 100 entries: it plans, and the applied table plans as a no-op"
+# bench_plan runs otherwise only from make bench, and a change of what the module applies (the
+# guard's security table) once broke its no-op rerun unnoticed. It asserts that itself; here its
+# JSON must hold the figures make bench reads.
+plan_dir=$(mktemp -d)
+for n in 10 100; do
+    python3 bench/policies.py scale "$n" >"$plan_dir/args.json"
+    cargo run --quiet --example bench_plan -- "$plan_dir/args.json" 1 >"$plan_dir/plan.json"
+    python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+missing = {"plan_first_ms", "plan_rerun_ms", "crossed", "rules"} - set(j)
+sys.exit("bench_plan: missing %s" % sorted(missing) if missing else 0)' "$plan_dir/plan.json"
+done
+rm -rf "$plan_dir"
+
 step "the test bed: Docker 20.10 and 28, nft and legacy, probed by real packets"
 # A failing case prints its whole probe table; `cargo test --test bed -- --nocapture` shows
 # the tables of passing cases too.
