@@ -28,9 +28,14 @@ pub const POLICY_FILE_OPTION: &str = "policy_file";
 /// every `check` find a change to make wherever the command is elsewhere.
 pub const COMMAND_PATH_OPTION: &str = "command_path";
 
+/// The option whose empty string means unset, as null does (see `saved_form`).
+const DOCKER_HOST_OPTION: &str = "docker_host";
+
 /// What a module run saves from its arguments: the task's parameters, without Ansible's own
 /// keys (`_ansible_*`), without `policy_file` and `command_path`, and without options set to
-/// null (unset).
+/// null (unset). `docker_host: ""` is unset too (`params` reads it so): ansible-core before
+/// 2.19 templates the role's null `ufw_docker_docker_host` into "", 2.19 keeps null, and a host
+/// converged by both must not find its file changed at every run.
 pub fn saved_form(args: &Value) -> Policy {
     let object = match args.get("ANSIBLE_MODULE_ARGS") {
         Some(inner) if args.as_object().is_some_and(|o| o.len() == 1) => inner,
@@ -45,6 +50,7 @@ pub fn saved_form(args: &Value) -> Policy {
                         && *k != POLICY_FILE_OPTION
                         && *k != COMMAND_PATH_OPTION
                         && !v.is_null()
+                        && !(*k == DOCKER_HOST_OPTION && v.as_str() == Some(""))
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
@@ -383,6 +389,20 @@ mod tests {
             from: from.iter().map(|n| parse_cidr(n).unwrap()).collect(),
             comment: None,
         }
+    }
+
+    #[test]
+    fn an_empty_docker_host_is_saved_as_unset_like_null() {
+        // ansible-core 2.15 hands the role's null docker_host over as "", 2.19 as null.
+        let older = saved_form(&json!({"allow": [{"port": 443}], "docker_host": ""}));
+        let newer = saved_form(&json!({"allow": [{"port": 443}], "docker_host": null}));
+        assert_eq!(older, newer);
+        assert_eq!(Value::Object(older), json!({"allow": [{"port": 443}]}));
+        let set = saved_form(&json!({"docker_host": "unix:///run/docker.sock"}));
+        assert_eq!(
+            Value::Object(set),
+            json!({"docker_host": "unix:///run/docker.sock"})
+        );
     }
 
     #[test]
