@@ -406,3 +406,20 @@ pub fn data(name: &str) -> PathBuf {
         .join("tests/data")
         .join(name)
 }
+
+/// Asserts that the IPv4 and IPv6 files are still the stock fixtures, byte for byte: what a run
+/// that failed, or was refused, must leave.
+pub fn assert_stock_files(v4: &Path, v6: &Path) {
+    assert_eq!(
+        fs::read(v4).unwrap(),
+        fs::read(data("after.rules")).unwrap(),
+        "{} is not the stock after.rules",
+        v4.display()
+    );
+    assert_eq!(
+        fs::read(v6).unwrap(),
+        fs::read(data("after6.rules")).unwrap(),
+        "{} is not the stock after6.rules",
+        v6.display()
+    );
+}

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 
 use serde_json::{json, Value};
 
-use crate::harness::{data, each_backend, ModuleRun, Netns};
+use crate::harness::{assert_stock_files, data, each_backend, ModuleRun, Netns};
 use crate::support::{try_sh, with, Backend};
 
 /// A policy with something of everything.
@@ -56,14 +56,7 @@ fn check_mode_changes_nothing() {
             before,
             "{backend:?}: iptables changed in check mode"
         );
-        assert_eq!(
-            fs::read(&v4).unwrap(),
-            fs::read(data("after.rules")).unwrap()
-        );
-        assert_eq!(
-            fs::read(&v6).unwrap(),
-            fs::read(data("after6.rules")).unwrap()
-        );
+        assert_stock_files(&v4, &v6);
     });
 }
 
@@ -105,14 +98,7 @@ fn apply_then_rerun_is_a_no_op_then_absent_restores_everything() {
 
         let absent = with(policy(&ns), json!({"state": "absent"}));
         assert!(ns.module(absent.clone()).ok());
-        assert_eq!(
-            fs::read(&v4).unwrap(),
-            fs::read(data("after.rules")).unwrap()
-        );
-        assert_eq!(
-            fs::read(&v6).unwrap(),
-            fs::read(data("after6.rules")).unwrap()
-        );
+        assert_stock_files(&v4, &v6);
         for v6flag in [false, true] {
             assert!(
                 ns.chain(v6flag, "DOCKER-USER").is_empty(),
@@ -350,14 +336,7 @@ fn a_failing_live_apply_restores_files_and_chains() {
         let run = ns.module(policy(&ns));
         run.fails_with("injected failure");
         run.fails_with("Rolled back: live ufw-docker-guard (ipv4), live DOCKER-USER (ipv4).");
-        assert_eq!(
-            fs::read(&v4).unwrap(),
-            fs::read(data("after.rules")).unwrap()
-        );
-        assert_eq!(
-            fs::read(&v6).unwrap(),
-            fs::read(data("after6.rules")).unwrap()
-        );
+        assert_stock_files(&v4, &v6);
         assert_eq!(ns.save_all(), before, "{backend:?}: chains restored");
     });
 }
@@ -494,14 +473,7 @@ fn a_restore_of_both_tables_failing_in_either_table_is_rolled_back() {
                 ),
                 None => assert!(!msg.contains("Rolled back"), "{case}: {msg}"),
             }
-            assert_eq!(
-                fs::read(&v4).unwrap(),
-                fs::read(data("after.rules")).unwrap()
-            );
-            assert_eq!(
-                fs::read(&v6).unwrap(),
-                fs::read(data("after6.rules")).unwrap()
-            );
+            assert_stock_files(&v4, &v6);
             assert_eq!(ns.tables_all(), before, "{case}: every table as it was");
         }
     });
@@ -753,14 +725,7 @@ fn every_bad_input_fails_cleanly_and_writes_nothing() {
         let args = with(policy(&ns), extra);
         ns.module(args).fails_with(needle);
     }
-    assert_eq!(
-        fs::read(&v4).unwrap(),
-        fs::read(data("after.rules")).unwrap()
-    );
-    assert_eq!(
-        fs::read(&v6).unwrap(),
-        fs::read(data("after6.rules")).unwrap()
-    );
+    assert_stock_files(&v4, &v6);
     assert_eq!(fs::read_to_string(&broken_file).unwrap(), broken);
     assert_eq!(ns.save_all(), before);
     // A missing file is fine when the block is to be absent anyway.
