@@ -499,12 +499,13 @@ pub fn guard_rollback(before: &FilterTable, now: &FilterTable, created: &[String
 /// security table's FORWARD (empty as good as not loaded). `guard_rollback` would then change
 /// nothing.
 pub fn guard_as_before(before: &FilterTable, now: &FilterTable) -> bool {
-    let chains = before.guard_chains();
-    before.security_rules("FORWARD") == now.security_rules("FORWARD")
-        && chains == now.guard_chains()
-        && chains
-            .iter()
-            .all(|c| before.security_rules(c) == now.security_rules(c))
+    fn ours(t: &FilterTable) -> impl Iterator<Item = (&String, &Vec<Rule>)> {
+        t.security.iter().filter(|(c, rules)| match c.as_str() {
+            "FORWARD" => !rules.is_empty(),
+            c => is_sub_chain(c) || c == LOG_CHAIN || c == GUARD_CHAIN,
+        })
+    }
+    ours(before).eq(ours(now))
 }
 
 /// Puts FORWARD's jumps to DOCKER-USER back as they were in `before`, undoing the re-hook of
